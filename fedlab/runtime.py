@@ -29,7 +29,9 @@ def quiet_tensorflow() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(tensorflow|keras|google|absl)")
+    warnings.filterwarnings(
+        "ignore", category=DeprecationWarning, module=r"(tensorflow|keras|google|absl)"
+    )
 
 
 @contextlib.contextmanager

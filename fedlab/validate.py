@@ -72,7 +72,9 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     return value  # type: ignore[return-value]
 
 
-def check_array(name: str, value: object, ndim: int | None = None, dtype_kind: str | None = None) -> np.ndarray:
+def check_array(
+    name: str, value: object, ndim: int | None = None, dtype_kind: str | None = None
+) -> np.ndarray:
     """Return ``value`` as a numpy array, checking its number of dimensions and dtype kind.
 
     ``dtype_kind`` is a string of allowed numpy kinds, e.g. ``"iu"`` for integer labels.

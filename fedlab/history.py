@@ -1,0 +1,174 @@
+"""What a federated run measured, round by round (``01_one_round_by_hand``).
+
+Everything downstream of the engine — plots, widgets, the command line — reads a
+:class:`History`; nothing re-runs training. A History saves to JSON and loads back exactly
+(no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """The numbers of one round.
+
+    Attributes:
+        round: round number, starting at 1.
+        clients: ids of the clients that took part.
+        client_loss: each client's mean local training loss.
+        client_num_examples: each client's number of training examples (its aggregation weight).
+        train_loss: example-weighted mean of ``client_loss``.
+        test_loss: global model's test loss after the round (``nan`` if not evaluated).
+        test_accuracy: global model's test accuracy after the round (``nan`` if not evaluated).
+        client_drift: each client's ‖w_k − w_global‖₂ after local training.
+        drift_mean: mean of ``client_drift``.
+        drift_max: max of ``client_drift``.
+        update_cosine: cosine similarity of each client's update to the aggregated update.
+        bytes_down: bytes sent from server to clients this round.
+        bytes_up: bytes sent from clients to server this round.
+        wall_time: seconds the round took (training, aggregation and evaluation).
+    """
+
+    round: int
+    clients: tuple[int, ...]
+    client_loss: tuple[float, ...]
+    client_num_examples: tuple[int, ...]
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+    client_drift: tuple[float, ...]
+    drift_mean: float
+    drift_max: float
+    update_cosine: tuple[float, ...]
+    bytes_down: int
+    bytes_up: int
+    wall_time: float
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RoundRecord:
+        """Rebuild a record from :meth:`History.to_dict` output (lists become tuples)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown RoundRecord fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclass
+class History:
+    """A run's settings and its per-round records; per-round series as NumPy arrays.
+
+    Attributes:
+        config: the run's settings (algorithm, data, split, seed, ...), JSON-friendly.
+        rounds: one :class:`RoundRecord` per completed round.
+
+    Example:
+        >>> h = History(config={"seed": 0})
+        >>> len(h), h.test_accuracy.shape
+        (0, (0,))
+    """
+
+    config: dict = field(default_factory=dict)
+    rounds: list[RoundRecord] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rounds)
+
+    def append(self, record: RoundRecord) -> None:
+        """Add the next round's record."""
+        self.rounds.append(record)
+
+    def series(self, name: str) -> np.ndarray:
+        """One scalar field of every round as an array, e.g. ``series("drift_mean")``."""
+        valid = {f.name for f in fields(RoundRecord)}
+        if name not in valid:
+            raise ValueError(
+                f"name must be a RoundRecord field, one of {sorted(valid)}, got {name!r}"
+            )
+        return np.array([getattr(r, name) for r in self.rounds], dtype=float)
+
+    round = property(lambda self: self.series("round").astype(int), doc="Round numbers.")
+    train_loss = property(
+        lambda self: self.series("train_loss"), doc="Weighted client training loss per round."
+    )
+    test_loss = property(lambda self: self.series("test_loss"), doc="Global test loss per round.")
+    test_accuracy = property(
+        lambda self: self.series("test_accuracy"), doc="Global test accuracy per round."
+    )
+    drift_mean = property(
+        lambda self: self.series("drift_mean"), doc="Mean client drift per round."
+    )
+    drift_max = property(lambda self: self.series("drift_max"), doc="Max client drift per round.")
+    bytes_down = property(lambda self: self.series("bytes_down"), doc="Bytes sent down per round.")
+    bytes_up = property(lambda self: self.series("bytes_up"), doc="Bytes sent up per round.")
+    wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict (tuples become lists)."""
+        return {"config": self.config, "rounds": [asdict(r) for r in self.rounds]}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(values, dict) or "rounds" not in values:
+            raise ValueError("a History dict needs 'config' and 'rounds' keys")
+        return cls(
+            config=dict(values.get("config", {})),
+            rounds=[RoundRecord.from_dict(r) for r in values["rounds"]],
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the history to a JSON file (floats are written exactly, NaN as ``NaN``).
+
+        Example:
+            >>> history.save("history.json"); History.load("history.json") == history  # doctest: +SKIP
+            True
+        """
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        """Read a history written by :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when configs match and every number matches exactly (NaN equals NaN)."""
+        if not isinstance(other, History):
+            return NotImplemented
+        return _same(self.to_dict(), other.to_dict())
+
+    def matches(self, other: History) -> bool:
+        """Same settings and results, ignoring wall time: what the same seed must reproduce.
+
+        Example:
+            >>> run(seed=0).matches(run(seed=0))  # doctest: +SKIP
+            True
+        """
+
+        def results(h: History) -> dict:
+            values = h.to_dict()
+            for r in values["rounds"]:
+                r.pop("wall_time")
+            return values
+
+        return _same(results(self), results(other))
+
+
+def _same(a, b) -> bool:
+    """Exact equality of nested JSON-like values, NaN equal to NaN."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b

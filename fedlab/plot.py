@@ -1,0 +1,133 @@
+"""Plots of a :class:`~fedlab.history.History` (``01_one_round_by_hand``, ``04_client_drift``).
+
+Every function takes ``ax=None`` (a new figure is made when it is ``None``), reads numbers that
+were computed elsewhere, and returns a :class:`Drawn` record: the figure, the axes and the exact
+arrays it drew, so a test or a widget can check what is on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from fedlab.history import History
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What a plot function drew.
+
+    Attributes:
+        fig: the matplotlib figure.
+        axes: the axes drawn on (one or more).
+        data: the arrays plotted, by series name.
+    """
+
+    fig: Figure
+    axes: tuple[Axes, ...]
+    data: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _axes(ax: Axes | None, ncols: int = 1, width: float = 4.5) -> tuple[Figure, list[Axes]]:
+    if ax is None:
+        fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.2), layout="constrained")
+        return fig, list(np.atleast_1d(axes))
+    axes = list(np.atleast_1d(ax))
+    if len(axes) != ncols:
+        raise ValueError(f"ax must hold {ncols} axes for this plot, got {len(axes)}")
+    return axes[0].figure, axes
+
+
+def _check_history(history: History) -> None:
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a fedlab History, got {type(history).__name__}")
+
+
+def plot_loss(history: History, ax: Axes | None = None, label: str | None = None) -> Drawn:
+    """Training loss (clients, weighted) and global test loss per round.
+
+    Example:
+        >>> drawn = plot_loss(history)  # doctest: +SKIP
+    """
+    _check_history(history)
+    fig, (ax,) = _axes(ax)
+    prefix = f"{label}: " if label else ""
+    rounds, train, test = history.round, history.train_loss, history.test_loss
+    (line,) = ax.plot(rounds, train, label=f"{prefix}train (clients)")
+    ax.plot(rounds, test, "--", color=line.get_color(), label=f"{prefix}test (global)")
+    ax.set(xlabel="round", ylabel="cross-entropy loss", title="Loss")
+    ax.legend(fontsize="small")
+    return Drawn(fig, (ax,), {"round": rounds, "train_loss": train, "test_loss": test})
+
+
+def plot_accuracy(history: History, ax: Axes | None = None, label: str | None = None) -> Drawn:
+    """Global model's test accuracy per round.
+
+    Example:
+        >>> drawn = plot_accuracy(history, label="FedAvg")  # doctest: +SKIP
+    """
+    _check_history(history)
+    fig, (ax,) = _axes(ax)
+    rounds, acc = history.round, history.test_accuracy
+    ax.plot(
+        rounds, acc, label=label or history.config.get("algorithm", {}).get("name", "test accuracy")
+    )
+    ax.set(xlabel="round", ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
+    ax.legend(fontsize="small")
+    return Drawn(fig, (ax,), {"round": rounds, "test_accuracy": acc})
+
+
+def plot_history(
+    history: History, axes: Sequence[Axes] | None = None, label: str | None = None
+) -> Drawn:
+    """Loss and accuracy side by side (two axes).
+
+    Example:
+        >>> plot_history(fedlab.simulate(...))  # doctest: +SKIP
+    """
+    fig, (ax_loss, ax_acc) = _axes(axes, ncols=2)
+    loss = plot_loss(history, ax_loss, label)
+    acc = plot_accuracy(history, ax_acc, label)
+    return Drawn(fig, (ax_loss, ax_acc), {**loss.data, **acc.data})
+
+
+def plot_drift(history: History, axes: Sequence[Axes] | None = None) -> Drawn:
+    """Client drift per round: each client's ‖w_k − w‖ (dots), mean and max; and update cosines.
+
+    Example:
+        >>> plot_drift(history)  # doctest: +SKIP
+    """
+    _check_history(history)
+    fig, (ax_drift, ax_cos) = _axes(axes, ncols=2)
+    rounds = history.round
+    client_rounds = np.concatenate([[r.round] * len(r.clients) for r in history.rounds] or [[]])
+    client_drift = np.concatenate([r.client_drift for r in history.rounds] or [[]])
+    cosine = np.concatenate([r.update_cosine for r in history.rounds] or [[]])
+    cosine_mean = np.array([np.mean(r.update_cosine) for r in history.rounds])
+    ax_drift.scatter(
+        client_rounds, client_drift, s=6, alpha=0.35, color="tab:gray", label="each client"
+    )
+    ax_drift.plot(rounds, history.drift_mean, label="mean")
+    ax_drift.plot(rounds, history.drift_max, "--", label="max")
+    ax_drift.set(xlabel="round", ylabel="‖w_k − w_global‖₂", title="Client drift")
+    ax_drift.legend(fontsize="small")
+    ax_cos.scatter(client_rounds, cosine, s=6, alpha=0.35, color="tab:gray", label="each client")
+    ax_cos.plot(rounds, cosine_mean, color="tab:purple", label="mean")
+    ax_cos.axhline(0.0, color="black", lw=0.5)
+    ax_cos.set(xlabel="round", ylabel="cos(Δ_k, Δ)", title="Update agreement", ylim=(-1.05, 1.05))
+    ax_cos.legend(fontsize="small")
+    data = {
+        "round": rounds,
+        "client_round": client_rounds,
+        "client_drift": client_drift,
+        "drift_mean": history.drift_mean,
+        "drift_max": history.drift_max,
+        "update_cosine": cosine,
+        "cosine_mean": cosine_mean,
+    }
+    return Drawn(fig, (ax_drift, ax_cos), data)

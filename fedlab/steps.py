@@ -1,0 +1,297 @@
+"""The steps of a federated round as plain functions, one client at a time (``01_one_round_by_hand``).
+
+This is the teaching path: readable Keras + ``GradientTape`` code that a notebook calls one stage
+at a time. The fast engine (:mod:`fedlab.engine`) runs the same stages for all of a round's
+clients at once; ``tests/test_engine_equals_steps.py`` proves both give the same numbers. Both
+share :func:`sample_clients` and :func:`batch_order`, so they see the same clients and batches.
+
+Only weights (and their differences) move between server and clients; a client's ``x, y`` are
+used inside :func:`local_update` and never returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fedlab.algorithms import Algorithm
+from fedlab.models import ModelFn, build_model
+from fedlab.validate import check_int
+
+Weights = list[np.ndarray]
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    """An independent generator for one purpose, e.g. ``(seed, round, client)``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
+
+
+_SAMPLING, _BATCHES = 1, 2  # stream ids: sampling and batch order never share random numbers
+
+
+def initialize(
+    model_fn: ModelFn, sample_x: np.ndarray, seed: int = 0
+) -> tuple[keras.Model, Weights]:
+    """Stage 1: build the global model with seeded initial weights; return it and its weights.
+
+    Example:
+        >>> model, weights = initialize(lambda: FedModel(10), digits.x_train, seed=0)  # doctest: +SKIP
+    """
+    model = build_model(model_fn, sample_x, seed)
+    return model, [v.numpy() for v in model.trainable_variables]
+
+
+def sample_clients(
+    num_clients: int,
+    clients_per_round: int,
+    round_num: int,
+    seed: int = 0,
+    algorithm: Algorithm | None = None,
+) -> np.ndarray:
+    """Stage 2a: the sorted ids of the clients taking part in round ``round_num`` (1-based).
+
+    Example:
+        >>> sample_clients(num_clients=10, clients_per_round=3, round_num=1, seed=0).tolist()
+        [5, 7, 8]
+    """
+    num_clients = check_int("num_clients", num_clients, low=1)
+    clients_per_round = check_int("clients_per_round", clients_per_round, low=1, high=num_clients)
+    round_num = check_int("round_num", round_num, low=1)
+    sampler = algorithm or Algorithm()
+    return sampler.sample_clients(num_clients, clients_per_round, _rng(seed, _SAMPLING, round_num))
+
+
+def broadcast(global_weights: Weights, clients: np.ndarray) -> dict[int, Weights]:
+    """Stage 2b: send each selected client its own copy of the global weights.
+
+    Example:
+        >>> copies = broadcast([np.zeros(2)], np.array([4, 7]))
+        >>> sorted(copies)
+        [4, 7]
+    """
+    return {int(k): [np.array(w, copy=True) for w in global_weights] for k in clients}
+
+
+def batch_order(
+    num_examples: int,
+    batch_size: int | None,
+    local_epochs: int,
+    round_num: int,
+    client_id: int,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """The client's local mini-batches for one round: a list of index arrays into its own data.
+
+    Each epoch is a fresh seeded shuffle cut into batches of ``batch_size`` (the last one may be
+    smaller); ``batch_size=None`` means one full batch per epoch, in order.
+
+    Example:
+        >>> [b.tolist() for b in batch_order(5, 2, 1, round_num=1, client_id=0)]
+        [[1, 4], [2, 0], [3]]
+    """
+    num_examples = check_int("num_examples", num_examples, low=1)
+    local_epochs = check_int("local_epochs", local_epochs, low=1)
+    if batch_size is None:
+        return [np.arange(num_examples) for _ in range(local_epochs)]
+    batch_size = check_int("batch_size", batch_size, low=1)
+    rng = _rng(seed, _BATCHES, round_num, client_id)
+    batches = []
+    for _ in range(local_epochs):
+        order = rng.permutation(num_examples)
+        batches += [order[i : i + batch_size] for i in range(0, num_examples, batch_size)]
+    return batches
+
+
+def example_losses(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-example cross-entropy from logits (averaged over any sequence axes).
+
+    Example:
+        >>> float(example_losses(tf.constant([0]), tf.constant([[0.0, 0.0]]))[0])  # log 2
+        0.6931471824645996
+    """
+    losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    return tf.reshape(tf.reduce_mean(tf.reshape(losses, [tf.shape(losses)[0], -1]), axis=1), [-1])
+
+
+def dense_gradients(grads: list) -> list[tf.Tensor]:
+    """Embedding gradients come back as ``IndexedSlices``; turn every gradient into a dense tensor."""
+    return [tf.convert_to_tensor(g) for g in grads]
+
+
+@dataclass(frozen=True)
+class ClientResult:
+    """What a client sends back after local training — never its data.
+
+    Attributes:
+        client_id: which client.
+        weights: its weights after local training.
+        delta: ``weights - broadcast weights``, the update that is sent up.
+        num_examples: how many training examples it holds (the aggregation weight).
+        loss: mean training loss over every example of every local step.
+    """
+
+    client_id: int
+    weights: Weights
+    delta: Weights
+    num_examples: int
+    loss: float
+
+
+def local_update(
+    model: keras.Model,
+    weights: Weights,
+    x: np.ndarray,
+    y: np.ndarray,
+    algorithm: Algorithm,
+    round_num: int = 1,
+    client_id: int = 0,
+    seed: int = 0,
+) -> ClientResult:
+    """Stage 3: train a copy of ``weights`` on one client's ``x, y`` with local SGD.
+
+    Runs ``algorithm.local_epochs`` epochs of mini-batches from :func:`batch_order`; each step is
+    ``w ← w − client_lr · algorithm.local_gradient(∇loss, w, w_broadcast)``.
+
+    Example:
+        >>> result = local_update(model, weights, x_k, y_k, FedAvg(), client_id=3)  # doctest: +SKIP
+        >>> result.num_examples, result.loss  # doctest: +SKIP
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    variables = model.trainable_variables
+    if len(weights) != len(variables):
+        raise ValueError(
+            f"weights must have {len(variables)} arrays for this model, got {len(weights)}"
+        )
+    for variable, w in zip(variables, weights, strict=True):
+        variable.assign(w)
+    start = [tf.constant(w) for w in weights]
+    lr = tf.constant(algorithm.client_lr, tf.float32)
+    loss_sum, seen = 0.0, 0
+    for batch in batch_order(
+        len(x), algorithm.batch_size, algorithm.local_epochs, round_num, client_id, seed
+    ):
+        xb, yb = tf.constant(x[batch]), tf.constant(y[batch])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(example_losses(yb, model(xb, training=True)))
+        grads = algorithm.local_gradient(
+            dense_gradients(tape.gradient(loss, variables)), list(variables), start
+        )
+        for variable, g in zip(variables, grads, strict=True):
+            variable.assign_sub(lr * g)
+        loss_sum += float(loss) * len(batch)
+        seen += len(batch)
+    new = [v.numpy() for v in variables]
+    delta = [n - w for n, w in zip(new, weights, strict=True)]
+    return ClientResult(int(client_id), new, delta, int(len(x)), loss_sum / seen)
+
+
+def aggregate(deltas: list[Weights], num_examples: list[int] | np.ndarray) -> Weights:
+    """Stage 4: the example-weighted mean of the clients' deltas, Σ n_k Δ_k / Σ n_k.
+
+    Example:
+        >>> aggregate([[np.array([0.0])], [np.array([4.0])]], [3, 1])[0].tolist()
+        [1.0]
+    """
+    if len(deltas) == 0 or len(deltas) != len(num_examples):
+        raise ValueError(
+            f"need one example count per delta, got {len(deltas)} deltas and {len(num_examples)} counts"
+        )
+    n = np.asarray(num_examples, dtype=np.float64)
+    if np.any(n <= 0):
+        raise ValueError("num_examples must all be positive")
+    share = (n / n.sum()).astype(np.float32)
+    return [
+        sum(s * d[i] for s, d in zip(share, deltas, strict=True)).astype(np.float32)
+        for i in range(len(deltas[0]))
+    ]
+
+
+def server_update(
+    global_weights: Weights, aggregated_delta: Weights, server_lr: float = 1.0
+) -> Weights:
+    """Stage 5: move the global model along the aggregated update, ``w + server_lr · Δ``.
+
+    Example:
+        >>> server_update([np.ones(1)], [np.array([2.0])], server_lr=0.5)[0].tolist()
+        [2.0]
+    """
+    from fedlab.algorithms import ServerSGD
+
+    new, _ = ServerSGD(server_lr).apply(global_weights, aggregated_delta, {})
+    return new
+
+
+def evaluate(
+    model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray
+) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``weights`` on ``x, y``.
+
+    Example:
+        >>> loss, accuracy = evaluate(model, weights, digits.x_test, digits.y_test)  # doctest: +SKIP
+    """
+    for variable, w in zip(model.trainable_variables, weights, strict=True):
+        variable.assign(w)
+    logits = model(tf.constant(x), training=False)
+    loss = float(tf.reduce_mean(example_losses(tf.constant(y), logits)))
+    accuracy = float(np.mean(np.argmax(logits.numpy(), axis=-1) == y))
+    return loss, accuracy
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One round done by hand with :func:`run_round`.
+
+    Attributes:
+        weights: the new global weights.
+        server_state: the server optimiser's state after the round.
+        clients: the results each selected client sent back, in client-id order.
+        aggregated_delta: the combined update the server applied.
+    """
+
+    weights: Weights
+    server_state: dict
+    clients: list[ClientResult]
+    aggregated_delta: Weights
+
+
+def run_round(
+    model: keras.Model,
+    global_weights: Weights,
+    data,
+    split,
+    algorithm: Algorithm,
+    clients_per_round: int,
+    round_num: int,
+    seed: int = 0,
+    server_state: dict | None = None,
+) -> RoundResult:
+    """All stages of one round, one client at a time, with ``algorithm``'s slots.
+
+    This is the readable reference the engine is tested against: same clients, same batches,
+    same numbers.
+
+    Example:
+        >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
+    """
+    if server_state is None:
+        server_state = algorithm.server_optimizer.init(global_weights)
+    clients = sample_clients(
+        len(split.client_indices), clients_per_round, round_num, seed, algorithm
+    )
+    results = []
+    for k, weights in broadcast(global_weights, clients).items():
+        own = split.client_indices[k]  # the client's data: used here, never sent
+        x, y = np.asarray(data.x_train[own], np.float32), np.asarray(data.y_train[own], np.int32)
+        results.append(local_update(model, weights, x, y, algorithm, round_num, k, seed))
+    stacked = [np.stack(d) for d in zip(*(r.delta for r in results), strict=True)]
+    aggregated = [
+        np.asarray(a) for a in algorithm.aggregator(stacked, [r.num_examples for r in results])
+    ]
+    new_weights, server_state = algorithm.server_optimizer.apply(
+        global_weights, aggregated, server_state
+    )
+    return RoundResult(new_weights, server_state, results, aggregated)

@@ -1,0 +1,277 @@
+"""The engine: same numbers as the step functions, seeded, stoppable, strict about input."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import fedlab
+from fedlab import data, partition, steps
+from fedlab.algorithms import FedAvg, FedSGD
+from fedlab.engine import DivergenceError, Simulation, simulate
+from fedlab.models import FedModel, logistic_regression, small_cnn
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load_digits(seed=0)
+
+
+@pytest.fixture(scope="module")
+def uneven_split(digits):
+    """Six clients of different sizes (so padding and masking matter)."""
+    order = np.random.default_rng(0).permutation(digits.num_train)[:300]
+    cuts = np.cumsum([13, 70, 41, 9, 100])
+    return partition.ClientSplit.from_indices(
+        np.split(order, cuts), digits.y_train, scheme="uneven"
+    )
+
+
+def mlp():
+    return FedModel(num_classes=10, hidden_units=32)
+
+
+def assert_weights_close(got, want, tol=2e-5):
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("strategy", ["vectorized", "loop"])
+@pytest.mark.parametrize(
+    "algorithm",
+    [FedAvg(local_epochs=2, batch_size=16, client_lr=0.2, server_lr=0.7), FedSGD(client_lr=0.5)],
+    ids=["fedavg", "fedsgd"],
+)
+def test_engine_round_equals_step_function_round(digits, uneven_split, algorithm, strategy):
+    sim = Simulation(
+        algorithm, mlp, digits, uneven_split, clients_per_round=4, seed=3, strategy=strategy
+    )
+    model, weights = steps.initialize(mlp, digits.x_train, seed=3)
+    assert_weights_close(sim.weights, weights, tol=0)
+    for round_num in (1, 2):
+        by_hand = steps.run_round(
+            model, weights, digits, uneven_split, algorithm, 4, round_num, seed=3
+        )
+        record = sim.step()
+        weights = by_hand.weights
+        assert record.clients == tuple(r.client_id for r in by_hand.clients)
+        assert record.client_num_examples == tuple(r.num_examples for r in by_hand.clients)
+        np.testing.assert_allclose(record.client_loss, [r.loss for r in by_hand.clients], rtol=1e-5)
+        assert_weights_close(sim.weights, weights)
+        drift = [np.sqrt(sum(np.sum(d**2) for d in r.delta)) for r in by_hand.clients]
+        np.testing.assert_allclose(record.client_drift, drift, rtol=1e-4)
+        flat = lambda ws: np.concatenate([w.ravel() for w in ws])  # noqa: E731
+        agg = flat(by_hand.aggregated_delta)
+        cos = [
+            flat(r.delta) @ agg / np.linalg.norm(flat(r.delta)) / np.linalg.norm(agg)
+            for r in by_hand.clients
+        ]
+        np.testing.assert_allclose(record.update_cosine, cos, rtol=1e-4, atol=1e-5)
+    loss, accuracy = steps.evaluate(model, weights, digits.x_test, digits.y_test)
+    assert record.test_accuracy == pytest.approx(accuracy)
+    assert record.test_loss == pytest.approx(loss, rel=1e-4)
+
+
+def test_vectorized_and_loop_agree_on_a_cnn(digits, uneven_split):
+    images = digits.as_images()
+    runs = [
+        simulate(
+            FedAvg(batch_size=8, client_lr=0.1),
+            lambda: small_cnn(10),
+            images,
+            uneven_split,
+            num_rounds=2,
+            clients_per_round=3,
+            seed=1,
+            strategy=s,
+            progress=False,
+        )
+        for s in ("vectorized", "loop")
+    ]
+    np.testing.assert_allclose(runs[0].train_loss, runs[1].train_loss, rtol=1e-4)
+    np.testing.assert_allclose(runs[0].drift_mean, runs[1].drift_mean, rtol=1e-3)
+
+
+def test_fedsgd_engine_equals_centralised_gradient_descent(digits):
+    split = partition.iid(digits.y_train[:200], num_clients=4, seed=0)
+    small = data.Dataset(
+        "digits-200", digits.x_train[:200], digits.y_train[:200], digits.x_test, digits.y_test, 10
+    )
+    sim = Simulation(FedSGD(client_lr=0.5), mlp, small, split, seed=0)
+    model, weights = steps.initialize(mlp, small.x_train, seed=0)
+    whole = steps.local_update  # one client with all the data, one full-batch step = one GD step
+    for round_num in (1, 2):
+        sim.step()
+        weights = whole(
+            model, weights, small.x_train, small.y_train, FedSGD(client_lr=0.5), round_num
+        ).weights
+    assert_weights_close(sim.weights, weights)
+
+
+def test_same_seed_same_history_and_different_seed_differs(digits, uneven_split):
+    def run(seed):
+        return simulate(
+            FedAvg(batch_size=10),
+            mlp,
+            digits,
+            uneven_split,
+            num_rounds=3,
+            clients_per_round=3,
+            seed=seed,
+            progress=False,
+        )
+
+    first, second, other = run(5), run(5), run(6)
+    assert first.matches(second)
+    assert not first.matches(other)
+
+
+def test_tracing_happens_once_per_simulation(digits, uneven_split):
+    sim = Simulation(FedAvg(batch_size=10), mlp, digits, uneven_split, clients_per_round=2, seed=0)
+    for _ in range(4):  # different clients, sizes and step counts every round
+        sim.step()
+    assert sim.trace_count == 1
+
+
+def test_history_numbers_are_consistent(digits, uneven_split):
+    history = simulate(
+        FedAvg(), mlp, digits, uneven_split, num_rounds=2, clients_per_round=4, progress=False
+    )
+    record = history.rounds[-1]
+    assert len(record.clients) == len(record.client_loss) == len(record.client_drift) == 4
+    assert record.drift_mean == pytest.approx(np.mean(record.client_drift))
+    assert record.drift_max == pytest.approx(np.max(record.client_drift))
+    assert all(-1.0 <= c <= 1.0 for c in record.update_cosine)
+    assert record.train_loss == pytest.approx(
+        np.average(record.client_loss, weights=record.client_num_examples)
+    )
+    params = 64 * 32 + 32 + 32 * 10 + 10
+    assert record.bytes_down == record.bytes_up == 4 * params * 4
+    assert history.config["num_parameters"] == params
+    assert 0.0 <= record.test_accuracy <= 1.0 and record.wall_time > 0
+
+
+def test_fedavg_learns_digits(digits):
+    split = partition.iid(digits.y_train, num_clients=10, seed=0)
+    history = simulate(
+        FedAvg(batch_size=20, client_lr=0.1),
+        lambda: FedModel(10),
+        digits,
+        split,
+        num_rounds=10,
+        seed=0,
+        progress=False,
+    )
+    assert history.test_accuracy[-1] > 0.85
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_callback_returning_true_stops_cleanly(digits, uneven_split):
+    seen = []
+
+    def stop_at_three(record, history):
+        seen.append(record.round)
+        return record.round == 3
+
+    history = simulate(
+        FedAvg(),
+        mlp,
+        digits,
+        uneven_split,
+        num_rounds=10,
+        callbacks=[stop_at_three],
+        progress=False,
+    )
+    assert seen == [1, 2, 3] and len(history) == 3
+
+
+def test_stop_event_stops_and_keeps_history(digits, uneven_split):
+    stop = threading.Event()
+    sim = Simulation(FedAvg(), mlp, digits, uneven_split)
+    sim.run(2, progress=False)
+    stop.set()
+    history = sim.run(5, stop_event=stop, progress=False)
+    assert len(history) == 2
+    stop.clear()
+    assert len(sim.run(1, stop_event=stop, progress=False)) == 3  # and it can go on
+
+
+def test_divergence_is_reported_with_round_and_clients(digits, uneven_split):
+    sim = Simulation(
+        FedAvg(client_lr=0.1, batch_size=5), lambda: logistic_regression(10), digits, uneven_split
+    )
+    sim.run(2, progress=False)
+    sim.algorithm = FedAvg(client_lr=1e38, batch_size=5)  # a learning rate that overflows float32
+    good_weights = [w.copy() for w in sim.weights]
+    with pytest.raises(DivergenceError) as caught:
+        sim.run(5, progress=False)
+    error = caught.value
+    assert error.round == 3 and error.clients == tuple(range(6))
+    assert "round 3" in str(error) and "client_lr" in str(error)
+    assert len(error.history) == 2 == sim.round
+    assert all(np.array_equal(a, b) for a, b in zip(sim.weights, good_weights, strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"clients_per_round": 7}, ValueError, r"clients_per_round must be an integer in \[1, 6\]"),
+        ({"clients_per_round": 0}, ValueError, "clients_per_round"),
+        ({"strategy": "threads"}, ValueError, "strategy must be one of"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"evaluate_every": 0}, ValueError, "evaluate_every"),
+        ({"algorithm": "fedavg"}, TypeError, "algorithm must be a fedlab Algorithm"),
+        ({"model_fn": "mlp"}, TypeError, "model_fn must be a function"),
+        ({"data": np.zeros(3)}, TypeError, "data must be a fedlab.data.Dataset"),
+        ({"split": [np.arange(3)]}, TypeError, "split must be a fedlab.partition.ClientSplit"),
+    ],
+)
+def test_simulation_rejects_bad_arguments(digits, uneven_split, kwargs, error, match):
+    arguments = {
+        "algorithm": FedAvg(),
+        "model_fn": mlp,
+        "data": digits,
+        "split": uneven_split,
+        **kwargs,
+    }
+    with pytest.raises(error, match=match):
+        Simulation(**arguments)
+
+
+def test_split_that_does_not_fit_the_data_is_rejected(digits):
+    split = partition.ClientSplit.from_indices(
+        [np.arange(5), np.array([digits.num_train + 3])], np.arange(digits.num_train + 4) % 10
+    )
+    with pytest.raises(ValueError, match="client 1 has indices outside"):
+        Simulation(FedAvg(), mlp, digits, split)
+
+
+def test_negative_rounds_and_learning_rates_are_rejected(digits, uneven_split):
+    with pytest.raises(ValueError, match="num_rounds"):
+        simulate(FedAvg(), mlp, digits, uneven_split, num_rounds=-1)
+    with pytest.raises(ValueError, match="client_lr"):
+        FedAvg(client_lr=-0.1)
+    with pytest.raises(ValueError, match="server_lr"):
+        FedAvg(server_lr=0)
+    with pytest.raises(ValueError, match="local_epochs"):
+        FedAvg(local_epochs=0)
+    with pytest.raises(TypeError, match="batch_size"):
+        FedAvg(batch_size=2.5)
+
+
+def test_model_with_batch_norm_is_rejected_clearly(digits, uneven_split):
+    import keras
+
+    def with_bn():
+        return keras.Sequential(
+            [keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(10)]
+        )
+
+    with pytest.raises(ValueError, match="GroupNormalization"):
+        Simulation(FedAvg(), with_bn, digits, uneven_split)
+
+
+def test_public_api_is_importable():
+    for name in fedlab.__all__:
+        assert getattr(fedlab, name) is not None, name
+    assert callable(fedlab.simulate)

@@ -1,0 +1,65 @@
+"""Plots draw what the History holds and return it."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fedlab import plot  # noqa: E402
+from fedlab.history import History, RoundRecord  # noqa: E402
+
+
+@pytest.fixture
+def history():
+    rounds = [
+        RoundRecord(
+            r,
+            (0, 1),
+            (1.0 / r, 2.0 / r),
+            (5, 5),
+            1.5 / r,
+            1.2 / r,
+            0.5 + r / 10,
+            (0.1 * r, 0.3 * r),
+            0.2 * r,
+            0.3 * r,
+            (0.9, -0.1),
+            100,
+            100,
+            0.01,
+        )
+        for r in (1, 2, 3)
+    ]
+    return History(config={"algorithm": {"name": "FedAvg"}}, rounds=rounds)
+
+
+def test_plot_history_draws_the_history(history):
+    drawn = plot.plot_history(history)
+    np.testing.assert_array_equal(drawn.data["test_accuracy"], history.test_accuracy)
+    np.testing.assert_array_equal(drawn.data["train_loss"], history.train_loss)
+    loss_ax, acc_ax = drawn.axes
+    np.testing.assert_array_equal(acc_ax.lines[0].get_ydata(), history.test_accuracy)
+    assert len(loss_ax.lines) == 2
+    plt.close(drawn.fig)
+
+
+def test_plot_drift_uses_every_client(history):
+    drawn = plot.plot_drift(history)
+    assert drawn.data["client_drift"].tolist() == pytest.approx([0.1, 0.3, 0.2, 0.6, 0.3, 0.9])
+    np.testing.assert_allclose(drawn.data["cosine_mean"], [0.4, 0.4, 0.4])
+    plt.close(drawn.fig)
+
+
+def test_plots_draw_on_given_axes_and_check_them(history):
+    fig, axes = plt.subplots(1, 3)
+    drawn = plot.plot_accuracy(history, ax=axes[0], label="run A")
+    assert drawn.fig is fig and drawn.axes == (axes[0],)
+    plot.plot_accuracy(history, ax=axes[0], label="run B")
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["run A", "run B"]
+    with pytest.raises(ValueError, match="ax must hold 2 axes"):
+        plot.plot_history(history, axes=axes)
+    with pytest.raises(TypeError, match="history must be a fedlab History"):
+        plot.plot_loss({"rounds": []})
+    plt.close(fig)

@@ -1,0 +1,168 @@
+"""The step functions: exact fixtures and reference identities."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fedlab  # noqa: F401  (quiet TensorFlow first)
+from fedlab import steps
+from fedlab.algorithms import FedAvg, FedSGD
+from fedlab.models import FedModel, logistic_regression
+
+
+def tiny_problem(n=12, features=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, features)).astype("float32"), rng.integers(0, classes, n).astype(
+        "int32"
+    )
+
+
+def keras_sgd_step(model, x, y, lr):
+    """An independent reference: one step of Keras' own SGD optimiser on the mean loss."""
+    import tensorflow as tf
+
+    optimizer = keras.optimizers.SGD(learning_rate=lr)
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+            y, model(x, training=True)
+        )
+    optimizer.apply_gradients(
+        zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables, strict=True)
+    )
+    return [v.numpy() for v in model.trainable_variables]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    num_clients=st.integers(1, 6),
+    counts=st.lists(st.integers(1, 1000), min_size=6, max_size=6),
+    shape=st.sampled_from([(3,), (2, 4)]),
+)
+def test_aggregating_identical_deltas_returns_them(num_clients, counts, shape):
+    delta = [
+        np.random.default_rng(num_clients).normal(size=shape).astype("float32"),
+        np.float32([1.5]),
+    ]
+    result = steps.aggregate([delta] * num_clients, counts[:num_clients])
+    for got, want in zip(result, delta, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_aggregate_weights_by_example_count():
+    deltas = [[np.array([1.0, 0.0])], [np.array([0.0, 1.0])], [np.array([4.0, 4.0])]]
+    result = steps.aggregate(deltas, [1, 2, 1])  # (1*[1,0] + 2*[0,1] + 1*[4,4]) / 4
+    np.testing.assert_allclose(result[0], [1.25, 1.5])
+
+
+@pytest.mark.parametrize("counts", [[1, 0], [2, -1]])
+def test_aggregate_rejects_non_positive_counts(counts):
+    with pytest.raises(ValueError, match="num_examples"):
+        steps.aggregate([[np.zeros(1)], [np.zeros(1)]], counts)
+
+
+def test_aggregate_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="one example count per delta"):
+        steps.aggregate([[np.zeros(1)]], [1, 2])
+
+
+def test_server_update_applies_server_lr():
+    new = steps.server_update([np.array([1.0, 2.0])], [np.array([2.0, -2.0])], server_lr=0.5)
+    np.testing.assert_allclose(new[0], [2.0, 1.0])
+
+
+def test_one_client_one_step_equals_centralised_sgd_step():
+    x, y = tiny_problem()
+    model, weights = steps.initialize(lambda: FedModel(3, hidden_units=8), x, seed=1)
+    result = steps.local_update(
+        model, weights, x, y, FedAvg(local_epochs=1, batch_size=len(x), client_lr=0.3)
+    )
+    reference_model, _ = steps.initialize(lambda: FedModel(3, hidden_units=8), x, seed=1)
+    expected = keras_sgd_step(reference_model, x, y, lr=0.3)
+    for got, want in zip(result.weights, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for d, new, old in zip(result.delta, result.weights, weights, strict=True):
+        np.testing.assert_allclose(d, new - old)
+    assert result.num_examples == len(x)
+
+
+def test_fedsgd_with_all_clients_equals_centralised_gradient_descent():
+    x, y = tiny_problem(n=30)
+    split = [np.arange(0, 7), np.arange(7, 19), np.arange(19, 30)]  # unequal sizes
+    data = type("D", (), {"x_train": x, "y_train": y})()
+    split_record = type("S", (), {"client_indices": tuple(split)})()
+    model, weights = steps.initialize(lambda: logistic_regression(3), x, seed=2)
+    reference, _ = steps.initialize(lambda: logistic_regression(3), x, seed=2)
+    algorithm = FedSGD(client_lr=0.5)
+    for round_num in (1, 2, 3):
+        weights = steps.run_round(
+            model, weights, data, split_record, algorithm, 3, round_num
+        ).weights
+        expected = keras_sgd_step(reference, x, y, lr=0.5)
+        for got, want in zip(weights, expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_order_covers_each_example_once_per_epoch():
+    batches = steps.batch_order(23, batch_size=5, local_epochs=3, round_num=2, client_id=7, seed=4)
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 3] * 3
+    for epoch in range(3):
+        assert sorted(np.concatenate(batches[epoch * 5 : epoch * 5 + 5]).tolist()) == list(
+            range(23)
+        )
+    again = steps.batch_order(23, batch_size=5, local_epochs=3, round_num=2, client_id=7, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = steps.batch_order(23, batch_size=5, local_epochs=3, round_num=2, client_id=8, seed=4)
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=True))
+
+
+def test_full_batch_is_one_batch_per_epoch():
+    batches = steps.batch_order(6, batch_size=None, local_epochs=2, round_num=1, client_id=0)
+    assert [b.tolist() for b in batches] == [list(range(6))] * 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(num_clients=st.integers(1, 50), data=st.data())
+def test_sample_clients_is_sorted_unique_and_seeded(num_clients, data):
+    per_round = data.draw(st.integers(1, num_clients))
+    seed = data.draw(st.integers(0, 2**31))
+    clients = steps.sample_clients(num_clients, per_round, round_num=3, seed=seed)
+    assert len(clients) == per_round == len(set(clients.tolist()))
+    assert list(clients) == sorted(clients) and clients.min() >= 0 and clients.max() < num_clients
+    np.testing.assert_array_equal(clients, steps.sample_clients(num_clients, per_round, 3, seed))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_clients": 0, "clients_per_round": 1, "round_num": 1}, "num_clients"),
+        (
+            {"num_clients": 5, "clients_per_round": 6, "round_num": 1},
+            r"clients_per_round must be an integer in \[1, 5\]",
+        ),
+        ({"num_clients": 5, "clients_per_round": 0, "round_num": 1}, "clients_per_round"),
+        ({"num_clients": 5, "clients_per_round": 2, "round_num": 0}, "round_num"),
+    ],
+)
+def test_sample_clients_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        steps.sample_clients(**kwargs)
+
+
+def test_local_update_rejects_mismatched_data_and_weights():
+    x, y = tiny_problem()
+    model, weights = steps.initialize(lambda: FedModel(3, hidden_units=4), x, seed=0)
+    with pytest.raises(ValueError, match="same length"):
+        steps.local_update(model, weights, x, y[:-1], FedAvg())
+    with pytest.raises(ValueError, match="weights must have 4 arrays"):
+        steps.local_update(model, weights[:2], x, y, FedAvg())
+
+
+def test_evaluate_matches_manual_accuracy():
+    x, y = tiny_problem(n=40)
+    model, weights = steps.initialize(lambda: FedModel(3, hidden_units=4), x, seed=0)
+    loss, accuracy = steps.evaluate(model, weights, x, y)
+    logits = model(x).numpy()
+    assert accuracy == pytest.approx(np.mean(logits.argmax(1) == y))
+    assert loss > 0
