@@ -131,3 +131,70 @@ def plot_drift(history: History, axes: Sequence[Axes] | None = None) -> Drawn:
         "cosine_mean": cosine_mean,
     }
     return Drawn(fig, (ax_drift, ax_cos), data)
+
+
+def _check_split(split) -> None:
+    if not hasattr(split, "label_counts") or not hasattr(split, "client_indices"):
+        raise TypeError(f"split must be a fedlab ClientSplit, got {type(split).__name__}")
+
+
+def plot_label_distribution(
+    split, ax: Axes | None = None, kind: str = "bars", normalize: bool = False
+) -> Drawn:
+    """Which labels each client holds: stacked bars per client, or a clients × classes heatmap.
+
+    ``normalize=True`` shows each client's label *proportions* instead of counts.
+
+    Example:
+        >>> plot_label_distribution(partition.iid(digits.y_train, 10), kind="heatmap")  # doctest: +SKIP
+    """
+    _check_split(split)
+    if kind not in ("bars", "heatmap"):
+        raise ValueError(f"kind must be one of ['bars', 'heatmap'], got {kind!r}")
+    values = split.label_distribution() if normalize else split.label_counts.astype(float)
+    fig, (ax,) = _axes(ax, width=6.0)
+    clients = np.arange(split.num_clients)
+    if kind == "bars":
+        colors = plt.get_cmap("tab10" if split.num_classes <= 10 else "tab20")
+        bottom = np.zeros(split.num_clients)
+        for c in range(split.num_classes):
+            ax.bar(
+                clients,
+                values[:, c],
+                bottom=bottom,
+                color=colors(c % colors.N),
+                label=str(c),
+                width=0.85,
+            )
+            bottom += values[:, c]
+        ax.set(xlabel="client", ylabel="share of examples" if normalize else "examples")
+        if split.num_classes <= 20:
+            ax.legend(
+                title="label",
+                fontsize="x-small",
+                ncols=2,
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
+            )
+    else:
+        image = ax.imshow(
+            values.T, aspect="auto", cmap="viridis", origin="lower", interpolation="nearest"
+        )
+        ax.figure.colorbar(image, ax=ax, label="share" if normalize else "examples")
+        ax.set(xlabel="client", ylabel="label")
+    ax.set_title(f"Labels per client ({split.scheme})")
+    return Drawn(fig, (ax,), {"client": clients, "values": values})
+
+
+def plot_client_sizes(split, ax: Axes | None = None, bins: int = 20) -> Drawn:
+    """Histogram of how many examples each client holds.
+
+    Example:
+        >>> plot_client_sizes(split)  # doctest: +SKIP
+    """
+    _check_split(split)
+    fig, (ax,) = _axes(ax)
+    sizes = split.sizes
+    ax.hist(sizes, bins=bins, color="tab:blue", edgecolor="white")
+    ax.set(xlabel="examples on a client", ylabel="clients", title=f"Client sizes ({split.scheme})")
+    return Drawn(fig, (ax,), {"sizes": sizes})

@@ -63,3 +63,20 @@ def test_plots_draw_on_given_axes_and_check_them(history):
     with pytest.raises(TypeError, match="history must be a fedlab History"):
         plot.plot_loss({"rounds": []})
     plt.close(fig)
+
+
+def test_label_distribution_plots_draw_the_counts():
+    from fedlab.partition import ClientSplit
+
+    split = ClientSplit.from_indices([[0, 1, 2], [3, 4]], np.array([0, 0, 1, 2, 2]))
+    bars = plot.plot_label_distribution(split)
+    np.testing.assert_array_equal(bars.data["values"], [[2, 1, 0], [0, 0, 2]])
+    heights = [p.get_height() for p in bars.axes[0].patches]
+    assert heights == [2, 0, 1, 0, 0, 2]  # class by class, client by client
+    heat = plot.plot_label_distribution(split, kind="heatmap", normalize=True)
+    np.testing.assert_allclose(heat.axes[0].images[0].get_array(), [[2 / 3, 0], [1 / 3, 0], [0, 1]])
+    sizes = plot.plot_client_sizes(split)
+    assert sizes.data["sizes"].tolist() == [3, 2]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        plot.plot_label_distribution(split, kind="pie")
+    plt.close("all")
