@@ -1,0 +1,198 @@
+"""The command line (``python -m fedlab run``) and a smoke test of the engine benchmark script."""
+
+import dataclasses
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fedlab
+from fedlab.cli import build_parser, main
+from fedlab.engine import Simulation
+from fedlab.history import History
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RUN_OPTIONS = [
+    "--dataset",
+    "--mnist-path",
+    "--synthetic-alpha",
+    "--synthetic-beta",
+    "--partition",
+    "--num-clients",
+    "--model",
+    "--algorithm",
+    "--local-epochs",
+    "--batch-size",
+    "--client-lr",
+    "--server-lr",
+    "--num-rounds",
+    "--clients-per-round",
+    "--seed",
+    "--strategy",
+    "--out",
+    "--no-progress",
+]
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", "--no-progress", *args])
+
+
+def test_run_on_digits_writes_history_and_plot(tmp_path, capsys):
+    out = tmp_path / "runs" / "digits"  # parents are created too
+    code = run_cli("--num-rounds", "3", "--num-clients", "5", "--out", str(out))
+    assert code == 0
+    history = History.load(out / "history.json")
+    assert len(history) == 3
+    assert history.round.tolist() == [1, 2, 3]
+    config = history.config
+    assert config["dataset"] == "digits"
+    assert config["split"] == "iid"
+    assert config["num_clients"] == config["clients_per_round"] == 5
+    assert config["algorithm"]["name"] == "FedAvg"
+    assert config["algorithm"]["batch_size"] == 20
+    assert config["command_line"]["model"] == "mlp"
+    assert np.all((history.test_accuracy >= 0) & (history.test_accuracy <= 1))
+    assert (out / "history.png").read_bytes()[:8] == PNG_MAGIC
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    accuracy = history.test_accuracy[-1]
+    assert last_line.startswith(f"round 3 · test accuracy {accuracy:.3f} · test loss ")
+    assert last_line.endswith(f"wrote {out / 'history.json'}, {out / 'history.png'}")
+
+
+def test_run_on_synthetic_uses_its_natural_clients(tmp_path):
+    out = tmp_path / "synthetic"
+    code = run_cli(
+        "--dataset", "synthetic", "--num-clients", "5", "--model", "logreg",
+        "--num-rounds", "3", "--clients-per-round", "2", "--batch-size", "full",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    history = History.load(out / "history.json")
+    assert len(history) == 3
+    assert history.config["dataset"] == "synthetic(1,1)"
+    assert history.config["split"] == "natural"
+    assert history.config["num_clients"] == 5
+    assert history.config["clients_per_round"] == 2
+    assert history.config["algorithm"]["batch_size"] is None
+    assert history.config["command_line"]["model"] == "logreg"
+    assert all(len(r.clients) == 2 for r in history.rounds)
+    assert (out / "history.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in RUN_OPTIONS:
+        assert option in text, option
+    run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
+    documented = {s for a in run_parser._actions if a.help for s in a.option_strings}
+    assert set(RUN_OPTIONS) <= documented
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--clients-per-round", "6"], "--clients-per-round"),
+        (["--client-lr", "-0.1"], "--client-lr"),
+        (["--server-lr", "0"], "--server-lr"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "many"], "--batch-size"),
+        (["--local-epochs", "0"], "--local-epochs"),
+        (["--num-clients", "0"], "--num-clients"),
+        (["--num-rounds", "-1"], "--num-rounds"),
+        (["--seed", "-3"], "--seed"),
+        (["--partition", "natural"], "--partition"),
+        (["--dataset", "synthetic", "--synthetic-alpha", "-1"], "--synthetic-alpha"),
+        (["--dataset", "synthetic", "--model", "cnn"], "--model"),
+        (["--model", "resnet"], "--model"),
+        (["--dataset", "mnist", "--mnist-path", "no/such/mnist.npz"], "--mnist-path"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line_naming_the_option(tmp_path, capsys, args, option):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("--num-clients", "5", *args, "--out", str(out))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "error:" in last and option in last, err
+    assert not out.exists()  # nothing written for a run that never started
+
+
+def test_divergence_exits_1_and_keeps_the_history_so_far(tmp_path, capsys):
+    out = tmp_path / "diverged"
+    code = run_cli(
+        "--client-lr", "1e30", "--num-rounds", "3", "--num-clients", "3", "--out", str(out)
+    )
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "diverged in round 1" in captured.err and "--client-lr" in captured.err
+    assert "Traceback" not in captured.err
+    assert len(History.load(out / "history.json")) == 0
+    assert (out / "history.png").read_bytes()[:8] == PNG_MAGIC
+    assert "diverged in round 1" in captured.out.strip().splitlines()[-1]
+
+
+def test_python_dash_m_fedlab_help_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "fedlab", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "run" in done.stdout and "python -m fedlab" in done.stdout
+
+
+# -- benchmarks/bench_engine.py: importable and its pieces work (no timing assertions) ------------
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_engine", ROOT / "benchmarks" / "bench_engine.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return fedlab.load_digits(seed=0)
+
+
+def test_benchmark_engine_timing_returns_sane_numbers(bench, digits):
+    result, initial = bench.time_engine(
+        digits, num_clients=4, strategy="vectorized", timed_rounds=2
+    )
+    assert result.rounds_per_s > 0 and result.first_round_s > 0
+    assert 0.0 <= result.accuracy <= 1.0
+    assert result.accuracy_round == 3 and result.num_clients == 4
+    assert [w.shape for w in initial] == [(64, 128), (128,), (128, 10), (10,)]
+
+
+def test_benchmark_keras_loop_round_equals_an_engine_round_on_one_batch_clients(bench, digits):
+    """With one batch per client, batch order cannot matter: the baseline is the same FedAvg."""
+    small = dataclasses.replace(digits, x_train=digits.x_train[:80], y_train=digits.y_train[:80])
+    split = fedlab.partition.iid(small.y_train, 4, seed=0)  # 20 examples each = one batch of B=20
+    algorithm = fedlab.FedAvg(
+        local_epochs=1, batch_size=bench.BATCH_SIZE, client_lr=bench.CLIENT_LR
+    )
+    sim = Simulation(algorithm, lambda: fedlab.FedModel(10), small, split, seed=0)
+    initial = [w.copy() for w in sim.weights]
+    sim.step()
+    baseline = bench.keras_loop_round(bench.make_model(small), initial, small, split)
+    for got, want in zip(baseline, sim.weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
