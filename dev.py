@@ -1,11 +1,15 @@
-"""Set up fedlab if needed, then open the tutorials or run every test.
+"""Set fedlab up if needed, then open the tutorials, run every test, or run the benchmark.
 
     python3 dev.py lab     # JupyterLab on notebooks/00_index.ipynb
     python3 dev.py test    # package tests + every notebook under nbval
-    python3 dev.py bench   # the engine benchmark
+    python3 dev.py bench   # benchmarks/bench_engine.py
 
-Works on a fresh machine with only Python 3.11+ and pip: it creates ``.venv`` and installs
-``-e .[test]`` into it, again only when pyproject.toml changes. Extra arguments are passed on.
+Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
+creates ``.venv`` and installs ``-e .[test]`` into it; later runs reinstall only when
+pyproject.toml has changed. Arguments after the command are passed on: ``python3 dev.py lab
+--no-browser``, ``python3 dev.py test -x``; for ``test``, paths after ``--`` replace the default
+``tests notebooks``: ``python3 dev.py test -x -- tests/test_engine.py``. The exit code is that of
+the command run (pytest's for ``test``).
 """
 
 from __future__ import annotations
@@ -19,49 +23,68 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-STAMP = VENV / ".fedlab-installed"
-TEST_ARGS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env", "tests", "notebooks"]
-QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+WINDOWS = os.name == "nt"
+BIN = VENV / ("Scripts" if WINDOWS else "bin")
+EXE = ".exe" if WINDOWS else ""
+PYTHON = BIN / f"python{EXE}"
+STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last installed
+# --dist loadfile keeps each file (a notebook's cells) on one worker
+TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
+TEST_PATHS = ["tests", "notebooks"]
+TEST_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
+    "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "Agg",  # plots render without a display
+}
 
 
 def step(message: str) -> None:
-    print(f"[dev] {message}", flush=True)
+    print(f"[dev.py] {message}", flush=True)
 
 
 def setup() -> None:
-    """Create the virtual environment and install fedlab into it when needed."""
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """Create .venv if missing; install fedlab into it if pyproject.toml changed since last time."""
     if not PYTHON.exists():
-        step(f"creating {VENV.relative_to(ROOT)}")
+        step(f"creating {VENV}")
         venv.create(VENV, with_pip=True)
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        step(".venv is up to date with pyproject.toml")
         return
-    step("installing fedlab and its dependencies (about a minute with a warm cache)")
-    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
-    STAMP.write_text(wanted)
+    step("installing fedlab (-e .[test]) and its dependencies into .venv (minutes the first time)")
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check"]
+    if subprocess.run([*pip, "-e", ".[test]"], cwd=ROOT).returncode != 0:
+        sys.exit("[dev.py] pip install failed (see above); the next run will try again")
+    STAMP.write_text(wanted + "\n")
 
 
-def run(command: list[str], extra_env: dict[str, str] | None = None) -> int:
-    step(" ".join(command))
-    return subprocess.run(command, cwd=ROOT, env={**os.environ, **(extra_env or {})}).returncode
+def run(command: list[str], env: dict[str, str] | None = None) -> int:
+    step("running " + " ".join(command).replace(f"{ROOT}{os.sep}", ""))
+    with subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}) as process:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:  # Ctrl-C reached the child too; it decides (JupyterLab asks)
+                continue
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"lab", "test", "bench"}:
         print(__doc__)
         return 2
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 is installed)
+        sys.exit(f"[dev.py] fedlab needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     task, extra = argv[0], argv[1:]
     setup()
     if task == "lab":
-        return run([str(BIN / "jupyter"), "lab", "notebooks/00_index.ipynb", *extra], QUIET_TF)
+        return run([str(BIN / f"jupyter{EXE}"), "lab", "notebooks/00_index.ipynb", *extra])
     if task == "test":
-        env = {**QUIET_TF, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
-        return run([str(PYTHON), "-m", "pytest", *TEST_ARGS, *extra], env)
-    return run([str(PYTHON), "benchmarks/bench_engine.py", *extra], QUIET_TF)
+        options, paths = extra, TEST_PATHS
+        if "--" in extra:
+            options, paths = extra[: extra.index("--")], extra[extra.index("--") + 1 :]
+        return run([str(PYTHON), "-m", "pytest", *TEST_OPTIONS, *options, *paths], TEST_ENV)
+    return run([str(PYTHON), "benchmarks/bench_engine.py", *extra])
 
 
 if __name__ == "__main__":
