@@ -1,18 +1,28 @@
 """Client splits: which training examples each client holds (``01_one_round_by_hand``, ``02_client_splits``).
 
-Every partitioner is seeded and returns a :class:`ClientSplit`. This module starts with the
-two basic schemes — :func:`iid` and :func:`natural` — and :meth:`ClientSplit.from_indices`, the
-one door every further scheme (Dirichlet label skew, shards, ...) goes through.
+Every partitioner is seeded and returns a :class:`ClientSplit` built through
+:meth:`ClientSplit.from_indices`, which checks that clients are disjoint:
+
+==================  ==========================================================================
+:func:`iid`         uniform random, equal sizes
+:func:`dirichlet`   label skew: client class proportions ~ Dir(α); small α, few classes each
+:func:`shards`      the FedAvg paper's pathological split: sort by label, deal shards
+:func:`label_limit` exactly k classes per client
+:func:`quantity_skew` lognormal client sizes, labels IID
+:func:`feature_skew` same labels IID, each client's *inputs* transformed differently
+:func:`natural`     an existing client id per example (Synthetic(α, β) devices)
+:func:`mixed`       SCAFFOLD's "s% similarity": a share s IID, the rest sorted by label
+==================  ==========================================================================
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fedlab.validate import check_array, check_int
+from fedlab.validate import check_array, check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,37 @@ class ClientSplit:
         )
         return cls(tuple(indices), num_classes, counts, scheme)
 
+    def label_entropy(self) -> np.ndarray:
+        """Shannon entropy (bits) of each client's label distribution: 0 = one class only.
+
+        Example:
+            >>> ClientSplit.from_indices([[0, 1], [2, 3]], np.array([0, 1, 1, 1])).label_entropy().tolist()
+            [1.0, 0.0]
+        """
+        p = self.label_distribution()
+        logs = np.log2(p, out=np.zeros_like(p), where=p > 0)
+        return -(p * logs).sum(axis=1) + 0.0
+
+    def heterogeneity(self) -> float:
+        """Mean total-variation distance between each client's label distribution and the global one.
+
+        ``H = (1/N) Σ_k ½ Σ_c |p_k(c) − p(c)|`` with ``p`` the label distribution of all the
+        split's examples, clients weighted equally (empty clients skipped). ``H = 0``: every client
+        looks like the whole; ``H → 1 − 1/C`` for one class per client on balanced data. Comparable
+        across schemes and numbers of clients.
+
+        Example:
+            >>> labels = np.array([0, 0, 1, 1])
+            >>> ClientSplit.from_indices([[0, 2], [1, 3]], labels).heterogeneity()
+            0.0
+            >>> ClientSplit.from_indices([[0, 1], [2, 3]], labels).heterogeneity()
+            0.5
+        """
+        counts = self.label_counts[self.sizes > 0]
+        overall = counts.sum(axis=0) / counts.sum()
+        shares = counts / counts.sum(axis=1, keepdims=True)
+        return float(np.mean(0.5 * np.abs(shares - overall).sum(axis=1)))
+
     def to_dict(self) -> dict:
         """A JSON-friendly dict (lists of ints)."""
         return {
@@ -175,3 +216,229 @@ def natural(client_ids, labels, num_classes: int | None = None) -> ClientSplit:
         )
     groups = [np.flatnonzero(ids == k) for k in np.unique(ids)]
     return ClientSplit.from_indices(groups, labels, num_classes, scheme="natural")
+
+
+def _seeded(seed: int) -> np.random.Generator:
+    return np.random.default_rng(check_int("seed", seed, low=0))
+
+
+def dirichlet(
+    labels, num_clients: int, alpha: float, min_size: int = 10, seed: int = 0, max_tries: int = 100
+) -> ClientSplit:
+    """Label skew: each class is shared among the clients in proportions drawn from Dir(α).
+
+    Small α (0.1) gives each client a few dominant classes; large α (100) approaches IID. Draws
+    are repeated (up to ``max_tries``) until every client holds at least ``min_size`` examples.
+
+    Example:
+        >>> split = dirichlet(np.arange(1000) % 10, num_clients=5, alpha=0.5, seed=0)
+        >>> bool(split.sizes.min() >= 10)
+        True
+    """
+    labels = _check_labels(labels)
+    num_clients = check_int("num_clients", num_clients, low=1, high=len(labels))
+    alpha = check_float("alpha", alpha, low=0.0, low_inclusive=False)
+    min_size = check_int("min_size", min_size, low=0, high=len(labels) // num_clients)
+    max_tries = check_int("max_tries", max_tries, low=1)
+    rng = _seeded(seed)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in range(int(labels.max()) + 1)]
+    for _ in range(max_tries):
+        parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+        for members in by_class:
+            shares = rng.dirichlet(np.full(num_clients, alpha))
+            cuts = (np.cumsum(shares)[:-1] * len(members)).astype(int)
+            for k, chunk in enumerate(np.split(members, cuts)):
+                parts[k].append(chunk)
+        indices = [np.concatenate(p) for p in parts]
+        if min(len(i) for i in indices) >= min_size:
+            return ClientSplit.from_indices(indices, labels, scheme=f"dirichlet(α={alpha:g})")
+    raise ValueError(
+        f"dirichlet: could not give every client min_size={min_size} examples in {max_tries} draws "
+        f"with alpha={alpha:g}; lower min_size, raise alpha or use fewer clients"
+    )
+
+
+def shards(labels, num_clients: int, shards_per_client: int = 2, seed: int = 0) -> ClientSplit:
+    """The FedAvg paper's pathological non-IID split: sort by label, cut equal shards, deal them out.
+
+    With ``shards_per_client=2`` most clients see only two digits. Shards differ in size by at
+    most one example when the data does not divide evenly.
+
+    Example:
+        >>> shards(np.repeat(np.arange(4), 5), num_clients=2, shards_per_client=2, seed=0).label_counts.tolist()
+        [[5, 0, 5, 0], [0, 5, 0, 5]]
+    """
+    labels = _check_labels(labels)
+    num_clients = check_int("num_clients", num_clients, low=1, high=len(labels))
+    shards_per_client = check_int(
+        "shards_per_client", shards_per_client, low=1, high=len(labels) // num_clients
+    )
+    rng = _seeded(seed)
+    order = np.argsort(labels, kind="stable")
+    pieces = np.array_split(order, num_clients * shards_per_client)
+    dealt = rng.permutation(len(pieces)).reshape(num_clients, shards_per_client)
+    indices = [np.concatenate([pieces[s] for s in row]) for row in dealt]
+    return ClientSplit.from_indices(indices, labels, scheme=f"shards({shards_per_client}/client)")
+
+
+def label_limit(labels, num_clients: int, classes_per_client: int, seed: int = 0) -> ClientSplit:
+    """Each client holds exactly ``classes_per_client`` classes ("k classes per client").
+
+    Classes are dealt round-robin over a seeded class order, so every class is used when
+    ``num_clients · k ≥ num_classes``; each class's examples are shared equally among its holders.
+
+    Example:
+        >>> split = label_limit(np.arange(100) % 10, num_clients=5, classes_per_client=2, seed=0)
+        >>> (split.label_counts > 0).sum(axis=1).tolist()
+        [2, 2, 2, 2, 2]
+    """
+    labels = _check_labels(labels)
+    num_classes = int(labels.max()) + 1
+    present = np.unique(labels)
+    num_clients = check_int("num_clients", num_clients, low=1, high=len(labels))
+    k = check_int("classes_per_client", classes_per_client, low=1, high=len(present))
+    rng = _seeded(seed)
+    order = rng.permutation(present)
+    holders: dict[int, list[int]] = {int(c): [] for c in present}
+    for client in range(num_clients):
+        for j in range(k):
+            holders[int(order[(client * k + j) % len(order)])].append(client)
+    parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    for c, clients in holders.items():
+        members = rng.permutation(np.flatnonzero(labels == c))
+        if clients and len(members) < len(clients):
+            raise ValueError(
+                f"label_limit: class {c} has {len(members)} examples for {len(clients)} clients; "
+                "use fewer clients or fewer classes_per_client"
+            )
+        for client, chunk in zip(
+            clients, np.array_split(members, max(len(clients), 1)), strict=False
+        ):
+            parts[client].append(chunk)
+    indices = [np.concatenate(p) for p in parts]
+    return ClientSplit.from_indices(indices, labels, num_classes, scheme=f"label_limit(k={k})")
+
+
+def quantity_skew(
+    labels, num_clients: int, sigma: float = 1.0, min_size: int = 1, seed: int = 0
+) -> ClientSplit:
+    """Unequal client sizes, IID labels: sizes ∝ lognormal(0, σ) on top of ``min_size`` each.
+
+    ``sigma=0`` gives equal sizes; ``sigma=2`` a few large clients and many small ones.
+
+    Example:
+        >>> quantity_skew(np.arange(100) % 10, num_clients=4, sigma=0.0, seed=0).sizes.tolist()
+        [25, 25, 25, 25]
+    """
+    labels = _check_labels(labels)
+    num_clients = check_int("num_clients", num_clients, low=1, high=len(labels))
+    sigma = check_float("sigma", sigma, low=0.0)
+    min_size = check_int("min_size", min_size, low=0, high=len(labels) // num_clients)
+    rng = _seeded(seed)
+    weights = rng.lognormal(0.0, sigma, num_clients)
+    spare = len(labels) - min_size * num_clients
+    extra = np.floor(weights / weights.sum() * spare).astype(int)
+    extra[np.argsort(-weights)[: spare - extra.sum()]] += 1  # hand out the rounding remainder
+    cuts = np.cumsum(min_size + extra)[:-1]
+    indices = np.split(rng.permutation(len(labels)), cuts)
+    return ClientSplit.from_indices(indices, labels, scheme=f"quantity_skew(σ={sigma:g})")
+
+
+def mixed(labels, num_clients: int, similarity: float, seed: int = 0) -> ClientSplit:
+    """SCAFFOLD's "s% similarity": a share ``similarity`` of the data IID, the rest sorted by label.
+
+    ``similarity=1`` is IID; ``similarity=0`` gives each client a contiguous run of labels.
+
+    Example:
+        >>> mixed(np.repeat(np.arange(4), 5), num_clients=4, similarity=0.0, seed=0).label_counts.tolist()
+        [[5, 0, 0, 0], [0, 5, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]]
+    """
+    labels = _check_labels(labels)
+    num_clients = check_int("num_clients", num_clients, low=1, high=len(labels))
+    similarity = check_float("similarity", similarity, low=0.0, high=1.0)
+    rng = _seeded(seed)
+    order = rng.permutation(len(labels))
+    num_iid = int(round(similarity * len(labels)))
+    shuffled, rest = order[:num_iid], order[num_iid:]
+    rest = rest[np.argsort(labels[rest], kind="stable")]
+    indices = [
+        np.concatenate([a, b])
+        for a, b in zip(
+            np.array_split(shuffled, num_clients), np.array_split(rest, num_clients), strict=True
+        )
+    ]
+    return ClientSplit.from_indices(indices, labels, scheme=f"mixed(s={similarity:g})")
+
+
+def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate ``[n, H, W, C]`` images about their centre (bilinear, zero outside)."""
+    n, height, width, _ = images.shape
+    theta = np.deg2rad(degrees)
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    # where each output pixel comes from: the inverse rotation of its position
+    src_y = cy + (rows - cy) * np.cos(theta) - (cols - cx) * np.sin(theta)
+    src_x = cx + (rows - cy) * np.sin(theta) + (cols - cx) * np.cos(theta)
+    y0, x0 = np.floor(src_y).astype(int), np.floor(src_x).astype(int)
+    out = np.zeros_like(images)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            y, x = y0 + dy, x0 + dx
+            weight = (1 - np.abs(src_y - y)) * (1 - np.abs(src_x - x))
+            inside = (y >= 0) & (y < height) & (x >= 0) & (x < width) & (weight > 0)
+            out[:, inside] += weight[inside][None, :, None] * images[:, y[inside], x[inside]]
+    return out
+
+
+def feature_skew(
+    dataset,
+    num_clients: int,
+    max_rotation: float = 45.0,
+    max_brightness: float = 0.3,
+    noise: float = 0.05,
+    seed: int = 0,
+):
+    """Same task, different devices: labels IID, each client's *inputs* transformed its own way.
+
+    Client k's images are rotated by an angle spread evenly over ``[-max_rotation, max_rotation]``
+    degrees, scaled in brightness by a factor in ``[1 - max_brightness, 1 + max_brightness]``, and
+    get Gaussian pixel noise of std ``noise``; values are clipped to [0, 1]. The test set is left
+    as it is. Returns the transformed dataset and its IID :class:`ClientSplit`.
+
+    Example:
+        >>> skewed, split = feature_skew(load_digits(), num_clients=5)  # doctest: +SKIP
+    """
+    if getattr(dataset, "image_shape", None) is None:
+        raise ValueError("feature_skew needs a dataset of images (dataset.image_shape must be set)")
+    num_clients = check_int("num_clients", num_clients, low=1, high=dataset.num_train)
+    max_rotation = check_float("max_rotation", max_rotation, low=0.0, high=180.0)
+    max_brightness = check_float(
+        "max_brightness", max_brightness, low=0.0, high=1.0, high_inclusive=False
+    )
+    noise = check_float("noise", noise, low=0.0)
+    split = iid(dataset.y_train, num_clients, seed=seed)
+    rng = _seeded(seed)
+    angles = (
+        np.linspace(-max_rotation, max_rotation, num_clients) if num_clients > 1 else np.zeros(1)
+    )
+    brightness = 1 + rng.uniform(-max_brightness, max_brightness, num_clients)
+    x = np.array(dataset.x_train, dtype=np.float32, copy=True)
+    for k, own in enumerate(split.client_indices):
+        images = x[own].reshape(len(own), *dataset.image_shape)
+        images = _rotate(images, angles[k]) * brightness[k] + rng.normal(0, noise, images.shape)
+        x[own] = np.clip(images, 0, 1).reshape(len(own), *x.shape[1:])
+    skewed = replace(dataset, name=f"{dataset.name}+feature_skew", x_train=x)
+    scheme = f"feature_skew(±{max_rotation:g}°)"
+    return skewed, ClientSplit(split.client_indices, split.num_classes, split.label_counts, scheme)
+
+
+PARTITIONERS = {
+    "iid": iid,
+    "dirichlet": dirichlet,
+    "shards": shards,
+    "label_limit": label_limit,
+    "quantity_skew": quantity_skew,
+    "mixed": mixed,
+}
+"""Partitioners that take ``(labels, num_clients, ..., seed)``; ``natural`` and ``feature_skew``
+need more than labels and are called directly."""
