@@ -80,3 +80,20 @@ def test_label_distribution_plots_draw_the_counts():
     with pytest.raises(ValueError, match="kind must be one of"):
         plot.plot_label_distribution(split, kind="pie")
     plt.close("all")
+
+
+def test_client_samples_show_each_clients_own_images():
+    from fedlab import data, partition
+
+    digits = data.load_digits(seed=0)
+    skewed, split = partition.feature_skew(digits, num_clients=4, seed=0)
+    drawn = plot.plot_client_samples(skewed, split, clients=[1, 3], per_client=5)
+    assert len(drawn.axes) == 10
+    for k, chosen in zip([1, 3], drawn.data["indices"], strict=True):
+        assert set(chosen) <= set(split.client_indices[k].tolist())
+    np.testing.assert_allclose(
+        drawn.axes[0].images[0].get_array().ravel(), skewed.x_train[drawn.data["indices"][0][0]]
+    )
+    with pytest.raises(ValueError, match="clients must be ids"):
+        plot.plot_client_samples(skewed, split, clients=[7])
+    plt.close("all")
