@@ -113,16 +113,65 @@ class Algorithm:
         """Pick this round's clients uniformly without replacement (sorted ids)."""
         return np.sort(rng.choice(num_clients, size=clients_per_round, replace=False))
 
+    def broadcast_state(self, server_state: dict) -> list[np.ndarray]:
+        """Arrays sent down with the global weights (SCAFFOLD: the server control variate).
+
+        Plain FedAvg sends none. Shapes must not change from round to round.
+        """
+        return []
+
     # -- slot 2: client update -----------------------------------------------------------
-    def local_gradient(self, grads: list, weights: list, broadcast_weights: list) -> list:
+    def client_state_init(self, weights: list[np.ndarray]) -> list[np.ndarray]:
+        """A client's persistent state before its first round (SCAFFOLD: zero control variates).
+
+        The engine keeps one copy per client, also for clients not selected in a round. Plain
+        FedAvg keeps none.
+        """
+        return []
+
+    def local_gradient(
+        self,
+        grads: list,
+        weights: list,
+        broadcast_weights: list,
+        client_state: list = (),
+        broadcast: list = (),
+    ) -> list:
         """Turn the loss gradient into the direction of the local SGD step.
 
         Plain SGD returns ``grads`` unchanged. FedProx adds ``mu * (w - w_broadcast)``; SCAFFOLD
-        adds its control-variate correction. Written in TF ops: runs eagerly and vectorised.
+        adds ``c - c_k`` from ``broadcast`` and ``client_state``. Written in TF ops: it runs
+        eagerly (:mod:`fedlab.steps`) and vectorised over clients (:mod:`fedlab.engine`).
         """
         return grads
 
-    # -- slots 3 and 4 are ``aggregator`` and ``server_optimizer`` ---------------------------
+    def client_state_update(
+        self, client_state: list, delta: list, num_steps, client_lr, broadcast: list = ()
+    ) -> list:
+        """The client's new persistent state after local training (TF ops; default: unchanged).
+
+        ``delta`` is ``w_k - w_broadcast`` and ``num_steps`` the local SGD steps it took.
+        """
+        return list(client_state)
+
+    # -- slot 3 is ``aggregator`` ----------------------------------------------------------
+
+    # -- slot 4: server update -------------------------------------------------------------
+    def server_update(
+        self,
+        weights: list[np.ndarray],
+        aggregated_delta: list[np.ndarray],
+        server_state: dict,
+        client_state_delta: list[np.ndarray],
+        participation: float,
+    ) -> tuple[list[np.ndarray], dict]:
+        """Next global weights and server state from the aggregated update (NumPy).
+
+        ``client_state_delta`` is the mean change of the participating clients' states and
+        ``participation`` the fraction of clients that took part (SCAFFOLD's server variate
+        needs both); the default ignores them and applies ``server_optimizer``.
+        """
+        return self.server_optimizer.apply(weights, aggregated_delta, server_state)
 
     def config(self) -> dict:
         """A JSON-friendly description of the settings (saved in a History)."""

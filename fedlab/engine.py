@@ -131,6 +131,12 @@ class Simulation:
         self.model = build_model(model_fn, data.x_train, self.seed)
         self.weights: list[np.ndarray] = [v.numpy() for v in self.model.trainable_variables]
         self.server_state = algorithm.server_optimizer.init(self.weights)
+        # per-client persistent state (e.g. SCAFFOLD's variates), one row per client, kept here
+        self.client_states: list[np.ndarray] = [
+            np.repeat(np.asarray(s, np.float32)[None], self.num_clients, axis=0)
+            for s in algorithm.client_state_init(self.weights)
+        ]
+        self._broadcast_shapes = [np.shape(b) for b in algorithm.broadcast_state(self.server_state)]
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]
         self._x = tf.constant(np.asarray(data.x_train, np.float32))
         self._y = tf.constant(np.asarray(data.y_train, np.int32))
@@ -161,7 +167,7 @@ class Simulation:
         return len(self.history)
 
     # -- the compiled parts ----------------------------------------------------------------
-    def _client_step(self, w, w_broadcast, xb, yb, mb, lr):
+    def _client_step(self, w, w_broadcast, xb, yb, mb, lr, state, broadcast):
         """One local SGD step of one client on a (possibly padded) batch; ``mb`` masks padding."""
         with tf.GradientTape() as tape:
             tape.watch(w)
@@ -169,12 +175,12 @@ class Simulation:
             n = tf.reduce_sum(mb)
             loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb) / tf.maximum(n, 1.0)
         grads = self.algorithm.local_gradient(
-            steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast
+            steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast, state, broadcast
         )
         active = tf.cast(n > 0, tf.float32)  # clients that ran out of batches stand still
         return [wi - (lr * active) * g for wi, g in zip(w, grads, strict=True)], loss, n
 
-    def _train_vectorized(self, global_w, idx, mask, lr):
+    def _train_vectorized(self, global_w, idx, mask, lr, states, broadcast):
         num = tf.shape(idx)[0]
         w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
         loss_sum, seen = tf.zeros([num]), tf.zeros([num])
@@ -182,26 +188,42 @@ class Simulation:
             xb, yb, mb = tf.gather(self._x, idx[:, s]), tf.gather(self._y, idx[:, s]), mask[:, s]
 
             def one_client(args):
-                return self._client_step(args[0], global_w, args[1], args[2], args[3], lr)
+                w_k, xb_k, yb_k, mb_k, state_k = args
+                return self._client_step(w_k, global_w, xb_k, yb_k, mb_k, lr, state_k, broadcast)
 
-            w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb))
+            w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb, states))
             loss_sum, seen = loss_sum + loss * n, seen + n
         return [wk - g[None] for wk, g in zip(w, global_w, strict=True)], loss_sum / seen
 
-    def _train_loop(self, global_w, idx, mask, lr):
+    def _train_loop(self, global_w, idx, mask, lr, states, broadcast):
         num = tf.shape(idx)[0]
         deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
         losses = tf.TensorArray(tf.float32, size=num)
         for k in tf.range(num):
             w = list(global_w)
+            state_k = [state[k] for state in states]
             loss_sum, seen = tf.constant(0.0), tf.constant(0.0)
             for s in tf.range(tf.shape(idx)[1]):
                 xb, yb = tf.gather(self._x, idx[k, s]), tf.gather(self._y, idx[k, s])
-                w, loss, n = self._client_step(w, global_w, xb, yb, mask[k, s], lr)
+                w, loss, n = self._client_step(
+                    w, global_w, xb, yb, mask[k, s], lr, state_k, broadcast
+                )
                 loss_sum, seen = loss_sum + loss * n, seen + n
             deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
             losses = losses.write(k, loss_sum / seen)
         return [d.stack() for d in deltas], losses.stack()
+
+    def _new_client_states(self, states, deltas, mask, lr, broadcast):
+        """Each participating client's state after its local training (vectorised over clients)."""
+        if not states:
+            return []
+        num_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.float32), axis=1)
+
+        def one_client(args):
+            state_k, delta_k, steps_k = args
+            return self.algorithm.client_state_update(state_k, delta_k, steps_k, lr, broadcast)
+
+        return tf.vectorized_map(one_client, (states, deltas, num_steps))
 
     def _compile_round(self):
         train = self._train_vectorized if self.strategy == "vectorized" else self._train_loop
@@ -211,14 +233,18 @@ class Simulation:
             tf.TensorSpec([None, None, None], tf.float32),  # mask, 0 for padding
             tf.TensorSpec([], tf.float32),  # client learning rate
             tf.TensorSpec([None], tf.float32),  # examples per client
+            [tf.TensorSpec([None, *s.shape[1:]], tf.float32) for s in self.client_states],
+            [tf.TensorSpec(shape, tf.float32) for shape in self._broadcast_shapes],
         ]
 
         @tf.function(input_signature=signature)
-        def round_fn(global_w, idx, mask, lr, num_examples):
+        def round_fn(global_w, idx, mask, lr, num_examples, states, broadcast):
             self.trace_count += 1  # Python side effect: runs only while tracing
-            deltas, client_loss = train(global_w, idx, mask, lr)
+            deltas, client_loss = train(global_w, idx, mask, lr, states, broadcast)
             aggregated = self.algorithm.aggregator(deltas, num_examples)
-            return aggregated, client_loss, client_drift(deltas), update_cosine(deltas, aggregated)
+            new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
+            drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
+            return aggregated, client_loss, drift, cosine, new_states
 
         return round_fn
 
@@ -284,23 +310,36 @@ class Simulation:
         )
         idx, mask = self.batch_plan(clients, round_num)
         num_examples = self._sizes[clients]
-        aggregated, client_loss, drift, cosine = self._round_fn(
+        states = [s[clients] for s in self.client_states]
+        aggregated, client_loss, drift, cosine, new_states = self._round_fn(
             [tf.constant(w) for w in self.weights],
             tf.constant(idx),
             tf.constant(mask),
             tf.constant(self.algorithm.client_lr, tf.float32),
             tf.constant(num_examples, tf.float32),
+            [tf.constant(s) for s in states],
+            [tf.constant(b, tf.float32) for b in self.algorithm.broadcast_state(self.server_state)],
         )
         client_loss = client_loss.numpy().astype(float)
         bad = clients[~np.isfinite(client_loss)]
         if len(bad):
             raise DivergenceError(round_num, bad, self.history)
-        new_weights, new_state = self.algorithm.server_optimizer.apply(
-            self.weights, [a.numpy() for a in aggregated], self.server_state
+        new_states = [s.numpy() for s in new_states]
+        state_delta = [
+            np.mean(new - old, axis=0) for new, old in zip(new_states, states, strict=True)
+        ]
+        new_weights, new_state = self.algorithm.server_update(
+            self.weights,
+            [a.numpy() for a in aggregated],
+            self.server_state,
+            state_delta,
+            len(clients) / self.num_clients,
         )
         if not all(np.all(np.isfinite(w)) for w in new_weights):
             raise DivergenceError(round_num, clients, self.history)
         self.weights, self.server_state = new_weights, new_state
+        for all_states, new in zip(self.client_states, new_states, strict=True):
+            all_states[clients] = new  # clients not selected keep theirs
         test_loss = test_accuracy = float("nan")
         if round_num % self.evaluate_every == 0:
             test_loss, test_accuracy = self.evaluate()

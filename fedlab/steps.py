@@ -131,6 +131,9 @@ class ClientResult:
         delta: ``weights - broadcast weights``, the update that is sent up.
         num_examples: how many training examples it holds (the aggregation weight).
         loss: mean training loss over every example of every local step.
+        num_steps: local SGD steps it took.
+        client_state: its persistent state after the round (empty for FedAvg); it stays on
+            the client.
     """
 
     client_id: int
@@ -138,6 +141,8 @@ class ClientResult:
     delta: Weights
     num_examples: int
     loss: float
+    num_steps: int = 0
+    client_state: Weights = ()
 
 
 def local_update(
@@ -149,11 +154,15 @@ def local_update(
     round_num: int = 1,
     client_id: int = 0,
     seed: int = 0,
+    client_state: Weights = (),
+    broadcast_state: Weights = (),
 ) -> ClientResult:
     """Stage 3: train a copy of ``weights`` on one client's ``x, y`` with local SGD.
 
     Runs ``algorithm.local_epochs`` epochs of mini-batches from :func:`batch_order`; each step is
-    ``w ← w − client_lr · algorithm.local_gradient(∇loss, w, w_broadcast)``.
+    ``w ← w − client_lr · algorithm.local_gradient(∇loss, w, w_broadcast, client_state, broadcast_state)``.
+    ``client_state`` is the client's persistent state (SCAFFOLD's variate; empty for FedAvg) and
+    ``broadcast_state`` what the server sent beside the weights.
 
     Example:
         >>> result = local_update(model, weights, x_k, y_k, FedAvg(), client_id=3)  # doctest: +SKIP
@@ -170,23 +179,33 @@ def local_update(
         variable.assign(w)
     start = [tf.constant(w) for w in weights]
     lr = tf.constant(algorithm.client_lr, tf.float32)
-    loss_sum, seen = 0.0, 0
+    state = [tf.constant(a, tf.float32) for a in client_state]
+    sent = [tf.constant(a, tf.float32) for a in broadcast_state]
+    loss_sum, seen, num_steps = 0.0, 0, 0
     for batch in batch_order(
         len(x), algorithm.batch_size, algorithm.local_epochs, round_num, client_id, seed
     ):
         xb, yb = tf.constant(x[batch]), tf.constant(y[batch])
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(example_losses(yb, model(xb, training=True)))
+        current = [tf.convert_to_tensor(v) for v in variables]
         grads = algorithm.local_gradient(
-            dense_gradients(tape.gradient(loss, variables)), list(variables), start
+            dense_gradients(tape.gradient(loss, variables)), current, start, state, sent
         )
         for variable, g in zip(variables, grads, strict=True):
             variable.assign_sub(lr * g)
         loss_sum += float(loss) * len(batch)
         seen += len(batch)
+        num_steps += 1
     new = [v.numpy() for v in variables]
     delta = [n - w for n, w in zip(new, weights, strict=True)]
-    return ClientResult(int(client_id), new, delta, int(len(x)), loss_sum / seen)
+    new_state = algorithm.client_state_update(
+        state, [tf.constant(d) for d in delta], float(num_steps), lr, sent
+    )
+    new_state = [np.asarray(a, np.float32) for a in new_state]
+    return ClientResult(
+        int(client_id), new, delta, int(len(x)), loss_sum / seen, num_steps, new_state
+    )
 
 
 def aggregate(deltas: list[Weights], num_examples: list[int] | np.ndarray) -> Weights:
@@ -247,15 +266,17 @@ class RoundResult:
 
     Attributes:
         weights: the new global weights.
-        server_state: the server optimiser's state after the round.
+        server_state: the server's state after the round.
         clients: the results each selected client sent back, in client-id order.
         aggregated_delta: the combined update the server applied.
+        client_states: every client's persistent state after the round (empty lists for FedAvg).
     """
 
     weights: Weights
     server_state: dict
     clients: list[ClientResult]
     aggregated_delta: Weights
+    client_states: dict[int, Weights]
 
 
 def run_round(
@@ -268,30 +289,49 @@ def run_round(
     round_num: int,
     seed: int = 0,
     server_state: dict | None = None,
+    client_states: dict[int, Weights] | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
     This is the readable reference the engine is tested against: same clients, same batches,
-    same numbers.
+    same numbers. Pass the previous round's ``server_state`` and ``client_states`` to go on.
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
     """
+    num_clients = len(split.client_indices)
     if server_state is None:
         server_state = algorithm.server_optimizer.init(global_weights)
-    clients = sample_clients(
-        len(split.client_indices), clients_per_round, round_num, seed, algorithm
-    )
+    if client_states is None:
+        first = algorithm.client_state_init(global_weights)
+        client_states = {k: [np.array(a, np.float32) for a in first] for k in range(num_clients)}
+    client_states = dict(client_states)
+    sent = algorithm.broadcast_state(server_state)
+    clients = sample_clients(num_clients, clients_per_round, round_num, seed, algorithm)
     results = []
     for k, weights in broadcast(global_weights, clients).items():
         own = split.client_indices[k]  # the client's data: used here, never sent
         x, y = np.asarray(data.x_train[own], np.float32), np.asarray(data.y_train[own], np.int32)
-        results.append(local_update(model, weights, x, y, algorithm, round_num, k, seed))
+        results.append(
+            local_update(
+                model, weights, x, y, algorithm, round_num, k, seed, client_states[k], sent
+            )
+        )
     stacked = [np.stack(d) for d in zip(*(r.delta for r in results), strict=True)]
     aggregated = [
         np.asarray(a) for a in algorithm.aggregator(stacked, [r.num_examples for r in results])
     ]
-    new_weights, server_state = algorithm.server_optimizer.apply(
-        global_weights, aggregated, server_state
+    state_delta = [
+        np.mean([new - old for new, old in zip(news, olds, strict=True)], axis=0)
+        for news, olds in zip(
+            zip(*(r.client_state for r in results), strict=True),
+            zip(*(client_states[r.client_id] for r in results), strict=True),
+            strict=True,
+        )
+    ]
+    for r in results:
+        client_states[r.client_id] = r.client_state
+    new_weights, server_state = algorithm.server_update(
+        global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
     )
-    return RoundResult(new_weights, server_state, results, aggregated)
+    return RoundResult(new_weights, server_state, results, aggregated, client_states)

@@ -1,13 +1,14 @@
 """The engine: same numbers as the step functions, seeded, stoppable, strict about input."""
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 import fedlab
 from fedlab import data, partition, steps
-from fedlab.algorithms import FedAvg, FedSGD
+from fedlab.algorithms import Algorithm, FedAvg, FedSGD, ServerSGD
 from fedlab.engine import DivergenceError, Simulation, simulate
 from fedlab.models import FedModel, logistic_regression, small_cnn
 
@@ -70,6 +71,74 @@ def test_engine_round_equals_step_function_round(digits, uneven_split, algorithm
     loss, accuracy = steps.evaluate(model, weights, digits.x_test, digits.y_test)
     assert record.test_accuracy == pytest.approx(accuracy)
     assert record.test_loss == pytest.approx(loss, rel=1e-4)
+
+
+@dataclass(frozen=True)
+class ToyStateful(Algorithm):
+    """Uses every plug-in point SCAFFOLD-like algorithms need: client state, broadcast, server update."""
+
+    def broadcast_state(self, server_state):
+        return [server_state.get("last", np.zeros(10, np.float32))]
+
+    def client_state_init(self, weights):
+        return [np.zeros_like(w) for w in weights]
+
+    def local_gradient(self, grads, weights, broadcast_weights, client_state=(), broadcast=()):
+        out = [
+            g + 0.5 * c + 0.01 * (w - w0)
+            for g, c, w, w0 in zip(grads, client_state, weights, broadcast_weights, strict=True)
+        ]
+        return [*out[:-1], out[-1] - 0.1 * broadcast[0]]
+
+    def client_state_update(self, client_state, delta, num_steps, client_lr, broadcast=()):
+        return [
+            0.5 * c - d / (num_steps * client_lr) for c, d in zip(client_state, delta, strict=True)
+        ]
+
+    def server_update(
+        self, weights, aggregated_delta, server_state, client_state_delta, participation
+    ):
+        new, _ = ServerSGD(1.0).apply(weights, aggregated_delta, {})
+        last = aggregated_delta[-1] + participation * client_state_delta[-1]
+        return new, {"last": np.asarray(last, np.float32)}
+
+
+@pytest.mark.parametrize("strategy", ["vectorized", "loop"])
+def test_stateful_algorithm_plugs_in_and_engine_equals_steps(digits, uneven_split, strategy):
+    algorithm = ToyStateful(local_epochs=2, batch_size=16, client_lr=0.1)
+    sim = Simulation(
+        algorithm, mlp, digits, uneven_split, clients_per_round=3, seed=2, strategy=strategy
+    )
+    model, weights = steps.initialize(mlp, digits.x_train, seed=2)
+    server_state, client_states = None, None
+    for round_num in (1, 2, 3):
+        by_hand = steps.run_round(
+            model,
+            weights,
+            digits,
+            uneven_split,
+            algorithm,
+            3,
+            round_num,
+            seed=2,
+            server_state=server_state,
+            client_states=client_states,
+        )
+        weights, server_state, client_states = (
+            by_hand.weights,
+            by_hand.server_state,
+            by_hand.client_states,
+        )
+        sim.step()
+        assert_weights_close(sim.weights, weights)
+        np.testing.assert_allclose(
+            sim.server_state["last"], server_state["last"], rtol=1e-4, atol=1e-6
+        )
+        for k in range(uneven_split.num_clients):  # unselected clients keep their state
+            for engine_state, hand_state in zip(sim.client_states, client_states[k], strict=True):
+                np.testing.assert_allclose(engine_state[k], hand_state, rtol=1e-4, atol=1e-5)
+    assert any(np.abs(s).sum() > 0 for s in sim.client_states)
+    assert sim.trace_count == 1
 
 
 def test_vectorized_and_loop_agree_on_a_cnn(digits, uneven_split):
