@@ -35,7 +35,8 @@ TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results
     "PYTHONHASHSEED": "0",
-    "MPLBACKEND": "Agg",  # plots render without a display
+    # no MPLBACKEND: notebook kernels then use the inline backend and show their figures exactly
+    # as a student sees them (nbval checks those outputs); tests/conftest.py picks Agg for pytest
 }
 
 

@@ -48,6 +48,9 @@ class Dataset:
     client_ids: np.ndarray | None = None
     test_client_ids: np.ndarray | None = None
 
+    def __repr__(self) -> str:  # the arrays are too long to print
+        return f"Dataset({self.summary()})"
+
     @property
     def num_train(self) -> int:
         """Number of training examples."""
@@ -138,19 +141,28 @@ def synthetic(
     """The Synthetic(α, β) data of FedProx (Li et al., 2020), with its natural split by client.
 
     For client k: ``u_k ~ N(0, α)``; ``W_k ~ N(u_k, 1)`` and ``b_k ~ N(u_k, 1)`` define its own
-    softmax model (α: how different the clients' *labelling functions* are); ``B_k ~ N(0, β)`` and
-    ``v_k ~ N(B_k, 1)`` give its feature means (β: how different their *inputs* are); inputs
-    ``x ~ N(v_k, Σ)`` with ``Σ_jj = j^-1.2``; labels ``y = argmax(softmax(W_k x + b_k))``.
-    As in the paper's reference code, the second argument of ``N(·, ·)`` is a standard deviation.
-    ``iid=True`` gives every client the same model (``W, b ~ N(0, 1)``) and zero-mean inputs.
-    Client sizes are ``lognormal(size_mean, size_sigma) + min_size`` as in the reference code,
-    capped at ``max_size`` (a fedlab choice: one giant client would dominate the run time). Each client keeps 90% of its examples for training and 10% for testing;
-    ``client_ids`` record whose each example is (use ``partition.natural``).
+    softmax model; ``B_k ~ N(0, β)`` and ``v_k ~ N(B_k, 1)`` give its feature means (β: how
+    different the clients' *inputs* are); inputs ``x ~ N(v_k, Σ)`` with ``Σ_jj = j^-1.2``; labels
+    ``y = argmax(softmax(W_k x + b_k))``. As in the paper's reference code, the second argument of
+    ``N(·, ·)`` is a standard deviation.
+
+    Worth noticing: the clients' labelling functions differ because each draws its own ``W_k``,
+    even at α = 0. The shift ``u_k`` adds the same number to every logit, which leaves the argmax
+    unchanged, so α does not change the data: with one seed every α gives the same inputs and,
+    but for floating-point rounding, the same labels. The paper's generator behaves the same way.
+
+    ``iid=True`` is the reference ``generate_iid``: one model for everyone (``W, b ~ N(0, 1)``) and
+    zero-mean inputs; α and β are then unused. Client sizes are
+    ``int(lognormal(size_mean, size_sigma)) + min_size`` as in the reference code, capped at
+    ``max_size`` (a fedlab choice: one giant client would dominate the run time). Each client
+    keeps the first ``int(0.9 n)`` of its ``n`` examples for training and the rest (at least one)
+    for testing; ``client_ids`` and ``test_client_ids`` record whose each example is (pass them to
+    :func:`fedlab.partition.natural`).
 
     Example:
         >>> data = synthetic(0.5, 0.5, num_clients=5, seed=0)
-        >>> data.name, len(np.unique(data.client_ids))
-        ('synthetic(0.5,0.5)', 5)
+        >>> data.name, data.input_shape, len(np.unique(data.client_ids))
+        ('synthetic(0.5,0.5)', (60,), 5)
     """
     alpha = check_float("alpha", alpha, low=0.0)
     beta = check_float("beta", beta, low=0.0)
@@ -159,14 +171,15 @@ def synthetic(
     num_classes = check_int("num_classes", num_classes, low=2)
     min_size = check_int("min_size", min_size, low=2)
     max_size = check_int("max_size", max_size, low=min_size)
-    check_float("size_sigma", size_sigma, low=0.0)
-    check_float("size_mean", size_mean)
+    size_mean = check_float("size_mean", size_mean)
+    size_sigma = check_float("size_sigma", size_sigma, low=0.0)
+    if not isinstance(iid, bool | np.bool_):
+        raise TypeError(f"iid must be True or False, got {type(iid).__name__} {iid!r}")
     seed = check_int("seed", seed, low=0)
     rng = np.random.default_rng(seed)
 
-    sizes = np.minimum(
-        rng.lognormal(size_mean, size_sigma, num_clients).astype(int) + min_size, max_size
-    )
+    extra = rng.lognormal(size_mean, size_sigma, num_clients)  # heavy-tailed: a few big clients
+    sizes = np.minimum(extra, max_size - min_size).astype(np.int64) + min_size
     std = np.arange(1, num_features + 1) ** -0.6  # sqrt of Σ_jj = j^-1.2
     if iid:
         shared_w = rng.normal(0, 1, (num_features, num_classes))
@@ -190,7 +203,7 @@ def synthetic(
             v = rng.normal(rng.normal(0, beta), 1, num_features)
         x = (v + std * rng.normal(size=(n, num_features))).astype(np.float32)
         y = np.argmax(_softmax(x @ w + b), axis=1).astype(np.int32)
-        cut = int(round(0.9 * n))
+        cut = n * 9 // 10  # 90% for training, as int(0.9 * n) in the reference code
         for split, rows in (("train", slice(None, cut)), ("test", slice(cut, None))):
             parts[f"x_{split}"].append(x[rows])
             parts[f"y_{split}"].append(y[rows])
@@ -209,19 +222,60 @@ def synthetic(
     )
 
 
-_MNIST_KEYS = {"x_train": 3, "y_train": 1, "x_test": 3, "y_test": 1}
+_MNIST_KEYS = {"x_train": 3, "y_train": 1, "x_test": 3, "y_test": 1}  # key: number of dimensions
 
 
 def _keras_cache() -> Path:
+    """Where ``keras.datasets.mnist.load_data()`` keeps the file: under $KERAS_HOME or ~/.keras."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+
+
+def _read_mnist_npz(file: Path) -> dict[str, np.ndarray]:
+    """The four arrays of a Keras ``mnist.npz``, checked: a ValueError names any bad key."""
+    try:
+        archive = np.load(file)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ValueError(f"{file} is not a Keras mnist.npz: numpy cannot read it") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{file} is not a Keras mnist.npz: it holds one array, not an archive")
+    with archive:
+        arrays = {}
+        for key, ndim in _MNIST_KEYS.items():
+            if key not in archive.files:
+                raise ValueError(f"{file} is not a Keras mnist.npz: key {key!r} is missing")
+            arrays[key] = archive[key]
+            if arrays[key].ndim != ndim:
+                raise ValueError(
+                    f"{file}: {key!r} must have {ndim} dimensions, got shape {arrays[key].shape}"
+                )
+    for key in ("x_train", "x_test"):
+        if arrays[key].dtype != np.uint8:
+            raise ValueError(
+                f"{file}: {key!r} must hold uint8 pixels 0-255, got {arrays[key].dtype}"
+            )
+    if arrays["x_test"].shape[1:] != arrays["x_train"].shape[1:]:
+        raise ValueError(
+            f"{file}: 'x_test' images have shape {arrays['x_test'].shape[1:]}, "
+            f"but 'x_train' images have shape {arrays['x_train'].shape[1:]}"
+        )
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if len(x) != len(y):
+            raise ValueError(
+                f"{file}: 'x_{part}' has {len(x)} images but 'y_{part}' has {len(y)} labels"
+            )
+        if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() > 9)):
+            raise ValueError(f"{file}: 'y_{part}' must hold integer labels in [0, 9]")
+    return arrays
 
 
 def load_mnist(path: str | os.PathLike | None = None) -> Dataset:
     """MNIST from the standard Keras ``mnist.npz`` (at ``path``, or the Keras cache if ``None``).
 
     fedlab never downloads: get the file once on a machine with internet
-    (``keras.datasets.mnist.load_data()`` saves it to ``~/.keras/datasets/mnist.npz``), or
-    use :func:`load_digits`, which works offline.
+    (``keras.datasets.mnist.load_data()`` saves it to ``~/.keras/datasets/mnist.npz``, or under
+    ``$KERAS_HOME``), or use :func:`load_digits`, which works offline. Pixels are scaled to
+    [0, 1] and flattened to 784 features; :meth:`Dataset.as_images` gives ``(n, 28, 28, 1)``.
 
     Example:
         >>> mnist = load_mnist("mnist.npz")  # doctest: +SKIP
@@ -232,24 +286,11 @@ def load_mnist(path: str | os.PathLike | None = None) -> Dataset:
     if not file.is_file():
         raise FileNotFoundError(
             f"mnist.npz not found at {file}. fedlab does not download data. On a machine with "
-            "internet run `keras.datasets.mnist.load_data()` (it saves ~/.keras/datasets/mnist.npz) "
+            f"internet run `keras.datasets.mnist.load_data()` (it saves {_keras_cache()}) "
             "or download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz "
             "and pass load_mnist(path=...). To work offline now, use fedlab.data.load_digits()."
         )
-    with np.load(file) as archive:
-        arrays = {}
-        for key, ndim in _MNIST_KEYS.items():
-            if key not in archive:
-                raise ValueError(f"{file} is not a Keras mnist.npz: key {key!r} is missing")
-            if archive[key].ndim != ndim:
-                raise ValueError(
-                    f"{file}: {key!r} must have {ndim} dimensions, got shape {archive[key].shape}"
-                )
-            arrays[key] = archive[key]
-    for part in ("train", "test"):
-        if len(arrays[f"x_{part}"]) != len(arrays[f"y_{part}"]):
-            raise ValueError(f"{file}: x_{part} and y_{part} have different lengths")
-    image_shape = (*arrays["x_train"].shape[1:], 1)
+    arrays = _read_mnist_npz(file)
 
     def flat(x: np.ndarray) -> np.ndarray:
         return (x.reshape(len(x), -1) / 255.0).astype(np.float32)
@@ -261,5 +302,5 @@ def load_mnist(path: str | os.PathLike | None = None) -> Dataset:
         flat(arrays["x_test"]),
         arrays["y_test"].astype(np.int32),
         num_classes=10,
-        image_shape=image_shape,
+        image_shape=(*arrays["x_train"].shape[1:], 1),
     )

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fedlab.validate import check_array, check_float, check_int
+
+if TYPE_CHECKING:  # only for type hints: partition needs numpy alone
+    from fedlab.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,15 @@ class ClientSplit:
     @classmethod
     def from_indices(
         cls,
-        client_indices: Sequence[Sequence[int]],
-        labels: np.ndarray,
+        client_indices: Sequence[ArrayLike],
+        labels: ArrayLike,
         num_classes: int | None = None,
         scheme: str = "custom",
     ) -> ClientSplit:
         """Build a split from per-client index lists, checking they are valid and disjoint.
+
+        This is how every partitioner makes its result: integer indices into ``labels`` (the
+        training labels), no example on two clients. Not every example needs a client.
 
         Example:
             >>> ClientSplit.from_indices([[0, 2], [1]], np.array([0, 1, 1])).label_counts.tolist()
@@ -89,22 +97,7 @@ class ClientSplit:
         """
         labels = _check_labels(labels)
         num_classes = _num_classes(labels, num_classes)
-        if len(client_indices) == 0:
-            raise ValueError("client_indices must hold at least one client")
-        indices = []
-        for k, raw in enumerate(client_indices):
-            array = np.asarray(raw)
-            if array.size and array.dtype.kind not in "iu":
-                raise TypeError(f"client_indices[{k}] must hold integers, got {array.dtype}")
-            array = np.sort(array.astype(np.int64).ravel())
-            if array.size and (array[0] < 0 or array[-1] >= len(labels)):
-                raise ValueError(f"client_indices[{k}] has indices outside [0, {len(labels) - 1}]")
-            indices.append(array)
-        everything = np.concatenate(indices)
-        if len(np.unique(everything)) != len(everything):
-            raise ValueError(
-                "client_indices must be disjoint: an example is given to two clients (or twice)"
-            )
+        indices = _check_client_indices(client_indices, num_examples=len(labels))
         counts = np.stack([np.bincount(labels[i], minlength=num_classes) for i in indices]).astype(
             np.int64
         )
@@ -137,12 +130,20 @@ class ClientSplit:
             0.5
         """
         counts = self.label_counts[self.sizes > 0]
+        if len(counts) == 0:  # no examples at all: nothing differs
+            return 0.0
         overall = counts.sum(axis=0) / counts.sum()
         shares = counts / counts.sum(axis=1, keepdims=True)
         return float(np.mean(0.5 * np.abs(shares - overall).sum(axis=1)))
 
     def to_dict(self) -> dict:
-        """A JSON-friendly dict (lists of ints)."""
+        """A JSON-friendly dict (plain ints and lists of ints), e.g. to save beside a history.
+
+        Example:
+            >>> ClientSplit.from_indices([[0, 2], [1]], np.array([0, 1, 1])).to_dict()
+            {'scheme': 'custom', 'num_classes': 2,
+             'client_indices': [[0, 2], [1]], 'label_counts': [[1, 1], [0, 1]]}
+        """
         return {
             "scheme": self.scheme,
             "num_classes": self.num_classes,
@@ -152,14 +153,32 @@ class ClientSplit:
 
     @classmethod
     def from_dict(cls, values: dict) -> ClientSplit:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            tuple(np.asarray(i, dtype=np.int64) for i in values["client_indices"]),
-            int(values["num_classes"]),
-            np.asarray(values["label_counts"], dtype=np.int64).reshape(
-                -1, int(values["num_classes"])
-            ),
-            str(values["scheme"]),
+        """Inverse of :meth:`to_dict`, checking the indices are disjoint and match the counts.
+
+        Example:
+            >>> split = iid(np.array([0, 1, 1, 0, 1]), num_clients=2, seed=0)
+            >>> ClientSplit.from_dict(split.to_dict()) == split
+            True
+        """
+        keys = {"scheme", "num_classes", "client_indices", "label_counts"}
+        if not isinstance(values, dict) or not keys <= set(values):
+            raise ValueError(f"ClientSplit.from_dict needs a dict with the keys {sorted(keys)}")
+        num_classes = check_int("num_classes", values["num_classes"], low=1)
+        indices = _check_client_indices(values["client_indices"], num_examples=None)
+        counts = check_array("label_counts", values["label_counts"], ndim=2, dtype_kind="iu")
+        sizes = [len(i) for i in indices]
+        shape_ok = counts.shape == (len(indices), num_classes)
+        if not shape_ok or (counts < 0).any() or counts.sum(axis=1).tolist() != sizes:
+            raise ValueError(
+                f"label_counts must have shape ({len(indices)}, {num_classes}), non-negative "
+                f"rows summing to the client sizes {sizes}, got {counts.tolist()}"
+            )
+        return cls(tuple(indices), num_classes, counts.astype(np.int64), str(values["scheme"]))
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientSplit(scheme={self.scheme!r}, num_clients={self.num_clients}, "
+            f"num_examples={self.num_examples}, num_classes={self.num_classes})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -170,7 +189,49 @@ class ClientSplit:
     __hash__ = None  # mutable arrays inside
 
 
-def _check_labels(labels) -> np.ndarray:
+def _check_client_indices(
+    client_indices: Sequence[ArrayLike], num_examples: int | None
+) -> list[np.ndarray]:
+    """Each client's indices as a sorted int64 array; integers in range, no example twice."""
+    wrong = TypeError(
+        "client_indices must be a list with one array of indices per client, "
+        f"got {type(client_indices).__name__}"
+    )
+    if isinstance(client_indices, str | bytes | dict):
+        raise wrong
+    try:
+        client_indices = list(client_indices)
+    except TypeError:  # not iterable: a number, None, ...
+        raise wrong from None
+    if len(client_indices) == 0:
+        raise ValueError("client_indices must hold at least one client")
+    highest = "inf" if num_examples is None else num_examples - 1
+    indices = []
+    for k, raw in enumerate(client_indices):
+        array = check_array(f"client_indices[{k}]", raw)
+        if array.ndim != 1:
+            raise ValueError(
+                f"client_indices[{k}] must be a flat list of indices (one list per client), "
+                f"got shape {array.shape}"
+            )
+        if array.size and array.dtype.kind not in "iu":
+            raise TypeError(f"client_indices[{k}] must hold integers, got {array.dtype}")
+        array = np.sort(array.astype(np.int64))
+        if array.size and (
+            array[0] < 0 or (num_examples is not None and array[-1] >= num_examples)
+        ):
+            raise ValueError(f"client_indices[{k}] has indices outside [0, {highest}]")
+        indices.append(array)
+    everything = np.concatenate(indices)
+    if len(np.unique(everything)) != len(everything):
+        raise ValueError(
+            "client_indices must be disjoint: an example is given to two clients (or twice)"
+        )
+    return indices
+
+
+def _check_labels(labels: ArrayLike) -> np.ndarray:
+    """Labels as a non-empty 1-D int64 array of class ids >= 0."""
     labels = check_array("labels", labels, ndim=1, dtype_kind="iu")
     if len(labels) == 0:
         raise ValueError("labels must not be empty")
@@ -180,12 +241,15 @@ def _check_labels(labels) -> np.ndarray:
 
 
 def _num_classes(labels: np.ndarray, num_classes: int | None) -> int:
+    """``num_classes`` checked against the labels, or ``max(labels) + 1`` when not given."""
     if num_classes is None:
         return int(labels.max()) + 1
     return check_int("num_classes", num_classes, low=int(labels.max()) + 1)
 
 
-def iid(labels, num_clients: int, seed: int = 0, num_classes: int | None = None) -> ClientSplit:
+def iid(
+    labels: ArrayLike, num_clients: int, seed: int = 0, num_classes: int | None = None
+) -> ClientSplit:
     """Shuffle the examples and deal them into ``num_clients`` near-equal parts (sizes differ by ≤ 1).
 
     Example:
@@ -201,7 +265,9 @@ def iid(labels, num_clients: int, seed: int = 0, num_classes: int | None = None)
     )
 
 
-def natural(client_ids, labels, num_classes: int | None = None) -> ClientSplit:
+def natural(
+    client_ids: ArrayLike, labels: ArrayLike, num_classes: int | None = None
+) -> ClientSplit:
     """One client per distinct id in ``client_ids`` (e.g. Synthetic(α, β)'s devices), in id order.
 
     Example:
@@ -219,11 +285,17 @@ def natural(client_ids, labels, num_classes: int | None = None) -> ClientSplit:
 
 
 def _seeded(seed: int) -> np.random.Generator:
+    """The one random generator a partitioner uses, from a checked ``seed``."""
     return np.random.default_rng(check_int("seed", seed, low=0))
 
 
 def dirichlet(
-    labels, num_clients: int, alpha: float, min_size: int = 10, seed: int = 0, max_tries: int = 100
+    labels: ArrayLike,
+    num_clients: int,
+    alpha: float,
+    min_size: int = 10,
+    seed: int = 0,
+    max_tries: int = 100,
 ) -> ClientSplit:
     """Label skew: each class is shared among the clients in proportions drawn from Dir(α).
 
@@ -258,7 +330,9 @@ def dirichlet(
     )
 
 
-def shards(labels, num_clients: int, shards_per_client: int = 2, seed: int = 0) -> ClientSplit:
+def shards(
+    labels: ArrayLike, num_clients: int, shards_per_client: int = 2, seed: int = 0
+) -> ClientSplit:
     """The FedAvg paper's pathological non-IID split: sort by label, cut equal shards, deal them out.
 
     With ``shards_per_client=2`` most clients see only two digits. Shards differ in size by at
@@ -281,7 +355,9 @@ def shards(labels, num_clients: int, shards_per_client: int = 2, seed: int = 0) 
     return ClientSplit.from_indices(indices, labels, scheme=f"shards({shards_per_client}/client)")
 
 
-def label_limit(labels, num_clients: int, classes_per_client: int, seed: int = 0) -> ClientSplit:
+def label_limit(
+    labels: ArrayLike, num_clients: int, classes_per_client: int, seed: int = 0
+) -> ClientSplit:
     """Each client holds exactly ``classes_per_client`` classes ("k classes per client").
 
     Classes are dealt round-robin over a seeded class order, so every class is used when
@@ -320,7 +396,7 @@ def label_limit(labels, num_clients: int, classes_per_client: int, seed: int = 0
 
 
 def quantity_skew(
-    labels, num_clients: int, sigma: float = 1.0, min_size: int = 1, seed: int = 0
+    labels: ArrayLike, num_clients: int, sigma: float = 1.0, min_size: int = 1, seed: int = 0
 ) -> ClientSplit:
     """Unequal client sizes, IID labels: sizes ∝ lognormal(0, σ) on top of ``min_size`` each.
 
@@ -344,7 +420,7 @@ def quantity_skew(
     return ClientSplit.from_indices(indices, labels, scheme=f"quantity_skew(σ={sigma:g})")
 
 
-def mixed(labels, num_clients: int, similarity: float, seed: int = 0) -> ClientSplit:
+def mixed(labels: ArrayLike, num_clients: int, similarity: float, seed: int = 0) -> ClientSplit:
     """SCAFFOLD's "s% similarity": a share ``similarity`` of the data IID, the rest sorted by label.
 
     ``similarity=1`` is IID; ``similarity=0`` gives each client a contiguous run of labels.
@@ -391,13 +467,13 @@ def _rotate(images: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def feature_skew(
-    dataset,
+    dataset: Dataset,
     num_clients: int,
     max_rotation: float = 45.0,
     max_brightness: float = 0.3,
     noise: float = 0.05,
     seed: int = 0,
-):
+) -> tuple[Dataset, ClientSplit]:
     """Same task, different devices: labels IID, each client's *inputs* transformed its own way.
 
     Client k's images are rotated by an angle spread evenly over ``[-max_rotation, max_rotation]``

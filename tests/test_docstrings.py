@@ -8,7 +8,9 @@ import pytest
 
 import fedlab
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(fedlab.__path__, "fedlab.") if m.name != "fedlab.__main__")
+MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(fedlab.__path__, "fedlab.") if m.name != "fedlab.__main__"
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
