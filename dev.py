@@ -2,7 +2,7 @@
 
     python3 dev.py lab     # JupyterLab on notebooks/00_index.ipynb
     python3 dev.py test    # package tests + every notebook under nbval
-    python3 dev.py bench   # benchmarks/bench_engine.py
+    python3 dev.py bench   # benchmarks/bench_engine.py; `bench dashboard`: bench_dashboard.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
 creates ``.venv`` and installs ``-e .[test]`` into it; later runs reinstall only when
@@ -31,6 +31,7 @@ STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last inst
 # --dist loadfile keeps each file (a notebook's cells) on one worker
 TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
 TEST_PATHS = ["tests", "notebooks"]
+BENCHMARKS = ("engine", "dashboard")  # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results
@@ -85,7 +86,10 @@ def main(argv: list[str]) -> int:
         if "--" in extra:
             options, paths = extra[: extra.index("--")], extra[extra.index("--") + 1 :]
         return run([str(PYTHON), "-m", "pytest", *TEST_OPTIONS, *options, *paths], TEST_ENV)
-    return run([str(PYTHON), "benchmarks/bench_engine.py", *extra])
+    name = "engine"
+    if extra and extra[0] in BENCHMARKS:
+        name, extra = extra[0], extra[1:]
+    return run([str(PYTHON), f"benchmarks/bench_{name}.py", *extra])
 
 
 if __name__ == "__main__":

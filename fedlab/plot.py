@@ -48,8 +48,12 @@ def _check_history(history: History) -> None:
         raise TypeError(f"history must be a fedlab History, got {type(history).__name__}")
 
 
-def plot_loss(history: History, ax: Axes | None = None, label: str | None = None) -> Drawn:
+def plot_loss(
+    history: History, ax: Axes | None = None, label: str | None = None, legend: bool = True
+) -> Drawn:
     """Training loss (clients, weighted) and global test loss per round.
+
+    ``legend=False`` leaves the legend to the caller (the Dashboard draws its own, cached).
 
     Example:
         >>> drawn = plot_loss(history)  # doctest: +SKIP
@@ -61,12 +65,15 @@ def plot_loss(history: History, ax: Axes | None = None, label: str | None = None
     (line,) = ax.plot(rounds, train, label=f"{prefix}train (clients)")
     ax.plot(rounds, test, "--", color=line.get_color(), label=f"{prefix}test (global)")
     ax.set(xlabel="round", ylabel="cross-entropy loss", title="Loss")
-    ax.legend(fontsize="small")
+    if legend:
+        ax.legend(fontsize="small")
     return Drawn(fig, (ax,), {"round": rounds, "train_loss": train, "test_loss": test})
 
 
-def plot_accuracy(history: History, ax: Axes | None = None, label: str | None = None) -> Drawn:
-    """Global model's test accuracy per round.
+def plot_accuracy(
+    history: History, ax: Axes | None = None, label: str | None = None, legend: bool = True
+) -> Drawn:
+    """Global model's test accuracy per round (``legend=False``: no legend drawn).
 
     Example:
         >>> drawn = plot_accuracy(history, label="FedAvg")  # doctest: +SKIP
@@ -78,7 +85,8 @@ def plot_accuracy(history: History, ax: Axes | None = None, label: str | None = 
         rounds, acc, label=label or history.config.get("algorithm", {}).get("name", "test accuracy")
     )
     ax.set(xlabel="round", ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
-    ax.legend(fontsize="small")
+    if legend:
+        ax.legend(fontsize="small")
     return Drawn(fig, (ax,), {"round": rounds, "test_accuracy": acc})
 
 
@@ -96,8 +104,10 @@ def plot_history(
     return Drawn(fig, (ax_loss, ax_acc), {**loss.data, **acc.data})
 
 
-def plot_drift(history: History, axes: Sequence[Axes] | None = None) -> Drawn:
+def plot_drift(history: History, axes: Sequence[Axes] | None = None, legend: bool = True) -> Drawn:
     """Client drift per round: each client's ‖w_k − w‖ (dots), mean and max; and update cosines.
+
+    ``legend=False`` leaves the legends to the caller.
 
     Example:
         >>> plot_drift(history)  # doctest: +SKIP
@@ -115,12 +125,13 @@ def plot_drift(history: History, axes: Sequence[Axes] | None = None) -> Drawn:
     ax_drift.plot(rounds, history.drift_mean, label="mean")
     ax_drift.plot(rounds, history.drift_max, "--", label="max")
     ax_drift.set(xlabel="round", ylabel="‖w_k − w_global‖₂", title="Client drift")
-    ax_drift.legend(fontsize="small")
     ax_cos.scatter(client_rounds, cosine, s=6, alpha=0.35, color="tab:gray", label="each client")
     ax_cos.plot(rounds, cosine_mean, color="tab:purple", label="mean")
     ax_cos.axhline(0.0, color="black", lw=0.5)
     ax_cos.set(xlabel="round", ylabel="cos(Δ_k, Δ)", title="Update agreement", ylim=(-1.05, 1.05))
-    ax_cos.legend(fontsize="small")
+    if legend:
+        ax_drift.legend(fontsize="small")
+        ax_cos.legend(fontsize="small")
     data = {
         "round": rounds,
         "client_round": client_rounds,

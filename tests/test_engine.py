@@ -202,6 +202,20 @@ def test_tracing_happens_once_per_simulation(digits, uneven_split):
     assert sim.trace_count == 1
 
 
+def test_warm_up_traces_once_and_changes_no_numbers(digits, uneven_split):
+    def make():
+        return Simulation(FedAvg(batch_size=10), mlp, digits, uneven_split, clients_per_round=3)
+
+    cold, warm = make(), make()
+    assert warm.warm_up() > 0
+    assert warm.trace_count == 1 and len(warm.history) == 0
+    for _ in range(2):
+        cold.step(), warm.step()
+    assert warm.trace_count == 1, "the rounds reuse the warm-up's trace"
+    assert cold.history.test_loss.tolist() == warm.history.test_loss.tolist()
+    assert_weights_close(warm.weights, cold.weights, tol=0)
+
+
 def test_history_numbers_are_consistent(digits, uneven_split):
     history = simulate(
         FedAvg(), mlp, digits, uneven_split, num_rounds=2, clients_per_round=4, progress=False

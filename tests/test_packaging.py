@@ -152,3 +152,10 @@ def test_dev_py_test_passes_extra_arguments_to_pytest(monkeypatch, extra, expect
     assert command[3:] == [*dev.TEST_OPTIONS, *expected_tail]
     assert env["PYTHONHASHSEED"] == "0"
     assert "MPLBACKEND" not in env, "notebook kernels must keep the inline backend, as students'"
+
+
+def test_ci_installs_chromium_and_requires_the_browser_test():
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "apt-get install" in script and "chromium" in script
+    assert "export FEDLAB_REQUIRE_BROWSER=1" in script, "CI must fail, not skip, without a browser"
+    assert script.index("FEDLAB_REQUIRE_BROWSER") < script.index("python3 dev.py test")

@@ -1,0 +1,274 @@
+"""The live dashboard: controls and buttons drive fedlab.Simulation; the plots show the History."""
+
+import re
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fedlab import DivergenceError, History  # noqa: E402
+from fedlab.widgets import Dashboard, client_loss_range, run_label  # noqa: E402
+
+SMALL = {"num_clients": 5, "clients_per_round": 5, "num_rounds": 4}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def round_shown(dash: Dashboard) -> int | None:
+    """The round number at the start of the status line, as the browser test reads it."""
+    match = re.match(r"round (\d+) · ", dash.status.value)
+    return int(match[1]) if match else None
+
+
+def legend_texts(ax) -> list[str]:
+    """The labels the axes' legend shows (the Dashboard builds the legend itself only when they
+    change)."""
+    return ax.get_legend_handles_labels()[1]
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_panel_has_the_documented_buttons_classes_and_starting_state():
+    dash = Dashboard(**SMALL)
+    assert set(dash.buttons) == {"Run", "Stop", "Step", "Reset", "Clear", "Save"}
+    assert all(b.description == name for name, b in dash.buttons.items())
+    assert "fedlab-dashboard" in dash.widget._dom_classes
+    assert "fedlab-status" in dash.status._dom_classes
+    assert "fedlab-message" in dash.message._dom_classes
+    assert "fedlab-plot" in dash.image._dom_classes
+    assert dash.status.value == "ready" and dash.message.value == ""
+    assert dash.image.format == "png" and bytes(dash.image.value).startswith(PNG)
+    assert dash.buttons["Stop"].disabled and not dash.buttons["Run"].disabled
+    assert len(dash.history) == 0 and not dash.running
+    bundle = dash._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
+
+
+def test_keyword_arguments_set_the_controls_and_bad_ones_raise():
+    dash = Dashboard(num_rounds=20, algorithm="fedsgd", client_lr=0.5, seed=3)
+    assert dash.controls["num_rounds"].value == 20
+    assert dash.controls["algorithm"].value == "fedsgd"
+    assert dash.controls["local_epochs"].disabled and dash.controls["batch_size"].disabled
+    assert dash.settings() == {
+        "dataset": "digits",
+        "partition": "iid",
+        "num_clients": 10,
+        "clients_per_round": 10,
+        "model": "mlp",
+        "seed": 3,
+        "algorithm": "fedsgd",
+        "client_lr": 0.5,
+        "server_lr": 1.0,
+    }
+    with pytest.raises(ValueError, match="num_rounds"):
+        Dashboard(num_rounds=0)
+    with pytest.raises(ValueError, match="partition"):
+        Dashboard(partition="natural")  # digits has no natural clients
+    with pytest.raises(ValueError, match="client_lr"):
+        Dashboard(client_lr=100.0)
+
+
+def test_run_block_trains_num_rounds_and_plots_the_history():
+    dash = Dashboard(**SMALL)
+    dash.run(block=True)
+    history = dash.history
+    assert len(history) == 4 and not dash.running
+    assert round_shown(dash) == 4 and dash.status.value.endswith("· done")
+    assert f"test accuracy {history.test_accuracy[-1]:.3f}" in dash.status.value
+    assert "ms/round" in dash.status.value
+    label = run_label(dash.settings())
+    assert label == "FedAvg E=1 B=20 lr=0.1 C=5/5 iid"
+    np.testing.assert_array_equal(dash.drawn["loss"].data["test_loss"], history.test_loss)
+    accuracy = dash.drawn[f"accuracy: {label}"].data["test_accuracy"]
+    np.testing.assert_array_equal(accuracy, history.test_accuracy)
+    np.testing.assert_array_equal(dash.drawn["drift"].data["drift_mean"], history.drift_mean)
+    _, low, high = client_loss_range(history)
+    np.testing.assert_array_equal(low, [min(r.client_loss) for r in history.rounds])
+    np.testing.assert_array_equal(dash.drawn["client_loss"].data["client_loss_max"], high)
+
+
+def test_step_continues_the_run_and_each_round_changes_the_image():
+    dash = Dashboard(**SMALL)
+    images = [bytes(dash.image.value)]
+    for expected in (1, 2):
+        record = dash.step()
+        assert record.round == expected and len(dash.history) == expected
+        assert round_shown(dash) == expected
+        images.append(bytes(dash.image.value))
+    assert len(set(images)) == 3 and all(i.startswith(PNG) for i in images)
+    dash.buttons["Run"].click()  # Run goes on to `rounds` = 4
+    assert dash.wait(60)
+    assert len(dash.history) == 4 and len(dash.runs) == 1
+    dash.run(block=True)  # complete: Run starts the same settings over, without a duplicate
+    assert len(dash.history) == 4 and len(dash.runs) == 1
+
+
+def test_stop_mid_run_keeps_the_history_and_ends_the_thread():
+    dash = Dashboard(num_clients=5, clients_per_round=5, num_rounds=500)
+    dash.run()  # returns at once
+    assert dash.running and dash.buttons["Run"].disabled and not dash.buttons["Stop"].disabled
+    wait_for(lambda: len(dash.history) >= 2)
+    dash.run()  # ignored while running
+    assert "Already running" in dash.message.value
+    assert dash.step() is None
+    dash.buttons["Stop"].click()
+    assert dash.wait(30) and not dash.running
+    stopped_at = len(dash.history)
+    assert 0 < stopped_at < 500
+    assert round_shown(dash) == stopped_at and dash.status.value.endswith("· stopped")
+    assert not dash.buttons["Run"].disabled and dash.buttons["Stop"].disabled
+    dash.run(num_rounds=2, block=True)  # Run again resumes the same run
+    assert len(dash.history) == stopped_at + 2 and len(dash.runs) == 1
+
+
+def test_bad_values_show_a_message_not_a_traceback():
+    dash = Dashboard(num_clients=10, clients_per_round=12)
+    dash.buttons["Run"].click()
+    assert not dash.running and len(dash.history) == 0
+    assert "clients / round" in dash.message.value and "[1, 10]" in dash.message.value
+    assert "Traceback" not in dash.message.value and dash.status.value == "ready"
+    assert dash.step() is None
+    dash.controls["clients_per_round"].value = 10  # fixed: the message goes with the next run
+    assert dash.step().round == 1 and dash.message.value == ""
+    dash.controls["num_rounds"].value = 0
+    dash.run(block=True)
+    assert "rounds" in dash.message.value and len(dash.history) == 1
+
+
+def test_divergence_shows_its_message_and_keeps_the_rounds_before(monkeypatch):
+    dash = Dashboard(**SMALL)
+    dash.step()
+    simulation = dash._simulation
+
+    def diverge():
+        raise DivergenceError(len(simulation.history) + 1, [0, 1], simulation.history)
+
+    monkeypatch.setattr(simulation, "step", diverge)
+    dash.run(block=True)
+    assert "diverged in round 2" in dash.message.value
+    assert len(dash.history) == 1 and dash.status.value.endswith("· diverged")
+    assert dash.step() is None and len(dash.history) == 1
+
+
+def test_reset_clears_the_run_and_keeps_it_for_comparison():
+    dash = Dashboard(**SMALL)
+    dash.run(block=True)
+    finished = dash.history
+    dash.buttons["Reset"].click()
+    assert len(dash.history) == 0 and dash.status.value == "ready"
+    assert [h for _, h in dash.runs] == [finished]
+    assert dash.step().round == 1  # same settings: the new run replaces the kept one
+    assert len(dash.runs) == 1
+
+
+def test_changed_settings_start_a_new_run_and_keep_the_old_curves_until_clear():
+    dash = Dashboard(**SMALL)
+    dash.run(block=True)
+    first = dash.history
+    dash.controls["local_epochs"].value = 2
+    assert "Settings changed" in dash.message.value
+    dash.run(block=True)
+    labels = [label for label, _ in dash.runs]
+    assert labels == ["FedAvg E=1 B=20 lr=0.1 C=5/5 iid", "FedAvg E=2 B=20 lr=0.1 C=5/5 iid"]
+    assert dash.runs[0][1] is first and len(dash.history) == 4
+    kept = dash.drawn[f"accuracy: {labels[0]}"].data["test_accuracy"]
+    np.testing.assert_array_equal(kept, first.test_accuracy)
+    ax_accuracy = dash.drawn[f"accuracy: {labels[1]}"].axes[0]
+    assert legend_texts(ax_accuracy) == [labels[0], f"{labels[1]} (now)"]
+    dash.controls["local_epochs"].value = 1  # back to the first settings: no duplicate curve
+    dash.run(block=True)
+    assert [label for label, _ in dash.runs] == labels[::-1]
+    dash.buttons["Clear"].click()
+    assert [label for label, _ in dash.runs] == [labels[0]]
+    assert legend_texts(ax_accuracy) == [f"{labels[0]} (now)"]
+    assert not [key for key in dash.drawn if key.startswith("accuracy: ") and "E=2" in key]
+
+
+def test_save_writes_the_history_and_the_png(tmp_path):
+    dash = Dashboard(**SMALL)
+    dash.buttons["Save"].click()
+    assert "Nothing to save" in dash.message.value
+    dash.run(block=True)
+    dash.controls["save_dir"].value = str(tmp_path / "runs")
+    dash.buttons["Save"].click()
+    json_path, png_path = tmp_path / "runs" / "history.json", tmp_path / "runs" / "dashboard.png"
+    assert History.load(json_path) == dash.history
+    assert png_path.read_bytes() == bytes(dash.image.value)
+    assert str(json_path) in dash.message.value and str(png_path) in dash.message.value
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert dash.save(blocked) is None and "Could not save" in dash.message.value
+
+
+def test_fedsgd_ignores_epochs_and_batch_size():
+    dash = Dashboard(algorithm="fedsgd", **SMALL)
+    dash.step()
+    before = dash.settings()
+    dash.controls["local_epochs"].value = 5  # not used by FedSGD: the run goes on
+    assert dash.settings() == before and dash.message.value == ""
+    assert dash.step().round == 2
+    assert dash.history.config["algorithm"]["name"] == "FedSGD"
+    assert dash.runs[-1][0] == "FedSGD lr=0.1 C=5/5 iid"
+
+
+def test_split_controls_follow_the_dataset_and_scheme():
+    dash = Dashboard(**SMALL)
+    c = dash.controls
+    assert c["alpha"].layout.display == "none" and c["synthetic_alpha"].layout.display == "none"
+    c["partition"].value = "dirichlet"
+    assert c["alpha"].layout.display is None and c["shards_per_client"].layout.display == "none"
+    c["alpha"].value = 10**0.3  # where the log slider lands for "2"
+    assert dash.settings()["alpha"] == 2.0
+    c["partition"].value = "shards"
+    dash.step()
+    assert dash.history.config["split"] == "shards(2/client)"
+    c["dataset"].value = "synthetic"
+    assert "natural" in c["partition"].options and c["partition"].value == "shards"
+    assert c["synthetic_alpha"].layout.display is None
+    c["partition"].value = "natural"
+    c["model"].value = "logreg"
+    dash.step()
+    assert dash.history.config["split"] == "natural" and dash.history.config["num_clients"] == 5
+    assert dash.history.config["dataset"] == "synthetic(1,1)"
+    assert dash.runs[-1][0] == "FedAvg E=1 B=20 lr=0.1 C=5/5 natural syn(1,1) logreg"
+
+
+def test_many_rounds_open_no_matplotlib_figures():
+    before = plt.get_fignums()
+    dash = Dashboard(num_clients=5, clients_per_round=5, num_rounds=25)
+    dash.run(block=True)
+    for _ in range(5):
+        dash.step()
+    dash.clear()
+    assert len(dash.history) == 30
+    assert plt.get_fignums() == before
+
+
+def test_the_warmed_up_run_is_used_and_gives_the_same_numbers_as_a_cold_one():
+    warm, cold = Dashboard(**SMALL), Dashboard(warm_up=False, **SMALL)
+    assert cold._preparing is None
+    warm._preparing.join()
+    prepared_settings, prepared = warm._prepared
+    assert prepared_settings == warm.settings() and prepared.trace_count == 1
+    warm.run(block=True), cold.run(block=True)
+    assert warm._simulation is prepared, "Run took the warmed-up simulation"
+    assert prepared.trace_count == 1, "and did not trace it again"
+    assert warm.history.test_loss.tolist() == cold.history.test_loss.tolist()
+
+
+def test_a_warm_up_for_other_settings_is_discarded():
+    dash = Dashboard(**SMALL)
+    dash.controls["client_lr"].value = 0.05  # changed before the first Run
+    dash._preparing.join()
+    prepared = dash._prepared[1]
+    dash.step()
+    assert dash._simulation is not prepared and dash._prepared is None
+    assert dash.history.config["algorithm"]["client_lr"] == pytest.approx(0.05)
