@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from fedlab import data, partition
 from fedlab.partition import ClientSplit
 
-# labels of 50-400 examples over 2-10 classes, every class present at least 5 times
-balanced_labels = st.tuples(st.integers(2, 10), st.integers(5, 40), st.integers(0, 2**16)).map(
+# labels of 20-400 examples over 2-10 classes, every class present at least 10 times (so 8
+# clients with 2 shards each always have an example per shard)
+balanced_labels = st.tuples(st.integers(2, 10), st.integers(10, 40), st.integers(0, 2**16)).map(
     lambda t: np.random.default_rng(t[2]).permutation(np.repeat(np.arange(t[0]), t[1]))
 )
 
