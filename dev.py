@@ -2,7 +2,7 @@
 
     python3 dev.py lab     # JupyterLab on notebooks/00_index.ipynb
     python3 dev.py test    # package tests + every notebook under nbval
-    python3 dev.py bench   # benchmarks/bench_engine.py; `bench dashboard`: bench_dashboard.py
+    python3 dev.py bench   # benchmarks/bench_engine.py; `bench NAME`: bench_NAME.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
 creates ``.venv`` and installs ``-e .[test]`` into it; later runs reinstall only when
@@ -31,7 +31,8 @@ STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last inst
 # --dist loadfile keeps each file (a notebook's cells) on one worker
 TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
 TEST_PATHS = ["tests", "notebooks"]
-BENCHMARKS = ("engine", "dashboard")  # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py
+# `dev.py bench [name] ...` runs benchmarks/bench_<name>.py (default: engine)
+BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers")
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results

@@ -6,24 +6,49 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
 * :mod:`fedlab.data` — datasets that work offline (digits, Synthetic(α, β)) and MNIST's loader
 * :mod:`fedlab.partition` — client splits (:class:`~fedlab.partition.ClientSplit`)
 * :mod:`fedlab.models` — ``FedModel`` and friends, all returning logits
-* :mod:`fedlab.algorithms` — ``FedAvg``, ``FedSGD``: a round as four slots
+* :mod:`fedlab.algorithms` — ``FedAvg``, ``FedSGD``, ``FedProx``, ``Scaffold``, ``FedAvgM``,
+  ``FedAdam``, ``FedYogi``, ``FedAdagrad``: a round as four slots
+* :mod:`fedlab.stragglers` — clients that finish only part of their local work
 * :mod:`fedlab.steps` — the stages of a round, one client at a time, for teaching
 * :mod:`fedlab.engine` — the fast engine, run by :func:`fedlab.simulate`
 * :mod:`fedlab.history`, :mod:`fedlab.metrics`, :mod:`fedlab.plot`
+* :mod:`fedlab.playground` — client drift on a 2-D problem you can see (import it by name)
+* :mod:`fedlab.widgets` — the live Dashboard (import it by name)
 """
 
 from fedlab.runtime import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
-from fedlab import algorithms, data, history, metrics, models, partition, plot, steps  # noqa: E402
-from fedlab.algorithms import Algorithm, FedAvg, FedSGD  # noqa: E402
+from fedlab import (  # noqa: E402
+    algorithms,
+    data,
+    history,
+    metrics,
+    models,
+    partition,
+    plot,
+    steps,
+    stragglers,
+)
+from fedlab.algorithms import (  # noqa: E402
+    Algorithm,
+    FedAdagrad,
+    FedAdam,
+    FedAvg,
+    FedAvgM,
+    FedProx,
+    FedSGD,
+    FedYogi,
+    Scaffold,
+)
 from fedlab.data import Dataset, load_digits, load_mnist, synthetic  # noqa: E402
 from fedlab.engine import DivergenceError, Simulation, simulate  # noqa: E402
 from fedlab.history import History, RoundRecord  # noqa: E402
 from fedlab.models import FedModel  # noqa: E402
 from fedlab.partition import ClientSplit  # noqa: E402
 from fedlab.runtime import versions  # noqa: E402
+from fedlab.stragglers import Stragglers  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -32,12 +57,19 @@ __all__ = [
     "ClientSplit",
     "Dataset",
     "DivergenceError",
+    "FedAdagrad",
+    "FedAdam",
     "FedAvg",
+    "FedAvgM",
     "FedModel",
+    "FedProx",
     "FedSGD",
+    "FedYogi",
     "History",
     "RoundRecord",
+    "Scaffold",
     "Simulation",
+    "Stragglers",
     "algorithms",
     "data",
     "history",
@@ -49,6 +81,7 @@ __all__ = [
     "plot",
     "simulate",
     "steps",
+    "stragglers",
     "synthetic",
     "versions",
 ]

@@ -10,11 +10,14 @@ Example:
     python -m fedlab run --dataset digits --num-clients 10 --num-rounds 20 --out runs/digits
     python -m fedlab run --dataset synthetic --synthetic-alpha 1 --synthetic-beta 1 \\
         --model logreg --clients-per-round 10 --out runs/synthetic11
+    python -m fedlab run --algorithm fedprox --mu 0.1 --out runs/fedprox
+    python -m fedlab run --algorithm fedadam --server-lr 0.03 --tau 1e-3 --out runs/fedadam
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +46,22 @@ _OPTION_OF = {
     "seed": "--seed",
     "alpha": "--synthetic-alpha",
     "beta": "--synthetic-beta",
+    "mu": "--mu",
+    "momentum": "--momentum",
+    "nesterov": "--nesterov",
+    "beta1": "--beta1",
+    "beta2": "--beta2",
+    "tau": "--tau",
+}
+
+# algorithm-specific hyper-parameters: option dest -> the --algorithm values that take it
+HYPERPARAMETERS = {
+    "mu": ("fedprox",),
+    "momentum": ("fedavgm",),
+    "nesterov": ("fedavgm",),
+    "beta1": ("fedadam", "fedyogi", "fedadagrad"),
+    "beta2": ("fedadam", "fedyogi"),
+    "tau": ("fedadam", "fedyogi", "fedadagrad"),
 }
 
 
@@ -60,6 +79,11 @@ def _batch_size(text: str) -> int | None:
         raise argparse.ArgumentTypeError(
             f"must be a whole number or 'full', got {text!r}"
         ) from None
+
+
+def _default(algorithm: str, argument: str):
+    """The default of ``argument`` in the ``ALGORITHMS[algorithm]`` factory (shown in --help)."""
+    return inspect.signature(ALGORITHMS[algorithm]).parameters[argument].default
 
 
 def _prog() -> str:
@@ -151,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=tuple(ALGORITHMS),
         default="fedavg",
         help="fedavg: local epochs of mini-batch SGD, then a weighted mean; fedsgd: one "
-        "full-batch gradient step per client (ignores --local-epochs and --batch-size) "
+        "full-batch gradient step per client (ignores --local-epochs and --batch-size); "
+        "fedprox: FedAvg with a proximal term (--mu); scaffold: control variates correct "
+        "client drift; fedavgm: server momentum (--momentum, --nesterov); fedadam, fedyogi, "
+        "fedadagrad: adaptive server optimisers (--beta1, --beta2, --tau) "
         "(default: %(default)s)",
     )
     training.add_argument(
@@ -179,10 +206,59 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument(
         "--server-lr",
         type=float,
-        default=1.0,
+        default=None,
         metavar="LR",
         help="server step applied to the averaged update, > 0; 1 is plain FedAvg "
-        "(default: %(default)s)",
+        f"(default: {_default('fedadam', 'server_lr')} for fedadam, fedyogi and fedadagrad, "
+        f"{_default('fedavg', 'server_lr')} otherwise)",
+    )
+
+    tuning = run.add_argument_group(
+        "algorithm hyper-parameters (each only with the algorithms named; default: the "
+        "algorithm's own, see fedlab.algorithms)"
+    )
+    tuning.add_argument(
+        "--mu",
+        type=float,
+        default=None,
+        metavar="MU",
+        help=f"fedprox: proximal strength μ >= 0; 0 is FedAvg (default: {_default('fedprox', 'mu')})",
+    )
+    tuning.add_argument(
+        "--momentum",
+        type=float,
+        default=None,
+        metavar="BETA",
+        help=f"fedavgm: server momentum in [0, 1); 0 is FedAvg (default: {_default('fedavgm', 'momentum')})",
+    )
+    tuning.add_argument(
+        "--nesterov",
+        action="store_true",
+        default=None,
+        help="fedavgm: use Nesterov momentum",
+    )
+    tuning.add_argument(
+        "--beta1",
+        type=float,
+        default=None,
+        metavar="B1",
+        help="fedadam, fedyogi, fedadagrad: first-moment decay in [0, 1) "
+        f"(default: {_default('fedadam', 'beta1')})",
+    )
+    tuning.add_argument(
+        "--beta2",
+        type=float,
+        default=None,
+        metavar="B2",
+        help=f"fedadam, fedyogi: second-moment decay in [0, 1) (default: {_default('fedadam', 'beta2')})",
+    )
+    tuning.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        metavar="TAU",
+        help="fedadam, fedyogi, fedadagrad: adaptivity τ > 0; smaller is more adaptive "
+        f"(default: {_default('fedadam', 'tau')})",
     )
 
     rounds = run.add_argument_group("rounds")
@@ -268,14 +344,21 @@ def _make_split(args: argparse.Namespace, dataset):
 
 
 def _make_algorithm(args: argparse.Namespace):
-    if args.algorithm == "fedsgd":
-        return ALGORITHMS["fedsgd"](client_lr=args.client_lr, server_lr=args.server_lr)
-    return ALGORITHMS[args.algorithm](
-        local_epochs=args.local_epochs,
-        batch_size=args.batch_size,
-        client_lr=args.client_lr,
-        server_lr=args.server_lr,
-    )
+    """The algorithm from the options; a hyper-parameter its algorithm does not take is an error."""
+    given = {name: getattr(args, name, None) for name in HYPERPARAMETERS}
+    for name, value in given.items():
+        if value is not None and args.algorithm not in HYPERPARAMETERS[name]:
+            users = " or ".join(f"--algorithm {a}" for a in HYPERPARAMETERS[name])
+            raise UsageError(
+                f"{_OPTION_OF[name]} only applies to {users}, not --algorithm {args.algorithm}"
+            )
+    kwargs = {"client_lr": args.client_lr}
+    if args.server_lr is not None:
+        kwargs["server_lr"] = args.server_lr
+    if args.algorithm != "fedsgd":
+        kwargs.update(local_epochs=args.local_epochs, batch_size=args.batch_size)
+    kwargs.update({name: value for name, value in given.items() if value is not None})
+    return ALGORITHMS[args.algorithm](**kwargs)
 
 
 def _setup(args: argparse.Namespace) -> Simulation:

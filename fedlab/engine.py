@@ -11,8 +11,19 @@ compiled TensorFlow function:
   models (CNNs, transformers) this can be as fast and uses less memory.
 
 Both use the same client sampling and batch order as :mod:`fedlab.steps`, so a round of the
-engine equals a round done by hand (``tests/test_engine_equals_steps.py``). Tracing happens once
-per :class:`Simulation`, not once per round.
+engine equals a round done by hand (``tests/test_engine.py``). Tracing happens once per
+:class:`Simulation`, not once per round.
+
+Optional, off by default so that the normal path costs nothing extra:
+
+* ``stragglers=Stragglers(...)`` (:mod:`fedlab.stragglers`): some clients train fewer local
+  steps (their rows of the batch plan are cut short and masked) and may be dropped;
+* ``dissimilarity_every=k``: every k rounds, every client's full-batch gradient at the global
+  model (one more compiled pass over all the training data, vectorised over clients like
+  training) and their dissimilarity, :meth:`Simulation.gradient_dissimilarity`.
+
+Algorithms with server or client state (SCAFFOLD's control variates) get their norms recorded
+every round (``server_state_norm``, ``client_state_norm``).
 """
 
 from __future__ import annotations
@@ -28,11 +39,13 @@ from tqdm.auto import tqdm
 from fedlab import steps
 from fedlab.algorithms import Algorithm
 from fedlab.history import History, RoundRecord
-from fedlab.metrics import client_drift, update_cosine
+from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
+from fedlab.stragglers import Stragglers
 from fedlab.validate import check_choice, check_int
 
 STRATEGIES = ("vectorized", "loop")
+GRADIENT_CHUNK = 32768  # examples per step (over all clients) when taking full-batch gradients
 
 Callback = Callable[[RoundRecord, History], bool | None]
 
@@ -94,6 +107,10 @@ class Simulation:
         seed: seeds initial weights, client sampling and batch order.
         strategy: ``"vectorized"`` or ``"loop"`` (see the module docstring).
         evaluate_every: evaluate the global model on the test set every this many rounds.
+        stragglers: e.g. ``Stragglers(0.5, drop=False)``: each round a fraction of the selected
+            clients do less local work and may be dropped (:mod:`fedlab.stragglers`).
+        dissimilarity_every: record :meth:`gradient_dissimilarity` at the global model every
+            this many rounds (``None``: never; it costs a pass over every client's data).
 
     Example:
         >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, split, clients_per_round=5)  # doctest: +SKIP
@@ -110,6 +127,8 @@ class Simulation:
         seed: int = 0,
         strategy: str = "vectorized",
         evaluate_every: int = 1,
+        stragglers: Stragglers | None = None,
+        dissimilarity_every: int | None = None,
     ):
         if not isinstance(algorithm, Algorithm):
             raise TypeError(
@@ -127,6 +146,17 @@ class Simulation:
         self.seed = check_int("seed", seed, low=0)
         self.strategy = check_choice("strategy", strategy, STRATEGIES)
         self.evaluate_every = check_int("evaluate_every", evaluate_every, low=1)
+        if stragglers is not None:
+            if not isinstance(stragglers, Stragglers):
+                raise TypeError(
+                    "stragglers must be a fedlab Stragglers such as Stragglers(0.5) or None, "
+                    f"got {type(stragglers).__name__}"
+                )
+            stragglers.check_epochs(algorithm.local_epochs)
+        self.stragglers = stragglers
+        if dissimilarity_every is not None:
+            dissimilarity_every = check_int("dissimilarity_every", dissimilarity_every, low=1)
+        self.dissimilarity_every = dissimilarity_every
 
         self.model = build_model(model_fn, data.x_train, self.seed)
         self.weights: list[np.ndarray] = [v.numpy() for v in self.model.trainable_variables]
@@ -147,19 +177,23 @@ class Simulation:
         self.trace_count = 0
         self._round_fn = self._compile_round()
         self._eval_fn = self._compile_eval()
-        self.history = History(
-            config={
-                "algorithm": algorithm.config(),
-                "model": type(self.model).__name__,
-                "num_parameters": num_parameters(self.weights),
-                "dataset": getattr(data, "name", "data"),
-                "split": getattr(split, "scheme", "custom"),
-                "num_clients": self.num_clients,
-                "clients_per_round": self.clients_per_round,
-                "seed": self.seed,
-                "strategy": self.strategy,
-            }
-        )
+        self._gradient_fn = None  # compiled on first use: most runs never need it
+        config = {
+            "algorithm": algorithm.config(),
+            "model": type(self.model).__name__,
+            "num_parameters": num_parameters(self.weights),
+            "dataset": getattr(data, "name", "data"),
+            "split": getattr(split, "scheme", "custom"),
+            "num_clients": self.num_clients,
+            "clients_per_round": self.clients_per_round,
+            "seed": self.seed,
+            "strategy": self.strategy,
+        }
+        if stragglers is not None:
+            config["stragglers"] = stragglers.config()
+        if dissimilarity_every is not None:
+            config["dissimilarity_every"] = dissimilarity_every
+        self.history = History(config=config)
 
     @property
     def round(self) -> int:
@@ -262,9 +296,73 @@ class Simulation:
 
         return eval_fn
 
+    def _compile_gradients(self):
+        """Every client's summed loss gradient over chunks of its data (vectorised or looped)."""
+
+        def grad_sum(w, xb, yb, mb):
+            with tf.GradientTape() as tape:
+                tape.watch(w)
+                logits, _ = self.model.stateless_call(w, self._non_trainable, xb, training=False)
+                loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb)
+            return steps.dense_gradients(tape.gradient(loss, w))
+
+        def vectorized(w, idx, mask, num_chunks):
+            total = [tf.zeros([tf.shape(idx)[0], *g.shape]) for g in w]
+            for s in tf.range(tf.shape(idx)[1]):
+                xb, yb = tf.gather(self._x, idx[:, s]), tf.gather(self._y, idx[:, s])
+                grads = tf.vectorized_map(lambda args: grad_sum(w, *args), (xb, yb, mask[:, s]))
+                total = [t + g for t, g in zip(total, grads, strict=True)]
+            return total
+
+        def loop(w, idx, mask, num_chunks):
+            out = [
+                tf.TensorArray(tf.float32, size=tf.shape(idx)[0], element_shape=g.shape) for g in w
+            ]
+            for k in tf.range(tf.shape(idx)[0]):
+                total = [tf.zeros_like(g) for g in w]
+                for s in tf.range(num_chunks[k]):
+                    xb, yb = tf.gather(self._x, idx[k, s]), tf.gather(self._y, idx[k, s])
+                    grads = grad_sum(w, xb, yb, mask[k, s])
+                    total = [t + g for t, g in zip(total, grads, strict=True)]
+                out = [o.write(k, t) for o, t in zip(out, total, strict=True)]
+            return [o.stack() for o in out]
+
+        body = vectorized if self.strategy == "vectorized" else loop
+
+        @tf.function(
+            input_signature=[
+                [tf.TensorSpec(w.shape, tf.float32) for w in self.weights],
+                tf.TensorSpec([None, None, None], tf.int32),
+                tf.TensorSpec([None, None, None], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+            ]
+        )
+        def gradient_fn(w, idx, mask, num_chunks):
+            sums = body(w, idx, mask, num_chunks)
+            n = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.float32)
+            return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
+
+        # every client's data in chunks of at most `width` examples: [client, chunk, example]
+        width = int(min(self._sizes.max(), max(1, GRADIENT_CHUNK // self.num_clients)))
+        num_chunks = -(-self._sizes // width)
+        idx = np.zeros((self.num_clients, num_chunks.max(), width), np.int32)
+        mask = np.zeros(idx.shape, np.float32)
+        for k, own in enumerate(self.split.client_indices):
+            padded = np.zeros(num_chunks[k] * width, np.int64)
+            padded[: len(own)] = own
+            idx[k, : num_chunks[k]] = padded.reshape(-1, width)
+            mask[k, : num_chunks[k]] = (np.arange(len(padded)) < len(own)).reshape(-1, width)
+        plan = (tf.constant(idx), tf.constant(mask), tf.constant(num_chunks, tf.int32))
+        return lambda w: gradient_fn(w, *plan)
+
     # -- one round -------------------------------------------------------------------------
-    def batch_plan(self, clients: np.ndarray, round_num: int) -> tuple[np.ndarray, np.ndarray]:
-        """Padded ``[client, step, example]`` training-set indices and their 0/1 mask for a round."""
+    def batch_plan(
+        self, clients: np.ndarray, round_num: int, max_steps: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Padded ``[client, step, example]`` training-set indices and their 0/1 mask for a round.
+
+        ``max_steps`` (one per client) cuts each client's plan short: a straggler's budget.
+        """
         algo = self.algorithm
         plans = [
             steps.batch_order(
@@ -272,6 +370,8 @@ class Simulation:
             )
             for k in clients
         ]
+        if max_steps is not None:
+            plans = [p[: int(m)] for p, m in zip(plans, max_steps, strict=True)]
         num_steps = max(len(p) for p in plans)
         width = max(len(b) for p in plans for b in p)
         idx = np.zeros((len(clients), num_steps, width), np.int32)
@@ -295,6 +395,41 @@ class Simulation:
             loss_sum, correct = loss_sum + float(ls), correct + float(c)
         n = max(len(self._y_test), 1)
         return loss_sum / n, correct / n
+
+    def client_gradients(self, weights: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Every client's full-batch gradient ∇F_k(w) of its mean loss, stacked: one ``[N, ...]``
+        array per weight (row k: client k, as :func:`fedlab.steps.full_gradient` computes it).
+
+        ``w`` is ``weights`` or, by default, the current global model. All clients are done in
+        one compiled function (traced on first use), vectorised over clients like training.
+
+        Example:
+            >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, iid(digits.y_train, 5))  # doctest: +SKIP
+            >>> [g.shape for g in sim.client_gradients()][-1]  # doctest: +SKIP
+            (5, 10)
+        """
+        if self._gradient_fn is None:
+            self._gradient_fn = self._compile_gradients()
+        w = self.weights if weights is None else weights
+        if len(w) != len(self.weights):
+            raise ValueError(
+                f"weights must have {len(self.weights)} arrays for this model, got {len(w)}"
+            )
+        return [g.numpy() for g in self._gradient_fn([tf.constant(a, tf.float32) for a in w])]
+
+    def gradient_dissimilarity(self, weights: list[np.ndarray] | None = None) -> float:
+        """(1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² over all N clients, ∇f = Σ_k (n_k/n) ∇F_k.
+
+        How differently the clients' own objectives pull at ``w`` (default: the global model);
+        0 when all clients hold the same data. See :func:`fedlab.metrics.gradient_dissimilarity`.
+
+        Example:
+            >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, iid(digits.y_train, 5))  # doctest: +SKIP
+            >>> sim.gradient_dissimilarity() >= 0  # doctest: +SKIP
+            True
+        """
+        grads = self.client_gradients(weights)
+        return float(gradient_dissimilarity(grads, self._sizes))
 
     def warm_up(self) -> float:
         """Trace and run the round and evaluation functions once now, on a sliver of the first
@@ -332,16 +467,78 @@ class Simulation:
     def step(self) -> RoundRecord:
         """Run one round (sample, broadcast, local training, aggregate, server update); return its record.
 
+        With stragglers that are dropped, only the others train and are aggregated; if every
+        selected client is dropped the global model and server state stay as they were and the
+        record has no clients (``train_loss`` and drift ``nan``).
+
         Raises:
             DivergenceError: a client's loss or the new global weights are NaN/inf; the global
                 model and history stay as they were after the previous round.
         """
         start = time.perf_counter()
         round_num = self.round + 1
-        clients = steps.sample_clients(
-            self.num_clients, self.clients_per_round, round_num, self.seed, self.algorithm
+        algo = self.algorithm
+        selected = steps.sample_clients(
+            self.num_clients, self.clients_per_round, round_num, self.seed, algo
         )
-        idx, mask = self.batch_plan(clients, round_num)
+        clients, budgets, straggling, dropped = selected, None, selected[:0], selected[:0]
+        if self.stragglers is not None:
+            is_straggler, budgets = self.stragglers.plan(
+                self._sizes[selected], algo.local_epochs, algo.batch_size, round_num, self.seed
+            )
+            straggling = selected[is_straggler]
+            if self.stragglers.drop:  # the server does not wait for them
+                dropped, clients, budgets = (
+                    straggling,
+                    selected[~is_straggler],
+                    budgets[~is_straggler],
+                )
+        num_examples = self._sizes[clients]
+        if len(clients):
+            client_loss, drift, cosine, client_steps = self._train_and_update(
+                clients, budgets, round_num
+            )
+        else:  # every selected client was dropped: nothing arrives, nothing changes
+            client_loss = drift = cosine = client_steps = np.zeros(0)
+        test_loss = test_accuracy = float("nan")
+        if round_num % self.evaluate_every == 0:
+            test_loss, test_accuracy = self.evaluate()
+        dissimilarity = float("nan")
+        if self.dissimilarity_every is not None and round_num % self.dissimilarity_every == 0:
+            dissimilarity = self.gradient_dissimilarity()
+        server_norm, client_norm = self._state_norms()
+        record = RoundRecord(
+            round=round_num,
+            clients=tuple(int(k) for k in clients),
+            client_loss=tuple(client_loss.tolist()),
+            client_num_examples=tuple(int(n) for n in num_examples),
+            train_loss=float(np.average(client_loss, weights=num_examples))
+            if len(clients)
+            else float("nan"),
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+            client_drift=tuple(drift.tolist()),
+            drift_mean=float(drift.mean()) if len(clients) else float("nan"),
+            drift_max=float(drift.max()) if len(clients) else float("nan"),
+            update_cosine=tuple(cosine.tolist()),
+            bytes_down=len(selected) * self.model_bytes,
+            bytes_up=len(clients) * self.model_bytes,
+            wall_time=time.perf_counter() - start,
+            stragglers=tuple(int(k) for k in straggling),
+            dropped=tuple(int(k) for k in dropped),
+            client_steps=tuple(int(n) for n in client_steps),
+            gradient_dissimilarity=dissimilarity,
+            server_state_norm=server_norm,
+            client_state_norm=client_norm,
+        )
+        self.history.append(record)
+        return record
+
+    def _train_and_update(
+        self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Local training of ``clients``, aggregation and server update; per-client numbers."""
+        idx, mask = self.batch_plan(clients, round_num, budgets)
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
         aggregated, client_loss, drift, cosine, new_states = self._round_fn(
@@ -373,28 +570,28 @@ class Simulation:
         self.weights, self.server_state = new_weights, new_state
         for all_states, new in zip(self.client_states, new_states, strict=True):
             all_states[clients] = new  # clients not selected keep theirs
-        test_loss = test_accuracy = float("nan")
-        if round_num % self.evaluate_every == 0:
-            test_loss, test_accuracy = self.evaluate()
+        client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
         drift = drift.numpy().astype(float)
-        record = RoundRecord(
-            round=round_num,
-            clients=tuple(int(k) for k in clients),
-            client_loss=tuple(client_loss.tolist()),
-            client_num_examples=tuple(int(n) for n in num_examples),
-            train_loss=float(np.average(client_loss, weights=num_examples)),
-            test_loss=test_loss,
-            test_accuracy=test_accuracy,
-            client_drift=tuple(drift.tolist()),
-            drift_mean=float(drift.mean()),
-            drift_max=float(drift.max()),
-            update_cosine=tuple(cosine.numpy().astype(float).tolist()),
-            bytes_down=len(clients) * self.model_bytes,
-            bytes_up=len(clients) * self.model_bytes,
-            wall_time=time.perf_counter() - start,
-        )
-        self.history.append(record)
-        return record
+        return client_loss, drift, cosine.numpy().astype(float), client_steps
+
+    def _state_norms(self) -> tuple[float, float]:
+        """‖broadcast state‖ and the mean over all clients of ‖client state‖ (nan when none).
+
+        SCAFFOLD: the control variates' norms, ‖c‖ and mean_k ‖c_k‖.
+        """
+        server_norm = client_norm = float("nan")
+        if self._broadcast_shapes:
+            sent = self.algorithm.broadcast_state(self.server_state)
+            server_norm = float(
+                np.sqrt(sum(np.sum(np.square(np.asarray(b, np.float64))) for b in sent))
+            )
+        if self.client_states:
+            squares = sum(
+                np.sum(np.square(s.reshape(self.num_clients, -1), dtype=np.float64), axis=1)
+                for s in self.client_states
+            )
+            client_norm = float(np.mean(np.sqrt(squares)))
+        return server_norm, client_norm
 
     def run(
         self,
@@ -441,6 +638,8 @@ def simulate(
     stop_event: _Stoppable | None = None,
     strategy: str = "vectorized",
     evaluate_every: int = 1,
+    stragglers: Stragglers | None = None,
+    dissimilarity_every: int | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds of ``algorithm`` and return the :class:`~fedlab.history.History`.
 
@@ -452,6 +651,15 @@ def simulate(
     """
     num_rounds = check_int("num_rounds", num_rounds, low=0)
     sim = Simulation(
-        algorithm, model_fn, data, split, clients_per_round, seed, strategy, evaluate_every
+        algorithm,
+        model_fn,
+        data,
+        split,
+        clients_per_round,
+        seed,
+        strategy,
+        evaluate_every,
+        stragglers=stragglers,
+        dissimilarity_every=dissimilarity_every,
     )
     return sim.run(num_rounds, callbacks=callbacks, progress=progress, stop_event=stop_event)

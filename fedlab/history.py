@@ -34,6 +34,18 @@ class RoundRecord:
         bytes_down: bytes sent from server to clients this round.
         bytes_up: bytes sent from clients to server this round.
         wall_time: seconds the round took (training, aggregation and evaluation).
+        stragglers: ids of the selected clients that straggled (see :mod:`fedlab.stragglers`).
+        dropped: ids of the stragglers left out of the round; ``clients`` are the selected
+            clients that were not dropped (empty when all were: the global model stayed put).
+        client_steps: local SGD steps each client in ``clients`` took.
+        gradient_dissimilarity: (1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² over all N clients at the global
+            model after the round (:func:`fedlab.metrics.gradient_dissimilarity`); ``nan`` when
+            not computed (see ``Simulation(dissimilarity_every=...)``).
+        server_state_norm: L2 norm of the state the server broadcasts with the weights after the
+            round (SCAFFOLD: the control variates' norms, here ‖c‖); ``nan`` when there is none.
+        client_state_norm: mean over all N clients of the L2 norm of their persistent state after
+            the round (SCAFFOLD: the control variates' norms, here mean ‖c_k‖); ``nan`` when
+            there is none.
     """
 
     round: int
@@ -50,15 +62,41 @@ class RoundRecord:
     bytes_down: int
     bytes_up: int
     wall_time: float
+    stragglers: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
+    client_steps: tuple[int, ...] = ()
+    gradient_dissimilarity: float = math.nan
+    server_state_norm: float = math.nan
+    client_state_norm: float = math.nan
 
     @classmethod
     def from_dict(cls, values: dict) -> RoundRecord:
-        """Rebuild a record from :meth:`History.to_dict` output (lists become tuples)."""
+        """Rebuild a record from :meth:`History.to_dict` output (lists become tuples).
+
+        Fields missing from ``values`` (files saved before they existed) take their defaults, and
+        ``None`` in an optional number becomes ``nan``.
+
+        Example:
+            >>> old = dict(round=1, clients=[0], client_loss=[0.5], client_num_examples=[9],
+            ...            train_loss=0.5, test_loss=0.4, test_accuracy=0.9, client_drift=[0.1],
+            ...            drift_mean=0.1, drift_max=0.1, update_cosine=[1.0], bytes_down=8,
+            ...            bytes_up=8, wall_time=0.01, gradient_dissimilarity=None)
+            >>> r = RoundRecord.from_dict(old)
+            >>> r.clients, r.dropped, r.gradient_dissimilarity
+            ((0,), (), nan)
+        """
         names = {f.name for f in fields(cls)}
         unknown = set(values) - names
         if unknown:
             raise ValueError(f"unknown RoundRecord fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        for name in _OPTIONAL_NUMBERS:
+            if name in values and values[name] is None:
+                values[name] = math.nan
+        return cls(**values)
+
+
+_OPTIONAL_NUMBERS = ("gradient_dissimilarity", "server_state_norm", "client_state_norm")
 
 
 @dataclass
@@ -109,6 +147,30 @@ class History:
     bytes_down = property(lambda self: self.series("bytes_down"), doc="Bytes sent down per round.")
     bytes_up = property(lambda self: self.series("bytes_up"), doc="Bytes sent up per round.")
     wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")
+    gradient_dissimilarity = property(
+        lambda self: self.series("gradient_dissimilarity"),
+        doc="Gradient dissimilarity at the global model per round (nan where not computed).",
+    )
+    server_state_norm = property(
+        lambda self: self.series("server_state_norm"),
+        doc="Norm of the server's broadcast state per round (SCAFFOLD: ‖c‖; nan if none).",
+    )
+    client_state_norm = property(
+        lambda self: self.series("client_state_norm"),
+        doc="Mean norm of the clients' persistent state per round (SCAFFOLD: mean ‖c_k‖).",
+    )
+    num_stragglers = property(
+        lambda self: np.array([len(r.stragglers) for r in self.rounds], dtype=int),
+        doc="Number of stragglers per round.",
+    )
+    num_dropped = property(
+        lambda self: np.array([len(r.dropped) for r in self.rounds], dtype=int),
+        doc="Number of clients dropped from aggregation per round.",
+    )
+    num_participants = property(
+        lambda self: np.array([len(r.clients) for r in self.rounds], dtype=int),
+        doc="Number of clients whose updates were aggregated per round.",
+    )
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (tuples become lists)."""

@@ -6,6 +6,12 @@ For client k with update Δ_k = w_k − w_global and aggregated update Δ:
 * cosine(Δ_k, Δ) = ⟨Δ_k, Δ⟩ / (‖Δ_k‖ ‖Δ‖) — whether the client pulls the same way as the
   federation (1: same direction, 0: orthogonal, < 0: against it).
 
+And at a model w, from every client's full-batch gradient ∇F_k(w) (``05_fedprox``):
+
+* gradient dissimilarity (1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² with ∇f = Σ_k (n_k/n) ∇F_k — how much the
+  clients' objectives disagree (the FedProx paper's B-dissimilarity, written as a variance;
+  0 when every client holds the same data).
+
 Written with TensorFlow ops on updates stacked over a leading client axis, so the step functions
 (NumPy arrays) and the compiled engine (tensors) share one implementation.
 """
@@ -45,6 +51,25 @@ def update_cosine(stacked_deltas: list, aggregated: list) -> tf.Tensor:
     dots = tf.linalg.matvec(flat, total)
     norms = tf.norm(flat, axis=1) * tf.norm(total)
     return tf.math.divide_no_nan(dots, norms)
+
+
+def gradient_dissimilarity(stacked_grads: list, num_examples) -> tf.Tensor:
+    """(1/N) Σ_k ‖g_k − ḡ‖² with ḡ = Σ_k (n_k/n) g_k, from per-weight gradients stacked on a client axis.
+
+    ``stacked_grads`` holds one ``[N, ...]`` array per weight (client k's full-batch gradient
+    ∇F_k in row k) and ``num_examples`` the N clients' example counts n_k. The mean over clients
+    is unweighted, as in the FedProx reference code; the centre ḡ = ∇f is example-weighted.
+
+    Example:
+        >>> float(gradient_dissimilarity([np.array([[1.0, 0.0], [3.0, 0.0]])], [1, 1]))
+        1.0
+        >>> float(gradient_dissimilarity([np.array([[1.0], [5.0]])], [3, 1]))  # ḡ = 2: (1 + 9) / 2
+        5.0
+    """
+    flat = _flat(stacked_grads)
+    n = tf.cast(tf.reshape(tf.convert_to_tensor(num_examples), [-1]), tf.float32)
+    centre = tf.linalg.matvec(flat, n / tf.reduce_sum(n), transpose_a=True)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(flat - centre[None]), axis=1))
 
 
 def accuracy(logits, labels) -> float:

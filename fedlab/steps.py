@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from fedlab.algorithms import Algorithm
 from fedlab.models import ModelFn, build_model
+from fedlab.stragglers import Stragglers
 from fedlab.validate import check_int
 
 Weights = list[np.ndarray]
@@ -30,6 +31,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 
 
 _SAMPLING, _BATCHES = 1, 2  # stream ids: sampling and batch order never share random numbers
+# (fedlab.stragglers draws its stragglers from stream 3)
 
 
 def initialize(
@@ -156,13 +158,15 @@ def local_update(
     seed: int = 0,
     client_state: Weights = (),
     broadcast_state: Weights = (),
+    max_steps: int | None = None,
 ) -> ClientResult:
     """Stage 3: train a copy of ``weights`` on one client's ``x, y`` with local SGD.
 
     Runs ``algorithm.local_epochs`` epochs of mini-batches from :func:`batch_order`; each step is
     ``w ← w − client_lr · algorithm.local_gradient(∇loss, w, w_broadcast, client_state, broadcast_state)``.
     ``client_state`` is the client's persistent state (SCAFFOLD's variate; empty for FedAvg) and
-    ``broadcast_state`` what the server sent beside the weights.
+    ``broadcast_state`` what the server sent beside the weights. ``max_steps`` stops after that
+    many steps (a straggler's budget, see :mod:`fedlab.stragglers`); ``None`` runs them all.
 
     Example:
         >>> result = local_update(model, weights, x_k, y_k, FedAvg(), client_id=3)  # doctest: +SKIP
@@ -182,9 +186,12 @@ def local_update(
     state = [tf.constant(a, tf.float32) for a in client_state]
     sent = [tf.constant(a, tf.float32) for a in broadcast_state]
     loss_sum, seen, num_steps = 0.0, 0, 0
-    for batch in batch_order(
+    batches = batch_order(
         len(x), algorithm.batch_size, algorithm.local_epochs, round_num, client_id, seed
-    ):
+    )
+    if max_steps is not None:
+        batches = batches[: check_int("max_steps", max_steps, low=1)]
+    for batch in batches:
         xb, yb = tf.constant(x[batch]), tf.constant(y[batch])
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(example_losses(yb, model(xb, training=True)))
@@ -206,6 +213,27 @@ def local_update(
     return ClientResult(
         int(client_id), new, delta, int(len(x)), loss_sum / seen, num_steps, new_state
     )
+
+
+def full_gradient(model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray) -> Weights:
+    """∇F_k(w): the gradient of the mean loss over all of a client's ``x, y`` at ``weights``.
+
+    The engine stacks these for every client to measure how much the clients disagree
+    (:func:`fedlab.metrics.gradient_dissimilarity`, ``Simulation.gradient_dissimilarity``).
+
+    Example:
+        >>> model, weights = initialize(lambda: FedModel(3), x_k, seed=0)  # doctest: +SKIP
+        >>> [g.shape for g in full_gradient(model, weights, x_k, y_k)]  # doctest: +SKIP
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    variables = model.trainable_variables
+    for variable, w in zip(variables, weights, strict=True):
+        variable.assign(w)
+    with tf.GradientTape() as tape:
+        logits = model(tf.constant(x, tf.float32), training=False)
+        loss = tf.reduce_mean(example_losses(tf.constant(y, tf.int32), logits))
+    return [g.numpy() for g in dense_gradients(tape.gradient(loss, variables))]
 
 
 def aggregate(deltas: list[Weights], num_examples: list[int] | np.ndarray) -> Weights:
@@ -270,6 +298,8 @@ class RoundResult:
         clients: the results each selected client sent back, in client-id order.
         aggregated_delta: the combined update the server applied.
         client_states: every client's persistent state after the round (empty lists for FedAvg).
+        stragglers: ids of the selected clients that straggled (see :mod:`fedlab.stragglers`).
+        dropped: ids of the stragglers left out; ``clients`` holds everyone else.
     """
 
     weights: Weights
@@ -277,6 +307,8 @@ class RoundResult:
     clients: list[ClientResult]
     aggregated_delta: Weights
     client_states: dict[int, Weights]
+    stragglers: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
 
 
 def run_round(
@@ -290,11 +322,15 @@ def run_round(
     seed: int = 0,
     server_state: dict | None = None,
     client_states: dict[int, Weights] | None = None,
+    stragglers: Stragglers | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
     This is the readable reference the engine is tested against: same clients, same batches,
     same numbers. Pass the previous round's ``server_state`` and ``client_states`` to go on.
+    With ``stragglers``, some selected clients train fewer local steps and, with
+    ``stragglers.drop``, are left out; if every selected client is dropped, the weights and
+    server state stay as they were and ``aggregated_delta`` is zero.
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
@@ -308,13 +344,45 @@ def run_round(
     client_states = dict(client_states)
     sent = algorithm.broadcast_state(server_state)
     clients = sample_clients(num_clients, clients_per_round, round_num, seed, algorithm)
+    budget = {int(k): None for k in clients}  # local steps each client may take (None: all)
+    straggling, dropped = (), ()
+    if stragglers is not None:
+        if not isinstance(stragglers, Stragglers):
+            raise TypeError(
+                f"stragglers must be a fedlab Stragglers or None, got {type(stragglers).__name__}"
+            )
+        is_straggler, budgets = stragglers.plan(
+            [len(split.client_indices[k]) for k in clients],
+            algorithm.local_epochs,
+            algorithm.batch_size,
+            round_num,
+            seed,
+        )
+        budget = {int(k): int(b) for k, b in zip(clients, budgets, strict=True)}
+        straggling = tuple(int(k) for k in clients[is_straggler])
+        if stragglers.drop:  # the server does not wait for them
+            dropped, clients = straggling, clients[~is_straggler]
+    if len(clients) == 0:  # nobody reported back: nothing to aggregate, nothing changes
+        zero = [np.zeros_like(w, np.float32) for w in global_weights]
+        weights = [np.array(w, copy=True) for w in global_weights]
+        return RoundResult(weights, server_state, [], zero, client_states, straggling, dropped)
     results = []
     for k, weights in broadcast(global_weights, clients).items():
         own = split.client_indices[k]  # the client's data: used here, never sent
         x, y = np.asarray(data.x_train[own], np.float32), np.asarray(data.y_train[own], np.int32)
         results.append(
             local_update(
-                model, weights, x, y, algorithm, round_num, k, seed, client_states[k], sent
+                model,
+                weights,
+                x,
+                y,
+                algorithm,
+                round_num,
+                k,
+                seed,
+                client_states[k],
+                sent,
+                max_steps=budget[k],
             )
         )
     stacked = [np.stack(d) for d in zip(*(r.delta for r in results), strict=True)]
@@ -334,4 +402,6 @@ def run_round(
     new_weights, server_state = algorithm.server_update(
         global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
     )
-    return RoundResult(new_weights, server_state, results, aggregated, client_states)
+    return RoundResult(
+        new_weights, server_state, results, aggregated, client_states, straggling, dropped
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 import io
 import threading
 import time
@@ -60,6 +61,21 @@ To offer another scheme of :mod:`fedlab.partition`, add it here and its one para
 PARAMETER_OF = {"iid": None, "natural": None, "dirichlet": "alpha", "shards": "shards_per_client"}
 """The one parameter control each partition scheme uses (``None``: none)."""
 
+ALGORITHM_NAMES = {
+    "fedavg": "FedAvg",
+    "fedsgd": "FedSGD",
+    "fedprox": "FedProx",
+    "scaffold": "SCAFFOLD",
+    "fedavgm": "FedAvgM",
+    "fedadam": "FedAdam",
+    "fedyogi": "FedYogi",
+    "fedadagrad": "FedAdagrad",
+}
+"""Algorithm dropdown: name used in code (a key of :data:`fedlab.algorithms.ALGORITHMS`) -> label."""
+
+ALGORITHM_PARAMETERS = {"fedprox": ("mu",), "fedavgm": ("momentum",)}
+"""The extra controls each algorithm uses beyond E, B and the learning rates."""
+
 BATCH_SIZES = (5, 10, 20, 50, 100, None)
 """Batch sizes in the dropdown; ``None`` is full batch (one step per local epoch)."""
 
@@ -77,7 +93,9 @@ _SLIDERS = {
     "clients_per_round": (widgets.IntSlider, "clients / round", 1, 100, 1),
     "local_epochs": (widgets.IntSlider, "local epochs E", 1, 20, 1),
     "client_lr": (widgets.FloatLogSlider, "client lr", -3, 1, 0.1),
-    "server_lr": (widgets.FloatLogSlider, "server lr", -1, 1, 0.1),
+    "server_lr": (widgets.FloatLogSlider, "server lr", -3, 1, 0.1),
+    "mu": (widgets.FloatLogSlider, "μ (proximal)", -3, 1, 0.1),
+    "momentum": (widgets.FloatSlider, "server momentum β", 0.0, 0.99, 0.01),
 }
 
 # fedlab's errors name Python arguments; the dashboard shows the control's own label.
@@ -113,12 +131,16 @@ def run_label(settings: dict) -> str:
         'FedSGD lr=0.5 C=5/10 iid'
     """
     s = settings
-    parts = ["FedSGD" if s["algorithm"] == "fedsgd" else "FedAvg"]
+    parts = [ALGORITHM_NAMES.get(s["algorithm"], s["algorithm"])]
+    if "mu" in s:
+        parts.append(f"μ={s['mu']:g}")
+    if "momentum" in s:
+        parts.append(f"β={s['momentum']:g}")
     if s["algorithm"] != "fedsgd":
         batch = "∞" if s.get("batch_size") is None else s["batch_size"]
         parts += [f"E={s['local_epochs']}", f"B={batch}"]
     parts.append(f"lr={s['client_lr']:g}")
-    if s["server_lr"] != 1.0:
+    if s["server_lr"] != _default_server_lr(s["algorithm"]):
         parts.append(f"η={s['server_lr']:g}")
     parts.append(f"C={s['clients_per_round']}/{s['num_clients']}")
     split = s["partition"]
@@ -134,6 +156,11 @@ def run_label(settings: dict) -> str:
     if s.get("seed", 0):
         parts.append(f"seed={s['seed']}")
     return " ".join(parts)
+
+
+def _default_server_lr(algorithm: str) -> float:
+    """The server learning rate an algorithm's factory uses by default (1, or 0.01 if adaptive)."""
+    return inspect.signature(ALGORITHMS[algorithm]).parameters["server_lr"].default
 
 
 def client_loss_range(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,8 +217,9 @@ class Dashboard:
 
     **Controls:** dataset (digits, or Synthetic(α, β) with its two sliders), client split (iid,
     Dirichlet label skew with α, the FedAvg paper's shards, or Synthetic's natural devices),
-    number of clients, model, seed; algorithm (FedAvg, FedSGD), local epochs E, batch size B,
-    client and server learning rates; clients per round and rounds.
+    number of clients, model, seed; algorithm (FedAvg, FedSGD, FedProx with its μ, SCAFFOLD,
+    FedAvgM with its server momentum β, FedAdam, FedYogi, FedAdagrad), local epochs E, batch
+    size B, client and server learning rates; clients per round and rounds.
 
     **Buttons:** *Run* trains until the run has ``rounds`` rounds (again from scratch once it
     has), *Stop* pauses after the round in flight and keeps the history (Run resumes it), *Step*
@@ -230,11 +258,17 @@ class Dashboard:
         clients_per_round: clients sampled each round (1–100; more than ``num_clients`` is
             reported when a run starts).
         model: ``"mlp"`` (FedModel), ``"logreg"`` or ``"cnn"`` (digits only).
-        algorithm: ``"fedavg"`` or ``"fedsgd"`` (one full-batch step: E and B are not used).
+        algorithm: a key of :data:`ALGORITHM_NAMES`: ``"fedavg"``, ``"fedsgd"`` (one full-batch
+            step: E and B are not used), ``"fedprox"``, ``"scaffold"``, ``"fedavgm"``,
+            ``"fedadam"``, ``"fedyogi"``, ``"fedadagrad"``. Choosing one in the dropdown sets the
+            server lr to that algorithm's default (0.01 for the adaptive ones, else 1).
         local_epochs: local epochs E, 1–20.
         batch_size: local batch size B, or ``None`` for full batch.
         client_lr: client learning rate, 0.001–10.
-        server_lr: server learning rate, 0.1–10 (1 is plain FedAvg).
+        server_lr: server learning rate, 0.001–10 (``None``: the algorithm's default; 1 is
+            plain FedAvg).
+        mu: FedProx's proximal weight μ, 0.001–10.
+        momentum: FedAvgM's server momentum β, 0–0.99.
         num_rounds: rounds of a run (the ``rounds`` box), at least 1.
         seed: seeds the data split, initial weights, client sampling and batch order.
         save_dir: folder that Save writes into.
@@ -279,7 +313,9 @@ class Dashboard:
         local_epochs: int = 1,
         batch_size: int | None = 20,
         client_lr: float = 0.1,
-        server_lr: float = 1.0,
+        server_lr: float | None = None,
+        mu: float = 0.01,
+        momentum: float = 0.9,
         num_rounds: int = 30,
         seed: int = 0,
         save_dir: str = "fedlab-runs",
@@ -288,7 +324,9 @@ class Dashboard:
         check_choice("dataset", dataset, list(PARTITIONS))
         check_choice(f"partition (for {dataset})", partition, PARTITIONS[dataset])
         check_choice("model", model, list(MODELS))
-        check_choice("algorithm", algorithm, list(ALGORITHMS))
+        check_choice("algorithm", algorithm, list(ALGORITHM_NAMES))
+        if server_lr is None:
+            server_lr = _default_server_lr(algorithm)
         if batch_size is not None:
             batch_size = check_int("batch_size", batch_size, low=1)
         given = {
@@ -301,6 +339,8 @@ class Dashboard:
             "local_epochs": local_epochs,
             "client_lr": client_lr,
             "server_lr": server_lr,
+            "mu": mu,
+            "momentum": momentum,
         }
         style = {"description_width": "initial"}
         c: dict[str, widgets.ValueWidget] = {}
@@ -332,7 +372,7 @@ class Dashboard:
             options=list(MODELS), value=model, description="model", style=style
         )
         c["algorithm"] = widgets.Dropdown(
-            options=[("FedAvg", "fedavg"), ("FedSGD", "fedsgd")],
+            options=[(label, name) for name, label in ALGORITHM_NAMES.items()],
             value=algorithm,
             description="algorithm",
             style=style,
@@ -399,8 +439,8 @@ class Dashboard:
                     layout=wrap,
                 ),
                 widgets.HBox(
-                    [c["algorithm"], c["local_epochs"], c["batch_size"], c["client_lr"]]
-                    + [c["server_lr"], c["clients_per_round"], c["seed"]],
+                    [c["algorithm"], c["mu"], c["momentum"], c["local_epochs"], c["batch_size"]]
+                    + [c["client_lr"], c["server_lr"], c["clients_per_round"], c["seed"]],
                     layout=wrap,
                 ),
                 widgets.HBox(
@@ -462,6 +502,9 @@ class Dashboard:
         if s["algorithm"] != "fedsgd":
             s["local_epochs"] = c["local_epochs"].value
             s["batch_size"] = c["batch_size"].value
+        for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
+            value = c[name].value
+            s[name] = _round_log(value) if name == "mu" else round(value, 3)
         parameter = PARAMETER_OF[s["partition"]]
         if parameter == "alpha":
             s["alpha"] = _round_log(c["alpha"].value)
@@ -487,8 +530,13 @@ class Dashboard:
             c[name].layout.display = None if shown else "none"
         fedsgd = c["algorithm"].value == "fedsgd"
         c["local_epochs"].disabled = c["batch_size"].disabled = fedsgd
+        for name in ("mu", "momentum"):
+            shown = name in ALGORITHM_PARAMETERS.get(c["algorithm"].value, ())
+            c[name].layout.display = None if shown else "none"
 
     def _on_control(self, change: Any = None) -> None:
+        if change is not None and change.get("owner") is self.controls["algorithm"]:
+            self.controls["server_lr"].value = _default_server_lr(change["new"])
         self._sync_controls()
         if self._simulation is not None and len(self._simulation.history):
             if self.settings() != self._settings:
@@ -535,15 +583,12 @@ class Dashboard:
             split = partition.shards(
                 data.y_train, s["num_clients"], s["shards_per_client"], seed=s["seed"]
             )
-        if s["algorithm"] == "fedsgd":
-            algorithm = ALGORITHMS["fedsgd"](client_lr=s["client_lr"], server_lr=s["server_lr"])
-        else:
-            algorithm = ALGORITHMS["fedavg"](
-                local_epochs=s["local_epochs"],
-                batch_size=s["batch_size"],
-                client_lr=s["client_lr"],
-                server_lr=s["server_lr"],
-            )
+        options = {"client_lr": s["client_lr"], "server_lr": s["server_lr"]}
+        if s["algorithm"] != "fedsgd":
+            options |= {"local_epochs": s["local_epochs"], "batch_size": s["batch_size"]}
+        for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
+            options[name] = s[name]
+        algorithm = ALGORITHMS[s["algorithm"]](**options)
         return Simulation(
             algorithm,
             model_fn(s["model"], data.num_classes),
@@ -953,4 +998,13 @@ def _draw(
     return drawn, legends
 
 
-__all__ = ["BATCH_SIZES", "DATASETS", "PARAMETER_OF", "PARTITIONS", "Dashboard", "run_label"]
+__all__ = [
+    "ALGORITHM_NAMES",
+    "ALGORITHM_PARAMETERS",
+    "BATCH_SIZES",
+    "DATASETS",
+    "PARAMETER_OF",
+    "PARTITIONS",
+    "Dashboard",
+    "run_label",
+]

@@ -29,6 +29,12 @@ RUN_OPTIONS = [
     "--batch-size",
     "--client-lr",
     "--server-lr",
+    "--mu",
+    "--momentum",
+    "--nesterov",
+    "--beta1",
+    "--beta2",
+    "--tau",
     "--num-rounds",
     "--clients-per-round",
     "--seed",
@@ -84,6 +90,52 @@ def test_run_on_synthetic_uses_its_natural_clients(tmp_path):
     assert (out / "history.png").read_bytes()[:8] == PNG_MAGIC
 
 
+@pytest.mark.parametrize(
+    ("args", "name", "expected"),
+    [
+        (["--algorithm", "fedprox", "--mu", "0.1"], "FedProx", {"mu": 0.1, "server_lr": 1.0}),
+        (["--algorithm", "scaffold", "--server-lr", "0.5"], "SCAFFOLD", {"server_lr": 0.5}),
+        (
+            ["--algorithm", "fedavgm", "--momentum", "0.5", "--nesterov"],
+            "FedAvgM",
+            {"server_optimizer": {"momentum": 0.5, "nesterov": True, "server_lr": 1.0}},
+        ),
+        (["--algorithm", "fedavgm"], "FedAvgM", {"server_optimizer": {"nesterov": False}}),
+        (
+            ["--algorithm", "fedadam", "--beta1", "0.8", "--tau", "0.01"],
+            "FedAdam",
+            {"server_optimizer": {"beta1": 0.8, "beta2": 0.99, "tau": 0.01, "server_lr": 0.01}},
+        ),
+        (
+            ["--algorithm", "fedyogi", "--beta2", "0.9", "--server-lr", "0.03"],
+            "FedYogi",
+            {"server_optimizer": {"name": "ServerYogi", "beta2": 0.9, "server_lr": 0.03}},
+        ),
+        (
+            ["--algorithm", "fedadagrad", "--tau", "0.1"],
+            "FedAdagrad",
+            {"server_optimizer": {"name": "ServerAdagrad", "tau": 0.1, "beta1": 0.9}},
+        ),
+    ],
+)
+def test_every_algorithm_runs_with_its_hyperparameters(tmp_path, args, name, expected):
+    out = tmp_path / "run"
+    code = run_cli(
+        "--num-rounds", "1", "--num-clients", "3", "--batch-size", "50", *args, "--out", str(out)
+    )
+    assert code == 0
+    history = History.load(out / "history.json")
+    assert len(history) == 1
+    algorithm = history.config["algorithm"]
+    assert algorithm["name"] == name and algorithm["batch_size"] == 50
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            for inner, want in value.items():
+                assert algorithm[key][inner] == want, (key, inner)
+        else:
+            assert algorithm[key] == value, key
+
+
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--help"])
@@ -113,6 +165,21 @@ def test_help_explains_every_option(capsys):
         (["--dataset", "synthetic", "--model", "cnn"], "--model"),
         (["--model", "resnet"], "--model"),
         (["--dataset", "mnist", "--mnist-path", "no/such/mnist.npz"], "--mnist-path"),
+        (["--algorithm", "fedprox", "--mu", "-1"], "--mu"),
+        (["--algorithm", "fedprox", "--mu", "inf"], "--mu"),
+        (["--mu", "0.1"], "--mu"),  # fedavg takes no μ
+        (["--algorithm", "scaffold", "--momentum", "0.9"], "--momentum"),
+        (["--algorithm", "fedavgm", "--momentum", "1"], "--momentum"),
+        (["--algorithm", "fedavgm", "--momentum", "-0.5"], "--momentum"),
+        (["--algorithm", "fedadam", "--nesterov"], "--nesterov"),
+        (["--algorithm", "fedadam", "--beta1", "1"], "--beta1"),
+        (["--algorithm", "fedyogi", "--beta2", "1.5"], "--beta2"),
+        (["--algorithm", "fedadagrad", "--beta2", "0.9"], "--beta2"),  # Adagrad has no β2
+        (["--algorithm", "fedyogi", "--tau", "0"], "--tau"),
+        (["--algorithm", "fedavgm", "--tau", "0.1"], "--tau"),
+        (["--algorithm", "fedadam", "--server-lr", "0"], "--server-lr"),
+        (["--algorithm", "fedsgd", "--beta1", "0.5"], "--beta1"),
+        (["--algorithm", "fedadam", "--tau", "small"], "--tau"),
     ],
 )
 def test_bad_values_exit_2_with_one_line_naming_the_option(tmp_path, capsys, args, option):

@@ -358,3 +358,106 @@ def test_public_api_is_importable():
     for name in fedlab.__all__:
         assert getattr(fedlab, name) is not None, name
     assert callable(fedlab.simulate)
+
+
+# -- gradient dissimilarity and state norms ---------------------------------------------------
+def hand_dissimilarity(grads, sizes):
+    """(1/N) Σ_k ‖g_k − Σ_j (n_j/n) g_j‖², in float64 NumPy from a list of per-client weight lists."""
+    flat = np.array([np.concatenate([g.ravel() for g in gk]) for gk in grads], np.float64)
+    centre = np.asarray(sizes, np.float64) @ flat / np.sum(sizes)
+    return float(np.mean(np.sum((flat - centre) ** 2, axis=1)))
+
+
+@pytest.mark.parametrize("strategy", ["vectorized", "loop"])
+def test_client_gradients_match_a_gradient_tape_loop(digits, uneven_split, strategy):
+    sim = Simulation(FedAvg(batch_size=16), mlp, digits, uneven_split, seed=1, strategy=strategy)
+    sim.step()
+    model, _ = steps.initialize(mlp, digits.x_train, seed=1)
+    by_hand = [
+        steps.full_gradient(model, sim.weights, digits.x_train[own], digits.y_train[own])
+        for own in uneven_split.client_indices
+    ]
+    stacked = sim.client_gradients()
+    for k, hand in enumerate(by_hand):
+        assert_weights_close([g[k] for g in stacked], hand, tol=1e-5)
+    expected = hand_dissimilarity(by_hand, uneven_split.sizes)
+    assert sim.gradient_dissimilarity() == pytest.approx(expected, rel=1e-4)
+    assert expected > 0
+
+
+def test_dissimilarity_of_a_linear_model_matches_the_analytic_gradient(digits, uneven_split):
+    sim = Simulation(FedAvg(), lambda: logistic_regression(10), digits, uneven_split, seed=2)
+    kernel, bias = (np.asarray(w, np.float64) for w in sim.weights)
+    grads = []
+    for own in uneven_split.client_indices:  # softmax cross-entropy: X^T (p - onehot) / n
+        x, y = digits.x_train[own].astype(np.float64), digits.y_train[own]
+        z = x @ kernel + bias
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(y)), y] -= 1.0
+        grads.append([x.T @ p / len(y), p.mean(axis=0)])
+    assert sim.gradient_dissimilarity() == pytest.approx(
+        hand_dissimilarity(grads, uneven_split.sizes), rel=1e-4
+    )
+
+
+def test_dissimilarity_is_zero_for_identical_clients_and_larger_for_label_skew(digits):
+    x, y = digits.x_train[:120], digits.y_train[:120]
+    copies = data.Dataset("3x", np.tile(x, (3, 1)), np.tile(y, 3), digits.x_test, digits.y_test, 10)
+    same = partition.ClientSplit.from_indices(np.split(np.arange(360), 3), copies.y_train)
+    sim = Simulation(FedAvg(), mlp, copies, same, seed=0)
+    assert sim.gradient_dissimilarity() == pytest.approx(0.0, abs=1e-10)
+    assert sim.gradient_dissimilarity() < 1e-6 * float(np.sum(sim.client_gradients()[0][0] ** 2))
+
+    def dissimilarity(split):
+        return Simulation(FedAvg(), mlp, digits, split, seed=0).gradient_dissimilarity()
+
+    skewed = dissimilarity(partition.dirichlet(digits.y_train, 10, alpha=0.1, seed=0))
+    even = dissimilarity(partition.iid(digits.y_train, 10, seed=0))
+    assert skewed > 5 * even > 0
+
+
+def test_dissimilarity_every_records_it_on_those_rounds_only(digits, uneven_split):
+    sim = Simulation(
+        FedAvg(batch_size=16), mlp, digits, uneven_split, clients_per_round=3, dissimilarity_every=2
+    )
+    values = []
+    for _ in range(4):
+        sim.step()
+        values.append(sim.gradient_dissimilarity())
+    recorded = sim.history.gradient_dissimilarity
+    assert np.isnan(recorded[[0, 2]]).all()
+    np.testing.assert_allclose(recorded[[1, 3]], [values[1], values[3]], rtol=1e-6)
+    assert sim.history.config["dissimilarity_every"] == 2
+    plain = simulate(FedAvg(), mlp, digits, uneven_split, num_rounds=1, progress=False)
+    assert np.isnan(plain.gradient_dissimilarity).all()
+    with pytest.raises(ValueError, match="dissimilarity_every"):
+        Simulation(FedAvg(), mlp, digits, uneven_split, dissimilarity_every=0)
+    with pytest.raises(ValueError, match="weights must have 4 arrays"):
+        sim.gradient_dissimilarity(sim.weights[:2])
+
+
+@pytest.mark.parametrize("strategy", ["vectorized", "loop"])
+def test_state_norms_are_recorded_for_stateful_algorithms(digits, uneven_split, strategy):
+    sim = Simulation(
+        ToyStateful(batch_size=16, client_lr=0.1),
+        mlp,
+        digits,
+        uneven_split,
+        clients_per_round=3,
+        seed=2,
+        strategy=strategy,
+    )
+    for _ in range(2):
+        record = sim.step()
+        (sent,) = sim.algorithm.broadcast_state(sim.server_state)
+        assert record.server_state_norm == pytest.approx(np.linalg.norm(sent), rel=1e-6)
+        per_client = [
+            np.sqrt(sum(np.sum(s[k].astype(np.float64) ** 2) for s in sim.client_states))
+            for k in range(uneven_split.num_clients)
+        ]
+        assert record.client_state_norm == pytest.approx(np.mean(per_client), rel=1e-6)
+        assert record.server_state_norm > 0 and record.client_state_norm > 0
+    assert sim.history.client_state_norm.shape == (2,)
+    plain = simulate(FedAvg(), mlp, digits, uneven_split, num_rounds=1, progress=False)
+    assert np.isnan(plain.server_state_norm).all() and np.isnan(plain.client_state_norm).all()

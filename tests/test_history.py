@@ -1,8 +1,10 @@
 """History: JSON round trip, series, validation."""
 
+import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 
 from fedlab.history import History, RoundRecord
@@ -61,3 +63,40 @@ def test_from_dict_rejects_unknown_fields_and_shapes():
         History.from_dict(values)
     with pytest.raises(ValueError, match="'rounds'"):
         History.from_dict({"config": {}})
+
+
+def test_new_fields_round_trip_and_old_files_still_load(tmp_path):
+    newer = dataclasses.replace(
+        record(1),
+        stragglers=(3,),
+        dropped=(3,),
+        client_steps=(4,),
+        gradient_dissimilarity=0.25,
+        server_state_norm=float("nan"),
+        client_state_norm=1.5,
+    )
+    history = History(rounds=[newer, record(2)])
+    history.save(tmp_path / "new.json")
+    loaded = History.load(tmp_path / "new.json")
+    assert loaded == history and loaded.rounds[0].dropped == (3,)
+    assert loaded.gradient_dissimilarity[0] == 0.25 and np.isnan(loaded.gradient_dissimilarity[1])
+    assert np.isnan(loaded.server_state_norm).all()
+    assert loaded.client_state_norm[0] == 1.5
+    assert loaded.num_stragglers.tolist() == [1, 0] and loaded.num_dropped.tolist() == [1, 0]
+    assert loaded.num_participants.tolist() == [2, 2]
+
+    old = History(rounds=[record(1)]).to_dict()  # as written before the new fields existed
+    for name in ("stragglers", "dropped", "client_steps", "gradient_dissimilarity"):
+        old["rounds"][0].pop(name)
+    old["rounds"][0]["server_state_norm"] = None
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = History.load(tmp_path / "old.json")
+    assert loaded.rounds[0].stragglers == () and loaded.rounds[0].client_steps == ()
+    assert np.isnan(loaded.rounds[0].gradient_dissimilarity)
+    assert np.isnan(loaded.rounds[0].server_state_norm)
+    assert loaded.rounds[0].test_accuracy == 0.5
+
+
+def test_positional_construction_with_the_original_fields_still_works():
+    r = RoundRecord(1, (0,), (0.5,), (5,), 0.5, 0.4, 0.9, (0.1,), 0.1, 0.1, (1.0,), 8, 8, 0.01)
+    assert r.stragglers == () and math.isnan(r.client_state_norm)

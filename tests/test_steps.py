@@ -166,3 +166,30 @@ def test_evaluate_matches_manual_accuracy():
     logits = model(x).numpy()
     assert accuracy == pytest.approx(np.mean(logits.argmax(1) == y))
     assert loss > 0
+
+
+def test_max_steps_stops_after_the_first_epochs_of_the_same_batches():
+    x, y = tiny_problem(n=12)
+    model, weights = steps.initialize(lambda: FedModel(3, hidden_units=4), x, seed=0)
+    two_epochs = FedAvg(local_epochs=2, batch_size=5, client_lr=0.3)  # 3 steps an epoch
+    cut = steps.local_update(model, weights, x, y, two_epochs, round_num=2, max_steps=3)
+    one = steps.local_update(model, weights, x, y, FedAvg(1, 5, 0.3), round_num=2)
+    full = steps.local_update(model, weights, x, y, two_epochs, round_num=2)
+    assert (cut.num_steps, one.num_steps, full.num_steps) == (3, 3, 6)
+    for a, b in zip(cut.weights, one.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert cut.loss == one.loss != full.loss
+    with pytest.raises(ValueError, match="max_steps"):
+        steps.local_update(model, weights, x, y, two_epochs, max_steps=0)
+
+
+def test_full_gradient_is_the_keras_sgd_step_direction():
+    x, y = tiny_problem(n=20)
+    model, weights = steps.initialize(lambda: FedModel(3, hidden_units=8), x, seed=3)
+    grads = steps.full_gradient(model, weights, x, y)
+    reference, _ = steps.initialize(lambda: FedModel(3, hidden_units=8), x, seed=3)
+    stepped = keras_sgd_step(reference, x, y, lr=0.5)
+    for g, w, new in zip(grads, weights, stepped, strict=True):
+        np.testing.assert_allclose(g, (w - new) / 0.5, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="same length"):
+        steps.full_gradient(model, weights, x, y[:-1])

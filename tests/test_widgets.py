@@ -272,3 +272,42 @@ def test_a_warm_up_for_other_settings_is_discarded():
     dash.step()
     assert dash._simulation is not prepared and dash._prepared is None
     assert dash.history.config["algorithm"]["client_lr"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "extra", "shown"),
+    [
+        ("fedprox", {"mu": 0.1}, "mu"),
+        ("fedavgm", {"momentum": 0.5}, "momentum"),
+        ("scaffold", {}, None),
+        ("fedadam", {}, None),
+    ],
+)
+def test_every_algorithm_runs_with_its_own_controls(algorithm, extra, shown):
+    dash = Dashboard(algorithm=algorithm, warm_up=False, **extra, **SMALL)
+    for name in ("mu", "momentum"):
+        visible = dash.controls[name].layout.display != "none"
+        assert visible == (name == shown), name
+    settings = dash.settings()
+    assert {k: settings[k] for k in extra} == extra
+    dash.run(num_rounds=2, block=True)
+    assert len(dash.history) == 2 and dash.message.value == ""
+    config = dash.history.config["algorithm"]
+    for name, value in extra.items():
+        key = "mu" if name == "mu" else "server_optimizer"
+        got = config[key] if name == "mu" else config[key]["momentum"]
+        assert got == pytest.approx(value)
+    assert run_label(settings).startswith(
+        {"fedprox": "FedProx μ=0.1", "fedavgm": "FedAvgM β=0.5"}.get(algorithm, "")
+    )
+
+
+def test_choosing_an_adaptive_algorithm_sets_its_server_lr():
+    dash = Dashboard(warm_up=False, **SMALL)
+    assert dash.controls["server_lr"].value == 1.0
+    dash.controls["algorithm"].value = "fedadam"
+    assert dash.controls["server_lr"].value == pytest.approx(0.01)
+    assert dash.settings()["server_lr"] == 0.01
+    assert "lr=" in run_label(dash.settings()) and "η=" not in run_label(dash.settings())
+    dash.controls["algorithm"].value = "fedavg"
+    assert dash.controls["server_lr"].value == 1.0
