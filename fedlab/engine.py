@@ -28,7 +28,9 @@ every round (``server_state_norm``, ``client_state_norm``).
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -37,7 +39,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from fedlab import steps
-from fedlab.algorithms import Algorithm
+from fedlab.algorithms import Algorithm, ProxAlgorithm, ScaffoldAlgorithm
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
@@ -93,6 +95,195 @@ def _check_data(data, split) -> None:
             raise ValueError(
                 f"split: client {k} has indices outside the {n} training examples of data"
             )
+
+
+class _Kernel:
+    """The compiled parts of a simulation: a round, test evaluation, every client's gradient.
+
+    Tracing them costs a second or two, so a kernel is shared by every :class:`Simulation` whose
+    graphs would be the same: same model function and weight shapes, same algorithm hooks (the
+    type, aggregator and any graph constant such as FedProx's μ, but not E, B or the learning
+    rates, which are inputs), same strategy and data shapes (see :func:`_kernel`). Everything
+    that differs between simulations — weights, non-trainable values, training data, batch
+    plans, learning rate, states — is an argument of the compiled functions, never captured.
+    """
+
+    def __init__(self, model, algorithm: Algorithm, strategy: str, specs: dict):
+        self.model, self.algorithm, self.strategy = model, algorithm, strategy
+        self.trace_count = 0
+        w, nt, x, y = specs["weights"], specs["non_trainable"], specs["x"], specs["y"]
+        self.round_fn = tf.function(
+            self._round,
+            input_signature=[
+                w,
+                tf.TensorSpec([None, None, None], tf.int32),  # idx[client, step, example]
+                tf.TensorSpec([None, None, None], tf.float32),  # mask, 0 for padding
+                tf.TensorSpec([], tf.float32),  # client learning rate
+                tf.TensorSpec([None], tf.float32),  # examples per client
+                specs["states"],
+                specs["broadcast"],
+                nt,
+                x,
+                y,
+            ],
+        )
+        self.eval_fn = tf.function(self._evaluate, input_signature=[w, nt, x, y])
+        self.gradient_fn = tf.function(
+            self._gradients,
+            input_signature=[
+                w,
+                tf.TensorSpec([None, None, None], tf.int32),
+                tf.TensorSpec([None, None, None], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+                nt,
+                x,
+                y,
+            ],
+        )
+
+    def _client_step(self, w, w_broadcast, xb, yb, mb, lr, state, broadcast, nt):
+        """One local SGD step of one client on a (possibly padded) batch; ``mb`` masks padding."""
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            logits, _ = self.model.stateless_call(w, nt, xb, training=True)
+            n = tf.reduce_sum(mb)
+            loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb) / tf.maximum(n, 1.0)
+        grads = self.algorithm.local_gradient(
+            steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast, state, broadcast
+        )
+        active = tf.cast(n > 0, tf.float32)  # clients that ran out of batches stand still
+        return [wi - (lr * active) * g for wi, g in zip(w, grads, strict=True)], loss, n
+
+    def _train_vectorized(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
+        num = tf.shape(idx)[0]
+        w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
+        loss_sum, seen = tf.zeros([num]), tf.zeros([num])
+        for s in tf.range(tf.shape(idx)[1]):
+            xb, yb, mb = tf.gather(x, idx[:, s]), tf.gather(y, idx[:, s]), mask[:, s]
+
+            def one_client(args):
+                w_k, xb_k, yb_k, mb_k, state_k = args
+                return self._client_step(
+                    w_k, global_w, xb_k, yb_k, mb_k, lr, state_k, broadcast, nt
+                )
+
+            w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb, states))
+            loss_sum, seen = loss_sum + loss * n, seen + n
+        return [wk - g[None] for wk, g in zip(w, global_w, strict=True)], loss_sum / seen
+
+    def _train_loop(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
+        num = tf.shape(idx)[0]
+        deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
+        losses = tf.TensorArray(tf.float32, size=num)
+        for k in tf.range(num):
+            w = list(global_w)
+            state_k = [state[k] for state in states]
+            loss_sum, seen = tf.constant(0.0), tf.constant(0.0)
+            for s in tf.range(tf.shape(idx)[1]):
+                xb, yb = tf.gather(x, idx[k, s]), tf.gather(y, idx[k, s])
+                w, loss, n = self._client_step(
+                    w, global_w, xb, yb, mask[k, s], lr, state_k, broadcast, nt
+                )
+                loss_sum, seen = loss_sum + loss * n, seen + n
+            deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
+            losses = losses.write(k, loss_sum / seen)
+        return [d.stack() for d in deltas], losses.stack()
+
+    def _new_client_states(self, states, deltas, mask, lr, broadcast):
+        """Each participating client's state after its local training (vectorised over clients)."""
+        if not states:
+            return []
+        num_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.float32), axis=1)
+
+        def one_client(args):
+            state_k, delta_k, steps_k = args
+            return self.algorithm.client_state_update(state_k, delta_k, steps_k, lr, broadcast)
+
+        return tf.vectorized_map(one_client, (states, deltas, num_steps))
+
+    def _round(self, global_w, idx, mask, lr, num_examples, states, broadcast, nt, x, y):
+        self.trace_count += 1  # Python side effect: runs only while tracing
+        train = self._train_vectorized if self.strategy == "vectorized" else self._train_loop
+        deltas, client_loss = train(global_w, idx, mask, lr, states, broadcast, nt, x, y)
+        aggregated = self.algorithm.aggregator(deltas, num_examples)
+        new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
+        drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
+        return aggregated, client_loss, drift, cosine, new_states
+
+    def _evaluate(self, w, nt, x, y):
+        logits, _ = self.model.stateless_call(w, nt, x, training=False)
+        correct = tf.reduce_sum(
+            tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+        )
+        return tf.reduce_sum(steps.example_losses(y, logits)), correct
+
+    def _gradients(self, w, idx, mask, num_chunks, nt, x, y):
+        """Every client's mean loss gradient over chunks of its data (vectorised or looped)."""
+
+        def grad_sum(xb, yb, mb):
+            with tf.GradientTape() as tape:
+                tape.watch(w)
+                logits, _ = self.model.stateless_call(w, nt, xb, training=False)
+                loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb)
+            return steps.dense_gradients(tape.gradient(loss, w))
+
+        num = tf.shape(idx)[0]
+        if self.strategy == "vectorized":
+            sums = [tf.zeros([num, *g.shape]) for g in w]
+            for s in tf.range(tf.shape(idx)[1]):
+                xb, yb = tf.gather(x, idx[:, s]), tf.gather(y, idx[:, s])
+                grads = tf.vectorized_map(lambda args: grad_sum(*args), (xb, yb, mask[:, s]))
+                sums = [t + g for t, g in zip(sums, grads, strict=True)]
+        else:
+            out = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in w]
+            for k in tf.range(num):
+                total = [tf.zeros_like(g) for g in w]
+                for s in tf.range(num_chunks[k]):
+                    xb, yb = tf.gather(x, idx[k, s]), tf.gather(y, idx[k, s])
+                    grads = grad_sum(xb, yb, mask[k, s])
+                    total = [t + g for t, g in zip(total, grads, strict=True)]
+                out = [o.write(k, t) for o, t in zip(out, total, strict=True)]
+            sums = [o.stack() for o in out]
+        n = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.float32)
+        return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
+
+
+_KERNELS: OrderedDict[tuple, _Kernel] = OrderedDict()
+_KERNELS_LOCK = threading.Lock()
+MAX_KERNELS = 32  # traced kernels kept (least recently used dropped first)
+
+
+def _hook_key(algorithm: Algorithm) -> object:
+    """What of ``algorithm`` the compiled graph depends on: its hooks and their constants.
+
+    fedlab's own algorithm classes read only μ (FedProx) and the aggregator inside the graph;
+    E, B and the learning rates are inputs or batch plans. Any other subclass is keyed by the
+    whole (frozen, hashable) object, so it never shares a trace with different settings.
+    """
+    if type(algorithm) in (Algorithm, ProxAlgorithm, ScaffoldAlgorithm):
+        return (type(algorithm), algorithm.aggregator, getattr(algorithm, "mu", None))
+    return algorithm
+
+
+def _kernel(model_fn: ModelFn, model, algorithm: Algorithm, strategy: str, specs: dict) -> _Kernel:
+    """The shared kernel for these graphs, traced by an earlier simulation or made now.
+
+    Only a hashable ``model_fn`` (a named function, :func:`fedlab.models.model_fn`'s result —
+    not a new ``lambda`` every time) can be shared; otherwise the simulation gets its own.
+    """
+    try:
+        key = (model_fn, type(model), _hook_key(algorithm), strategy, repr(specs))
+        hash(key)
+    except TypeError:
+        return _Kernel(model, algorithm, strategy, specs)
+    with _KERNELS_LOCK:
+        kernel = _KERNELS.get(key)
+        if kernel is None:
+            kernel = _KERNELS[key] = _Kernel(model, algorithm, strategy, specs)
+            while len(_KERNELS) > MAX_KERNELS:
+                _KERNELS.popitem(last=False)
+        _KERNELS.move_to_end(key)
+        return kernel
 
 
 class Simulation:
@@ -174,10 +365,20 @@ class Simulation:
         self._y_test = np.asarray(data.y_test, np.int32)
         self._sizes = np.array([len(i) for i in split.client_indices])
         self.model_bytes = int(sum(w.nbytes for w in self.weights))
-        self.trace_count = 0
-        self._round_fn = self._compile_round()
-        self._eval_fn = self._compile_eval()
-        self._gradient_fn = None  # compiled on first use: most runs never need it
+        # what else travels each round, per client (float32): the broadcast state down (SCAFFOLD:
+        # c), the change of the client's state up (SCAFFOLD: Δc_k)
+        self.extra_bytes_down = 4 * int(sum(np.prod(shape) for shape in self._broadcast_shapes))
+        self.extra_bytes_up = 4 * int(sum(np.prod(s.shape[1:]) for s in self.client_states))
+        specs = {
+            "weights": [tf.TensorSpec(w.shape, tf.float32) for w in self.weights],
+            "non_trainable": [tf.TensorSpec(v.shape, v.dtype) for v in self._non_trainable],
+            "states": [tf.TensorSpec([None, *s.shape[1:]], tf.float32) for s in self.client_states],
+            "broadcast": [tf.TensorSpec(shape, tf.float32) for shape in self._broadcast_shapes],
+            "x": tf.TensorSpec([None, *self._x.shape[1:]], tf.float32),
+            "y": tf.TensorSpec([None], tf.int32),
+        }
+        self._kernel = _kernel(model_fn, self.model, algorithm, self.strategy, specs)
+        self._gradient_args = None  # built on first use: most runs never need it
         config = {
             "algorithm": algorithm.config(),
             "model": type(self.model).__name__,
@@ -196,152 +397,18 @@ class Simulation:
         self.history = History(config=config)
 
     @property
+    def trace_count(self) -> int:
+        """How often the round function was traced: once per kernel, which simulations with the
+        same model function, algorithm type and shapes share (a new setting costs no new trace)."""
+        return self._kernel.trace_count
+
+    @property
     def round(self) -> int:
         """Number of completed rounds."""
         return len(self.history)
 
-    # -- the compiled parts ----------------------------------------------------------------
-    def _client_step(self, w, w_broadcast, xb, yb, mb, lr, state, broadcast):
-        """One local SGD step of one client on a (possibly padded) batch; ``mb`` masks padding."""
-        with tf.GradientTape() as tape:
-            tape.watch(w)
-            logits, _ = self.model.stateless_call(w, self._non_trainable, xb, training=True)
-            n = tf.reduce_sum(mb)
-            loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb) / tf.maximum(n, 1.0)
-        grads = self.algorithm.local_gradient(
-            steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast, state, broadcast
-        )
-        active = tf.cast(n > 0, tf.float32)  # clients that ran out of batches stand still
-        return [wi - (lr * active) * g for wi, g in zip(w, grads, strict=True)], loss, n
-
-    def _train_vectorized(self, global_w, idx, mask, lr, states, broadcast):
-        num = tf.shape(idx)[0]
-        w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
-        loss_sum, seen = tf.zeros([num]), tf.zeros([num])
-        for s in tf.range(tf.shape(idx)[1]):
-            xb, yb, mb = tf.gather(self._x, idx[:, s]), tf.gather(self._y, idx[:, s]), mask[:, s]
-
-            def one_client(args):
-                w_k, xb_k, yb_k, mb_k, state_k = args
-                return self._client_step(w_k, global_w, xb_k, yb_k, mb_k, lr, state_k, broadcast)
-
-            w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb, states))
-            loss_sum, seen = loss_sum + loss * n, seen + n
-        return [wk - g[None] for wk, g in zip(w, global_w, strict=True)], loss_sum / seen
-
-    def _train_loop(self, global_w, idx, mask, lr, states, broadcast):
-        num = tf.shape(idx)[0]
-        deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
-        losses = tf.TensorArray(tf.float32, size=num)
-        for k in tf.range(num):
-            w = list(global_w)
-            state_k = [state[k] for state in states]
-            loss_sum, seen = tf.constant(0.0), tf.constant(0.0)
-            for s in tf.range(tf.shape(idx)[1]):
-                xb, yb = tf.gather(self._x, idx[k, s]), tf.gather(self._y, idx[k, s])
-                w, loss, n = self._client_step(
-                    w, global_w, xb, yb, mask[k, s], lr, state_k, broadcast
-                )
-                loss_sum, seen = loss_sum + loss * n, seen + n
-            deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
-            losses = losses.write(k, loss_sum / seen)
-        return [d.stack() for d in deltas], losses.stack()
-
-    def _new_client_states(self, states, deltas, mask, lr, broadcast):
-        """Each participating client's state after its local training (vectorised over clients)."""
-        if not states:
-            return []
-        num_steps = tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.float32), axis=1)
-
-        def one_client(args):
-            state_k, delta_k, steps_k = args
-            return self.algorithm.client_state_update(state_k, delta_k, steps_k, lr, broadcast)
-
-        return tf.vectorized_map(one_client, (states, deltas, num_steps))
-
-    def _compile_round(self):
-        train = self._train_vectorized if self.strategy == "vectorized" else self._train_loop
-        signature = [
-            [tf.TensorSpec(w.shape, tf.float32) for w in self.weights],
-            tf.TensorSpec([None, None, None], tf.int32),  # idx[client, step, example]
-            tf.TensorSpec([None, None, None], tf.float32),  # mask, 0 for padding
-            tf.TensorSpec([], tf.float32),  # client learning rate
-            tf.TensorSpec([None], tf.float32),  # examples per client
-            [tf.TensorSpec([None, *s.shape[1:]], tf.float32) for s in self.client_states],
-            [tf.TensorSpec(shape, tf.float32) for shape in self._broadcast_shapes],
-        ]
-
-        @tf.function(input_signature=signature)
-        def round_fn(global_w, idx, mask, lr, num_examples, states, broadcast):
-            self.trace_count += 1  # Python side effect: runs only while tracing
-            deltas, client_loss = train(global_w, idx, mask, lr, states, broadcast)
-            aggregated = self.algorithm.aggregator(deltas, num_examples)
-            new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
-            drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
-            return aggregated, client_loss, drift, cosine, new_states
-
-        return round_fn
-
-    def _compile_eval(self):
-        x_spec = tf.TensorSpec([None, *self._x_test.shape[1:]], tf.float32)
-        w_spec = [tf.TensorSpec(w.shape, tf.float32) for w in self.weights]
-
-        @tf.function(input_signature=[w_spec, x_spec, tf.TensorSpec([None], tf.int32)])
-        def eval_fn(w, x, y):
-            logits, _ = self.model.stateless_call(w, self._non_trainable, x, training=False)
-            correct = tf.reduce_sum(
-                tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-            )
-            return tf.reduce_sum(steps.example_losses(y, logits)), correct
-
-        return eval_fn
-
-    def _compile_gradients(self):
-        """Every client's summed loss gradient over chunks of its data (vectorised or looped)."""
-
-        def grad_sum(w, xb, yb, mb):
-            with tf.GradientTape() as tape:
-                tape.watch(w)
-                logits, _ = self.model.stateless_call(w, self._non_trainable, xb, training=False)
-                loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb)
-            return steps.dense_gradients(tape.gradient(loss, w))
-
-        def vectorized(w, idx, mask, num_chunks):
-            total = [tf.zeros([tf.shape(idx)[0], *g.shape]) for g in w]
-            for s in tf.range(tf.shape(idx)[1]):
-                xb, yb = tf.gather(self._x, idx[:, s]), tf.gather(self._y, idx[:, s])
-                grads = tf.vectorized_map(lambda args: grad_sum(w, *args), (xb, yb, mask[:, s]))
-                total = [t + g for t, g in zip(total, grads, strict=True)]
-            return total
-
-        def loop(w, idx, mask, num_chunks):
-            out = [
-                tf.TensorArray(tf.float32, size=tf.shape(idx)[0], element_shape=g.shape) for g in w
-            ]
-            for k in tf.range(tf.shape(idx)[0]):
-                total = [tf.zeros_like(g) for g in w]
-                for s in tf.range(num_chunks[k]):
-                    xb, yb = tf.gather(self._x, idx[k, s]), tf.gather(self._y, idx[k, s])
-                    grads = grad_sum(w, xb, yb, mask[k, s])
-                    total = [t + g for t, g in zip(total, grads, strict=True)]
-                out = [o.write(k, t) for o, t in zip(out, total, strict=True)]
-            return [o.stack() for o in out]
-
-        body = vectorized if self.strategy == "vectorized" else loop
-
-        @tf.function(
-            input_signature=[
-                [tf.TensorSpec(w.shape, tf.float32) for w in self.weights],
-                tf.TensorSpec([None, None, None], tf.int32),
-                tf.TensorSpec([None, None, None], tf.float32),
-                tf.TensorSpec([None], tf.int32),
-            ]
-        )
-        def gradient_fn(w, idx, mask, num_chunks):
-            sums = body(w, idx, mask, num_chunks)
-            n = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.float32)
-            return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
-
+    def _gradient_plan(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Every client's data in chunks: ``[client, chunk, example]`` indices, mask, counts."""
         # every client's data in chunks of at most `width` examples: [client, chunk, example]
         width = int(min(self._sizes.max(), max(1, GRADIENT_CHUNK // self.num_clients)))
         num_chunks = -(-self._sizes // width)
@@ -352,8 +419,7 @@ class Simulation:
             padded[: len(own)] = own
             idx[k, : num_chunks[k]] = padded.reshape(-1, width)
             mask[k, : num_chunks[k]] = (np.arange(len(padded)) < len(own)).reshape(-1, width)
-        plan = (tf.constant(idx), tf.constant(mask), tf.constant(num_chunks, tf.int32))
-        return lambda w: gradient_fn(w, *plan)
+        return tf.constant(idx), tf.constant(mask), tf.constant(num_chunks, tf.int32)
 
     # -- one round -------------------------------------------------------------------------
     def batch_plan(
@@ -389,8 +455,11 @@ class Simulation:
         w = [tf.constant(a) for a in (self.weights if weights is None else weights)]
         loss_sum = correct = 0.0
         for start in range(0, len(self._y_test), chunk):
-            ls, c = self._eval_fn(
-                w, self._x_test[start : start + chunk], self._y_test[start : start + chunk]
+            ls, c = self._kernel.eval_fn(
+                w,
+                self._non_trainable,
+                self._x_test[start : start + chunk],
+                self._y_test[start : start + chunk],
             )
             loss_sum, correct = loss_sum + float(ls), correct + float(c)
         n = max(len(self._y_test), 1)
@@ -408,14 +477,15 @@ class Simulation:
             >>> [g.shape for g in sim.client_gradients()][-1]  # doctest: +SKIP
             (5, 10)
         """
-        if self._gradient_fn is None:
-            self._gradient_fn = self._compile_gradients()
+        if self._gradient_args is None:
+            self._gradient_args = (*self._gradient_plan(), self._non_trainable, self._x, self._y)
         w = self.weights if weights is None else weights
         if len(w) != len(self.weights):
             raise ValueError(
                 f"weights must have {len(self.weights)} arrays for this model, got {len(w)}"
             )
-        return [g.numpy() for g in self._gradient_fn([tf.constant(a, tf.float32) for a in w])]
+        w = [tf.constant(a, tf.float32) for a in w]
+        return [g.numpy() for g in self._kernel.gradient_fn(w, *self._gradient_args)]
 
     def gradient_dissimilarity(self, weights: list[np.ndarray] | None = None) -> float:
         """(1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² over all N clients, ∇f = Σ_k (n_k/n) ∇F_k.
@@ -451,7 +521,7 @@ class Simulation:
             self.num_clients, self.clients_per_round, round_num, self.seed, self.algorithm
         )[:1]
         idx, mask = self.batch_plan(clients, round_num)
-        self._round_fn(
+        self._kernel.round_fn(
             [tf.constant(w) for w in self.weights],
             tf.constant(idx[:, :1]),  # one client, one local step
             tf.constant(mask[:, :1]),
@@ -459,9 +529,12 @@ class Simulation:
             tf.constant(self._sizes[clients], tf.float32),
             [tf.constant(s[clients]) for s in self.client_states],
             [tf.constant(b, tf.float32) for b in self.algorithm.broadcast_state(self.server_state)],
+            self._non_trainable,
+            self._x,
+            self._y,
         )
         w = [tf.constant(a) for a in self.weights]
-        self._eval_fn(w, self._x_test[:1], self._y_test[:1])
+        self._kernel.eval_fn(w, self._non_trainable, self._x_test[:1], self._y_test[:1])
         return time.perf_counter() - start
 
     def step(self) -> RoundRecord:
@@ -521,8 +594,8 @@ class Simulation:
             drift_mean=float(drift.mean()) if len(clients) else float("nan"),
             drift_max=float(drift.max()) if len(clients) else float("nan"),
             update_cosine=tuple(cosine.tolist()),
-            bytes_down=len(selected) * self.model_bytes,
-            bytes_up=len(clients) * self.model_bytes,
+            bytes_down=len(selected) * (self.model_bytes + self.extra_bytes_down),
+            bytes_up=len(clients) * (self.model_bytes + self.extra_bytes_up),
             wall_time=time.perf_counter() - start,
             stragglers=tuple(int(k) for k in straggling),
             dropped=tuple(int(k) for k in dropped),
@@ -541,7 +614,7 @@ class Simulation:
         idx, mask = self.batch_plan(clients, round_num, budgets)
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
-        aggregated, client_loss, drift, cosine, new_states = self._round_fn(
+        aggregated, client_loss, drift, cosine, new_states = self._kernel.round_fn(
             [tf.constant(w) for w in self.weights],
             tf.constant(idx),
             tf.constant(mask),
@@ -549,6 +622,9 @@ class Simulation:
             tf.constant(num_examples, tf.float32),
             [tf.constant(s) for s in states],
             [tf.constant(b, tf.float32) for b in self.algorithm.broadcast_state(self.server_state)],
+            self._non_trainable,
+            self._x,
+            self._y,
         )
         client_loss = client_loss.numpy().astype(float)
         bad = clients[~np.isfinite(client_loss)]

@@ -31,8 +31,10 @@ class RoundRecord:
         drift_mean: mean of ``client_drift``.
         drift_max: max of ``client_drift``.
         update_cosine: cosine similarity of each client's update to the aggregated update.
-        bytes_down: bytes sent from server to clients this round.
-        bytes_up: bytes sent from clients to server this round.
+        bytes_down: bytes sent from server to clients this round (weights, plus any broadcast
+            state such as SCAFFOLD's c).
+        bytes_up: bytes sent from clients to server this round (updates, plus any client-state
+            change such as SCAFFOLD's Δc_k).
         wall_time: seconds the round took (training, aggregation and evaluation).
         stragglers: ids of the selected clients that straggled (see :mod:`fedlab.stragglers`).
         dropped: ids of the stragglers left out of the round; ``clients`` are the selected

@@ -12,6 +12,7 @@ engine and the step functions call it and build the model on a sample batch with
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -91,6 +92,25 @@ MODELS: dict[str, Callable[[int], keras.Model]] = {
 }
 
 
+@dataclass(frozen=True)
+class NamedModel:
+    """A ``model_fn`` that builds one of :data:`MODELS` by name; returned by :func:`model_fn`.
+
+    Equal names and class counts give equal (and hashable) model functions, so simulations of
+    the same model share one compiled kernel (:mod:`fedlab.engine`).
+
+    Example:
+        >>> NamedModel("logreg", 3) == NamedModel("logreg", 3)
+        True
+    """
+
+    name: str
+    num_classes: int
+
+    def __call__(self) -> keras.Model:
+        return MODELS[self.name](self.num_classes)
+
+
 def model_fn(name: str, num_classes: int) -> ModelFn:
     """A ``model_fn`` for one of the named models: ``"mlp"`` (FedModel), ``"logreg"``, ``"cnn"``.
 
@@ -100,8 +120,7 @@ def model_fn(name: str, num_classes: int) -> ModelFn:
         True
     """
     check_choice("model", name, MODELS)
-    num_classes = check_int("num_classes", num_classes, low=2)
-    return lambda: MODELS[name](num_classes)
+    return NamedModel(name, check_int("num_classes", num_classes, low=2))
 
 
 def build_model(model_fn: ModelFn, sample_x: np.ndarray, seed: int) -> keras.Model:

@@ -461,3 +461,34 @@ def test_state_norms_are_recorded_for_stateful_algorithms(digits, uneven_split, 
     assert sim.history.client_state_norm.shape == (2,)
     plain = simulate(FedAvg(), mlp, digits, uneven_split, num_rounds=1, progress=False)
     assert np.isnan(plain.server_state_norm).all() and np.isnan(plain.client_state_norm).all()
+
+
+def test_simulations_with_the_same_graph_share_one_kernel_and_give_the_same_numbers(
+    digits, uneven_split
+):
+    def run(algorithm, model_fn):
+        sim = Simulation(algorithm, model_fn, digits, uneven_split, clients_per_round=3)
+        sim.step(), sim.step()
+        return sim
+
+    first = run(FedAvg(batch_size=10, client_lr=0.1), mlp)
+    other_settings = run(FedAvg(local_epochs=2, batch_size=5, client_lr=0.05), mlp)
+    assert other_settings._kernel is first._kernel and first.trace_count == 1
+    # a new lambda each time cannot be recognised: its own kernel, traced anew, same numbers
+    alone = run(FedAvg(local_epochs=2, batch_size=5, client_lr=0.05), lambda: mlp())
+    assert alone._kernel is not first._kernel
+    assert alone.history.test_loss.tolist() == other_settings.history.test_loss.tolist()
+    assert_weights_close(alone.weights, other_settings.weights, tol=0)
+    # graph constants and hooks are part of the key
+    prox = run(fedlab.FedProx(mu=0.1, batch_size=10), mlp)
+    assert prox._kernel is not first._kernel
+    assert run(fedlab.FedProx(mu=0.2, batch_size=10), mlp)._kernel is not prox._kernel
+    assert run(fedlab.Scaffold(batch_size=10), mlp)._kernel is not first._kernel
+    assert run(FedAvg(batch_size=10), mlp)._kernel is first._kernel
+
+
+def test_named_model_functions_are_equal_so_the_dashboard_shares_kernels():
+    from fedlab.models import model_fn
+
+    assert model_fn("mlp", 10) == model_fn("mlp", 10) != model_fn("mlp", 3)
+    assert hash(model_fn("logreg", 10)) == hash(model_fn("logreg", 10))

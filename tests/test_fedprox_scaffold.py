@@ -9,6 +9,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fedlab
 from fedlab import data, partition, steps
 from fedlab.algorithms import (
     ALGORITHMS,
@@ -322,3 +323,18 @@ def test_scaffold_arguments_and_config():
         "optimizer": {"name": "ServerSGD", "server_lr": 0.5},
     }
     assert isinstance(ALGORITHMS["scaffold"](), ScaffoldAlgorithm)
+
+
+def test_scaffold_counts_its_control_variates_in_the_bytes_sent():
+    data = fedlab.load_digits(seed=0)
+    split = fedlab.partition.iid(data.y_train, 4, seed=0)
+
+    def first_record(algorithm):
+        sim = fedlab.Simulation(algorithm, lambda: fedlab.FedModel(10, hidden_units=8), data, split)
+        return sim.step(), sim.model_bytes
+
+    fedavg, model_bytes = first_record(fedlab.FedAvg())
+    scaffold, _ = first_record(fedlab.Scaffold())
+    assert fedavg.bytes_down == fedavg.bytes_up == 4 * model_bytes
+    # c goes down with the weights, Δc_k comes up with the update: twice the bytes each way
+    assert scaffold.bytes_down == scaffold.bytes_up == 2 * 4 * model_bytes

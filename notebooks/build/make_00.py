@@ -92,10 +92,10 @@ the two give the same numbers.""",
 | 01 | [One round by hand](01_one_round_by_hand.ipynb) | write a FedAvg round stage by stage, check it against `fedlab`, then run 30 rounds; fix a broken federated loop | available |
 | 02 | [Client splits](02_client_splits.ipynb) | IID, Dirichlet label skew, shards, k classes, quantity and feature skew: what "non-IID" looks like, and what it does to FedAvg | available |
 | 03 | [FedSGD vs FedAvg](03_fedsgd_vs_fedavg.ipynb) | local epochs trade communication for drift; a live training dashboard | available |
-| 04 | Client drift | watch clients pull the model apart on non-IID data | coming soon |
-| 05 | FedProx and SCAFFOLD | two fixes for drift: a proximal term and control variates | coming soon |
-| 06 | Server optimisers | server learning rate, FedAvgM, FedAdam, FedYogi | coming soon |
-| 07 | Stragglers and limited compute | clients that do less work, or drop out | coming soon |
+| 04 | [Client drift](04_client_drift.ipynb) | watch clients pull the model apart: a 2-D playground you can steer, then drift measured on digits | available |
+| 05 | [FedProx and SCAFFOLD](05_fedprox_and_scaffold.ipynb) | two fixes for drift: a proximal term and control variates; write a client step yourself | available |
+| 06 | [Server optimisers](06_server_optimizers.ipynb) | server learning rate, FedAvgM, FedAdam, FedYogi, FedAdagrad | available |
+| 07 | [Stragglers and limited compute](07_stragglers_and_limited_compute.ipynb) | clients that do less work, or drop out: the FedProx paper's experiment | available |
 | 08 | Communication cost and compression | bytes per round; quantisation and sparsification | coming soon |
 | 09 | Federated LoRA fine-tuning | train only small adapters of a small transformer | coming soon |
 | 10 | What updates leak | reconstructing data and labels from an update | coming soon |
