@@ -189,8 +189,10 @@ def test_engine_equals_steps_with_stragglers(digits, uneven_split, drop, strateg
         assert short == [k in record.stragglers for k in record.clients]
         np.testing.assert_allclose(record.client_loss, [r.loss for r in by_hand.clients], rtol=1e-5)
         assert_weights_close(sim.weights, weights)
+        # CountsSteps keeps one number per client: its change goes up with each update
+        assert sim.extra_bytes_up == 4 and sim.extra_bytes_down == 0
         assert record.bytes_down == 4 * sim.model_bytes
-        assert record.bytes_up == len(record.clients) * sim.model_bytes
+        assert record.bytes_up == len(record.clients) * (sim.model_bytes + 4)
         for k in range(uneven_split.num_clients):  # the state counts the steps actually taken
             np.testing.assert_allclose(sim.client_states[0][k], client_states[k][0])
     taken = sum(sum(record.client_steps) for record in sim.history.rounds)
