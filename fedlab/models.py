@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from fedlab.validate import check_choice, check_int
+from fedlab.validate import check_choice, check_float, check_int
 
 ModelFn = Callable[[], keras.Model]
 
@@ -165,3 +165,100 @@ def num_parameters(weights: list[np.ndarray]) -> int:
         8320
     """
     return int(sum(np.size(w) for w in weights))
+
+
+class _TiedLogits(keras.layers.Layer):
+    """Vocabulary logits ``x @ E.T`` reusing a token ``Embedding``'s matrix ``E`` (no new weights).
+
+    The embedding layer is tracked as a sub-layer, and Keras de-duplicates shared variables, so a
+    tied model counts ``E`` once in ``count_params()`` and passes it once to ``stateless_call``.
+    """
+
+    def __init__(self, embedding: keras.layers.Embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def call(self, x):
+        # ``embedding.embeddings`` already includes a LoRA update if one was enabled on it.
+        return keras.ops.matmul(x, keras.ops.transpose(self.embedding.embeddings))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.embedding.input_dim)
+
+
+def tiny_transformer(
+    vocab_size: int,
+    seq_len: int,
+    d_model: int = 64,
+    num_heads: int = 4,
+    num_layers: int = 2,
+    mlp_dim: int | None = None,
+    dropout: float = 0.0,
+    tied_embeddings: bool = False,
+    name: str = "tiny_transformer",
+) -> keras.Model:
+    """A causal decoder-only language model (GPT-2 layout) built from standard Keras layers.
+
+    Int tokens ``[batch, seq_len]`` -> token ``Embedding`` + learned position ``Embedding`` ->
+    ``num_layers`` pre-LayerNorm blocks (``x + MHA(LN(x), causal)``, then
+    ``x + Dense(GELU(Dense(LN(x))))``) -> final ``LayerNormalization`` -> vocabulary logits
+    ``[batch, seq_len, vocab_size]`` (no softmax). The output projection is a ``Dense`` with bias,
+    or, with ``tied_embeddings=True``, the transpose of the token embedding (no extra weights).
+    Every layer keeps Keras's defaults (biases on, LayerNorm with scale and offset), so
+    :func:`fedlab.large_models.tiny_transformer_config` counts its weights exactly. Sizes:
+    ``tiny_transformer(256, 64)`` has 137,216 parameters (120,576 tied);
+    ``tiny_transformer(8192, 256, d_model=256, num_heads=8, num_layers=4, tied_embeddings=True)``
+    has 5,322,240. The attention projections are ``EinsumDense`` layers (``enable_lora`` works;
+    see :func:`fedlab.large_models.enable_lora`).
+
+    Example:
+        >>> model = tiny_transformer(vocab_size=256, seq_len=64)
+        >>> model.count_params()
+        137216
+        >>> model(np.zeros((2, 64), "int32")).shape
+        TensorShape([2, 64, 256])
+    """
+    vocab_size = check_int("vocab_size", vocab_size, low=2)
+    seq_len = check_int("seq_len", seq_len, low=1)
+    d_model = check_int("d_model", d_model, low=1)
+    num_heads = check_int("num_heads", num_heads, low=1)
+    num_layers = check_int("num_layers", num_layers, low=1)
+    mlp_dim = 4 * d_model if mlp_dim is None else check_int("mlp_dim", mlp_dim, low=1)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    if d_model % num_heads:
+        raise ValueError(
+            f"d_model must be divisible by num_heads ({num_heads}), got d_model={d_model}"
+        )
+    if not isinstance(tied_embeddings, bool):
+        raise ValueError(f"tied_embeddings must be True or False, got {tied_embeddings!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+
+    tokens = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
+    token_embedding = keras.layers.Embedding(vocab_size, d_model, name="token_embedding")
+    # Positions 0..seq_len-1 for every sequence, as a symbolic op on the input.
+    positions = keras.ops.zeros_like(tokens) + keras.ops.arange(seq_len, dtype="int32")
+    x = token_embedding(tokens)
+    x = x + keras.layers.Embedding(seq_len, d_model, name="position_embedding")(positions)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    for i in range(num_layers):
+        h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_ln1")(x)
+        h = keras.layers.MultiHeadAttention(
+            num_heads, key_dim=d_model // num_heads, dropout=dropout, name=f"block{i}_attention"
+        )(h, h, use_causal_mask=True)
+        if dropout:
+            h = keras.layers.Dropout(dropout)(h)
+        x = x + h
+        h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"block{i}_ln2")(x)
+        h = keras.layers.Dense(mlp_dim, activation="gelu", name=f"block{i}_mlp_up")(h)
+        h = keras.layers.Dense(d_model, name=f"block{i}_mlp_down")(h)
+        if dropout:
+            h = keras.layers.Dropout(dropout)(h)
+        x = x + h
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_ln")(x)
+    if tied_embeddings:
+        logits = _TiedLogits(token_embedding, name="logits")(x)
+    else:
+        logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(tokens, logits, name=name)
