@@ -8,8 +8,7 @@ Run from the repository root, then execute the notebook in place:
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbbuild import write
 
 OUT = Path(__file__).resolve().parents[1] / "00_index.ipynb"
 
@@ -150,24 +149,5 @@ for notebook 01. Every notebook runs in under a minute on a laptop CPU; no GPU i
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, with stable cell ids so regenerating it gives small diffs."""
-    cells = []
-    for i, (kind, source) in enumerate(CELLS):
-        make = new_markdown_cell if kind == "md" else new_code_cell
-        cell = make(source)
-        cell["id"] = f"c{i:02d}"
-        cells.append(cell)
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT}")
+    write(CELLS, OUT)

@@ -12,11 +12,9 @@ A code cell whose first line is ``# NBVAL_CHECK_OUTPUT`` has its printed output 
 
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbbuild import CHECK, write
 
 OUT = Path(__file__).resolve().parents[1] / "06_server_optimizers.ipynb"
-CHECK = "# NBVAL_CHECK_OUTPUT\n"
 
 CELLS = [
     # ------------------------------------------------------------------ opening
@@ -497,24 +495,5 @@ shards split the gap was larger (0.850 against 0.889, and the worst dip fell fro
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, with stable cell ids so regenerating it gives small diffs."""
-    cells = []
-    for i, (kind, source) in enumerate(CELLS):
-        make = new_markdown_cell if kind == "md" else new_code_cell
-        cell = make(source)
-        cell["id"] = f"c{i:02d}"
-        cells.append(cell)
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), OUT)
-    print(f"wrote {OUT}")
+    write(CELLS, OUT)
