@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,13 +51,12 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from fedlab.plot import Drawn
+from fedlab.plot import Drawn, canvas_png
 from fedlab.validate import check_choice, check_float, check_int
 
 ALGORITHMS = ("fedavg", "fedprox", "scaffold")
@@ -1433,11 +1431,7 @@ class Playground:
         # a fixed layout and a fast PNG: constrained layout and full compression cost more
         # than drawing the plots
         self._canvas.draw()
-        width, height = self._canvas.get_width_height()
-        image = PIL.Image.frombuffer("RGBA", (width, height), self._canvas.buffer_rgba())
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="png", compress_level=1)
-        self.image.value = buffer.getvalue()
+        self.image.value = canvas_png(self._canvas)
         self.status.value = html.escape(self._status_line())
         self.redraws += 1
 

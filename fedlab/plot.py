@@ -7,12 +7,15 @@ arrays it drew, so a test or a widget can check what is on screen.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fedlab.history import History
@@ -41,6 +44,25 @@ def _axes(ax: Axes | None, ncols: int = 1, width: float = 4.5) -> tuple[Figure, 
     if len(axes) != ncols:
         raise ValueError(f"ax must hold {ncols} axes for this plot, got {len(axes)}")
     return axes[0].figure, axes
+
+
+def canvas_png(canvas: FigureCanvasAgg) -> bytes:
+    """What an Agg canvas has drawn, as PNG bytes, fast: the live panels call this every redraw.
+
+    Light compression (level 1) and no alpha channel: a few ms instead of ``savefig``'s tens.
+
+    Example:
+        >>> fig = Figure(figsize=(1, 1), dpi=10)
+        >>> canvas = FigureCanvasAgg(fig)
+        >>> canvas.draw()
+        >>> canvas_png(canvas)[:4]
+        b'\\x89PNG'
+    """
+    width, height = canvas.get_width_height()
+    image = PIL.Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba())
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
 
 
 def _check_history(history: History) -> None:

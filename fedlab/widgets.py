@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import inspect
-import io
 import threading
 import time
 from collections.abc import Sequence
@@ -30,7 +29,6 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
-import PIL.Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -43,7 +41,7 @@ from fedlab.algorithms import ALGORITHMS
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
-from fedlab.plot import Drawn, plot_accuracy, plot_drift, plot_loss
+from fedlab.plot import Drawn, canvas_png, plot_accuracy, plot_drift, plot_loss
 from fedlab.validate import check_choice, check_float, check_int
 
 DATASETS = {"digits": "digits", "Synthetic(α, β)": "synthetic"}
@@ -937,11 +935,7 @@ class _Plots:
         else:
             for image in self._legend_images:
                 self.canvas.restore_region(image)
-        width, height = self.canvas.get_width_height()
-        image = PIL.Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba())
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+        return canvas_png(self.canvas)
 
 
 def _nice_top(value: float) -> float:
