@@ -146,6 +146,13 @@ class History:
         lambda self: self.series("drift_mean"), doc="Mean client drift per round."
     )
     drift_max = property(lambda self: self.series("drift_max"), doc="Max client drift per round.")
+    update_cosine_mean = property(
+        lambda self: np.array(
+            [np.mean(r.update_cosine) if r.update_cosine else np.nan for r in self.rounds]
+        ),
+        doc="Mean cosine of each client's update with the aggregate per round (update "
+        "agreement: 1 when clients pull the same way; nan if no client reported).",
+    )
     bytes_down = property(lambda self: self.series("bytes_down"), doc="Bytes sent down per round.")
     bytes_up = property(lambda self: self.series("bytes_up"), doc="Bytes sent up per round.")
     wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")

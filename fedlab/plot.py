@@ -140,7 +140,7 @@ def plot_drift(history: History, axes: Sequence[Axes] | None = None, legend: boo
     client_rounds = np.concatenate([[r.round] * len(r.clients) for r in history.rounds] or [[]])
     client_drift = np.concatenate([r.client_drift for r in history.rounds] or [[]])
     cosine = np.concatenate([r.update_cosine for r in history.rounds] or [[]])
-    cosine_mean = np.array([np.mean(r.update_cosine) for r in history.rounds])
+    cosine_mean = history.update_cosine_mean
     ax_drift.scatter(
         client_rounds, client_drift, s=6, alpha=0.35, color="tab:gray", label="each client"
     )

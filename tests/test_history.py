@@ -100,3 +100,13 @@ def test_new_fields_round_trip_and_old_files_still_load(tmp_path):
 def test_positional_construction_with_the_original_fields_still_works():
     r = RoundRecord(1, (0,), (0.5,), (5,), 0.5, 0.4, 0.9, (0.1,), 0.1, 0.1, (1.0,), 8, 8, 0.01)
     assert r.stragglers == () and math.isnan(r.client_state_norm)
+
+
+def test_update_cosine_mean_is_each_rounds_mean_and_nan_without_clients():
+    empty = dataclasses.replace(record(3), clients=(), update_cosine=())
+    history = History(
+        rounds=[record(1), dataclasses.replace(record(2), update_cosine=(0.5,)), empty]
+    )
+    mean = history.update_cosine_mean
+    assert mean[:2].tolist() == pytest.approx([(0.99 - 0.2) / 2, 0.5])
+    assert math.isnan(mean[2]) and mean.shape == (3,)
