@@ -271,7 +271,7 @@ methods. Here, to fit in a notebook:
 | local epochs E | 20 | **5** (stragglers do 1–4) |
 | everything else | | the same |
 
-The full-size run (200 rounds, E = 20; about 20 minutes on two cores) is the benchmark
+The full-size run (200 rounds, E = 20; about 7 minutes on two cores) is the benchmark
 `python3 dev.py bench fedprox_stragglers` (`benchmarks/bench_fedprox_stragglers.py`, described in
 `benchmarks/README.md`). Two more differences from the paper, also the benchmark's: fedlab samples
 devices uniformly and weights their updates by example count (the paper samples by example count
@@ -355,7 +355,11 @@ The paper's Fig. 1 shows the first two effects too: the more stragglers, the wor
 gets, and keeping their partial work helps. Its third finding — that μ > 0 makes training
 markedly more stable on heterogeneous data — comes from 200 rounds of E = 20 epochs: four times
 the local steps per round, so unconstrained devices drift much further, and ten times the
-rounds. Exercise 1 runs that full size.""",
+rounds. We ran that full size once (`python3 dev.py bench fedprox_stragglers`, about 7 minutes
+on two cores). After 200 rounds with 90 % stragglers, dropping them ends at training loss 0.816
+(test accuracy 0.696), keeping their partial work at 0.393 (0.853) with μ = 0 and 0.358 (0.873)
+with μ = 1. There μ = 1 had the lowest loss at 0 % and 90 % stragglers; at 50 % dropping was a
+hair lower in loss (0.344 against 0.355) but not in accuracy (0.862 against 0.877).""",
     ),
     # ------------------------------------------------------------------ 3. limited compute
     (
@@ -413,17 +417,18 @@ depends on how much progress a round's local work buys; measure it, as here.""",
   none.
 - **Keeping partial work** (FedProx) barely noticed the stragglers: 1.080 at 50 %, 1.098 at 90 %.
 - **The proximal term μ = 1** trailed μ = 0 slightly (1.139–1.153) in this 20-round, E = 5
-  version; the paper's stability gains from μ > 0 need its full size (200 rounds, E = 20).
+  version; at the paper's full size (200 rounds, E = 20) it had the lowest loss at 90 %
+  stragglers: 0.358 against 0.393 for μ = 0 and 0.816 for dropping.
 - **Less compute for everyone** (E = 1 instead of 5) cut drift from 0.526 to 0.334 and the local
   steps fivefold, for 0.09 more training loss: here the devices' epochs mattered far less than
   which devices were heard.
 
 ## Exercises
 
-1. **The full experiment.** Run `python3 dev.py bench fedprox_stragglers` (about 20 minutes;
-   `--quick` for a 10-round smoke run). With E = 20 and 200 rounds, does dropping 90 % of the
-   devices still hurt as much? Does μ = 1 now steady training at 90 % stragglers, as the paper
-   found?
+1. **The full experiment.** Run `python3 dev.py bench fedprox_stragglers` (about 7 minutes;
+   `--quick` for a 10-round smoke run) and compare its table with the numbers quoted in
+   section 2. Then rerun it with `--alpha 0 --beta 0` (devices with alike data): does μ = 1
+   still help, or was it the heterogeneity that made the proximal term pay?
 2. **Slow, but not that slow.** `fedlab.Stragglers(0.9, drop=False, min_epochs=3)` lets every
    straggler finish at least 3 of the 5 epochs. Rerun the 90 % "keep" runs with it: how much of
    the gap to 0 % stragglers closes? Count the steps used, as in the table.
