@@ -155,6 +155,11 @@ class History:
     )
     bytes_down = property(lambda self: self.series("bytes_down"), doc="Bytes sent down per round.")
     bytes_up = property(lambda self: self.series("bytes_up"), doc="Bytes sent up per round.")
+    megabytes_sent = property(
+        lambda self: np.cumsum(self.series("bytes_down") + self.series("bytes_up")) / 1e6,
+        doc="Megabytes (10⁶ bytes) sent down and up so far, after each round: the x axis that "
+        "compares methods with different costs per round fairly.",
+    )
     wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")
     gradient_dissimilarity = property(
         lambda self: self.series("gradient_dissimilarity"),

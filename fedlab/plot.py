@@ -70,12 +70,27 @@ def _check_history(history: History) -> None:
         raise TypeError(f"history must be a fedlab History, got {type(history).__name__}")
 
 
+_X_AXES = {"round": "round", "megabytes": "megabytes sent (down + up)"}
+
+
+def _x_values(history: History, x: str) -> np.ndarray:
+    """The x values for ``x="round"`` or ``x="megabytes"`` (cumulative, from the History)."""
+    if x not in _X_AXES:
+        raise ValueError(f"x must be one of {sorted(_X_AXES)}, got {x!r}")
+    return history.round if x == "round" else history.megabytes_sent
+
+
 def plot_loss(
-    history: History, ax: Axes | None = None, label: str | None = None, legend: bool = True
+    history: History,
+    ax: Axes | None = None,
+    label: str | None = None,
+    legend: bool = True,
+    x: str = "round",
 ) -> Drawn:
     """Training loss (clients, weighted) and global test loss per round.
 
     ``legend=False`` leaves the legend to the caller (the Dashboard draws its own, cached).
+    ``x="megabytes"`` puts the megabytes sent so far on the x axis instead of the round.
 
     Example:
         >>> drawn = plot_loss(history)  # doctest: +SKIP
@@ -83,33 +98,40 @@ def plot_loss(
     _check_history(history)
     fig, (ax,) = _axes(ax)
     prefix = f"{label}: " if label else ""
-    rounds, train, test = history.round, history.train_loss, history.test_loss
-    (line,) = ax.plot(rounds, train, label=f"{prefix}train (clients)")
-    ax.plot(rounds, test, "--", color=line.get_color(), label=f"{prefix}test (global)")
-    ax.set(xlabel="round", ylabel="cross-entropy loss", title="Loss")
+    xs, train, test = _x_values(history, x), history.train_loss, history.test_loss
+    (line,) = ax.plot(xs, train, label=f"{prefix}train (clients)")
+    ax.plot(xs, test, "--", color=line.get_color(), label=f"{prefix}test (global)")
+    ax.set(xlabel=_X_AXES[x], ylabel="cross-entropy loss", title="Loss")
     if legend:
         ax.legend(fontsize="small")
-    return Drawn(fig, (ax,), {"round": rounds, "train_loss": train, "test_loss": test})
+    return Drawn(fig, (ax,), {x: xs, "train_loss": train, "test_loss": test})
 
 
 def plot_accuracy(
-    history: History, ax: Axes | None = None, label: str | None = None, legend: bool = True
+    history: History,
+    ax: Axes | None = None,
+    label: str | None = None,
+    legend: bool = True,
+    x: str = "round",
 ) -> Drawn:
     """Global model's test accuracy per round (``legend=False``: no legend drawn).
+
+    ``x="megabytes"``: accuracy against the megabytes sent so far (``History.megabytes_sent``),
+    so that methods with different costs per round are compared fairly.
 
     Example:
         >>> drawn = plot_accuracy(history, label="FedAvg")  # doctest: +SKIP
     """
     _check_history(history)
     fig, (ax,) = _axes(ax)
-    rounds, acc = history.round, history.test_accuracy
+    xs, acc = _x_values(history, x), history.test_accuracy
     ax.plot(
-        rounds, acc, label=label or history.config.get("algorithm", {}).get("name", "test accuracy")
+        xs, acc, label=label or history.config.get("algorithm", {}).get("name", "test accuracy")
     )
-    ax.set(xlabel="round", ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
+    ax.set(xlabel=_X_AXES[x], ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
     if legend:
         ax.legend(fontsize="small")
-    return Drawn(fig, (ax,), {"round": rounds, "test_accuracy": acc})
+    return Drawn(fig, (ax,), {x: xs, "test_accuracy": acc})
 
 
 def plot_history(

@@ -97,3 +97,18 @@ def test_client_samples_show_each_clients_own_images():
     with pytest.raises(ValueError, match="clients must be ids"):
         plot.plot_client_samples(skewed, split, clients=[7])
     plt.close("all")
+
+
+def test_accuracy_and_loss_against_megabytes_sent(history):
+    # each round sends 100 bytes down and 100 up: 200, 400, 600 bytes so far
+    np.testing.assert_allclose(history.megabytes_sent, [2e-4, 4e-4, 6e-4])
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2)
+    acc = plot.plot_accuracy(history, ax=ax_acc, x="megabytes")
+    loss = plot.plot_loss(history, ax=ax_loss, x="megabytes")
+    np.testing.assert_allclose(ax_acc.lines[0].get_xdata(), history.megabytes_sent)
+    np.testing.assert_allclose(acc.data["megabytes"], history.megabytes_sent)
+    np.testing.assert_allclose(loss.data["megabytes"], history.megabytes_sent)
+    assert ax_acc.get_xlabel() == "megabytes sent (down + up)"
+    with pytest.raises(ValueError, match="x must be one of"):
+        plot.plot_accuracy(history, ax=ax_acc, x="bytes")
+    plt.close(fig)
