@@ -235,11 +235,6 @@ def bench():
     sys.modules.pop(spec.name, None)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return fedlab.load_digits(seed=0)
-
-
 def test_benchmark_engine_timing_returns_sane_numbers(bench, digits):
     result, initial = bench.time_engine(
         digits, num_clients=4, strategy="vectorized", timed_rounds=2

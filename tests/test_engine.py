@@ -14,11 +14,6 @@ from fedlab.models import FedModel, logistic_regression, small_cnn
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return data.load_digits(seed=0)
-
-
-@pytest.fixture(scope="module")
 def uneven_split(digits):
     """Six clients of different sizes (so padding and masking matter)."""
     order = np.random.default_rng(0).permutation(digits.num_train)[:300]

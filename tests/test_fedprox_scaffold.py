@@ -28,11 +28,6 @@ from fedlab.models import FedModel
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return data.load_digits(seed=0)
-
-
-@pytest.fixture(scope="module")
 def uneven_split(digits):
     """Five clients of different sizes, so clients take different numbers of local steps K."""
     order = np.random.default_rng(0).permutation(digits.num_train)[:250]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fedlab import data, partition, steps
+from fedlab import partition, steps
 from fedlab.algorithms import (
     ALGORITHMS,
     Algorithm,
@@ -290,11 +290,6 @@ def test_configs_keep_the_old_keys_and_save_the_optimiser():
 
 
 # -- through the engine -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.load_digits(seed=0)
 
 
 @pytest.fixture(scope="module")

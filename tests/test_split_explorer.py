@@ -11,15 +11,10 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fedlab import load_digits, partition  # noqa: E402
+from fedlab import partition  # noqa: E402
 from fedlab.split_explorer import PARAMETER_OF, SCHEMES, SplitExplorer  # noqa: E402
 
 LABELS = np.repeat(np.arange(10), 20)  # 200 examples, 20 of each class
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits(seed=0)
 
 
 def shown(explorer, name):

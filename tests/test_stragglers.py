@@ -8,17 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fedlab  # noqa: F401  (quiet TensorFlow first)
-from fedlab import data, partition, steps
+from fedlab import partition, steps
 from fedlab.algorithms import Algorithm, FedAvg, ServerSGD
 from fedlab.engine import Simulation, simulate
 from fedlab.history import History
 from fedlab.models import FedModel, logistic_regression
 from fedlab.stragglers import Stragglers, steps_per_epoch
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return data.load_digits(seed=0)
 
 
 @pytest.fixture(scope="module")
