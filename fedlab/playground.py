@@ -56,6 +56,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from fedlab.controls import checked_slider
 from fedlab.plot import Drawn, canvas_png
 from fedlab.validate import check_choice, check_float, check_int
 
@@ -1239,20 +1240,8 @@ class Playground:
                 style={"button_width": "90px"},
             )
         }
-        for name, (kind, description, low, high, step) in _SLIDERS.items():
-            if kind is widgets.IntSlider:
-                value = check_int(name, given[name], low=low, high=high)
-            else:
-                value = check_float(name, given[name], low=low, high=high)
-            self.controls[name] = kind(
-                value=value,
-                min=low,
-                max=high,
-                step=step,
-                description=description,
-                continuous_update=False,
-                style=style,
-            )
+        for name, spec in _SLIDERS.items():
+            self.controls[name] = checked_slider(name, spec, given[name], style=style)
         num_rounds = self.controls["num_rounds"].value
         shown = num_rounds if round_number is None else round_number
         shown = check_int("round_number", shown, low=1, high=num_rounds)

@@ -24,9 +24,10 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from fedlab import partition
+from fedlab.controls import checked_slider
 from fedlab.data import Dataset
 from fedlab.plot import plot_client_sizes, plot_label_distribution
-from fedlab.validate import check_array, check_choice, check_float, check_int
+from fedlab.validate import check_array, check_choice, check_int
 
 SCHEMES = (
     "iid",
@@ -168,22 +169,9 @@ class SplitExplorer:
             "scheme": widgets.Dropdown(options=schemes, value=scheme, description="scheme")
         }
         for name, (kind_of, description, low, high, step) in _SLIDERS.items():
-            high = highest.get(name, high)
-            if kind_of is widgets.IntSlider:
-                value = check_int(name, given[name], low=low, high=high)
-            else:
-                bounds = (
-                    (10.0**low, 10.0**high) if kind_of is widgets.FloatLogSlider else (low, high)
-                )
-                value = check_float(name, given[name], low=bounds[0], high=bounds[1])
-            self.controls[name] = kind_of(
-                value=value,
-                min=low,
-                max=high,
-                step=step,
-                description=description,
-                continuous_update=False,
-                style={"description_width": "initial"},
+            spec = (kind_of, description, low, highest.get(name, high), step)
+            self.controls[name] = checked_slider(
+                name, spec, given[name], style={"description_width": "initial"}
             )
         self.controls["seed"] = widgets.IntText(
             value=seed, description="seed", layout=widgets.Layout(width="150px")

@@ -38,11 +38,12 @@ from matplotlib.transforms import Bbox
 from fedlab import data as datasets
 from fedlab import partition
 from fedlab.algorithms import ALGORITHMS
+from fedlab.controls import checked_slider
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
 from fedlab.plot import Drawn, canvas_png, plot_accuracy, plot_drift, plot_loss
-from fedlab.validate import check_choice, check_float, check_int
+from fedlab.validate import check_choice, check_int
 
 DATASETS = {"digits": "digits", "Synthetic(α, β)": "synthetic"}
 """Dataset dropdown: label shown -> name used in code."""
@@ -348,23 +349,11 @@ class Dashboard:
         c["partition"] = widgets.Dropdown(
             options=PARTITIONS[dataset], value=partition, description="split", style=style
         )
-        for name, (kind, description, low, high, step) in _SLIDERS.items():
-            if kind is widgets.IntSlider:
-                value = check_int(name, given[name], low=low, high=high)
-            else:
-                bounds = (10.0**low, 10.0**high) if kind is widgets.FloatLogSlider else (low, high)
-                value = check_float(name, given[name], low=bounds[0], high=bounds[1])
-            c[name] = kind(
-                value=value,
-                min=low,
-                max=high,
-                step=step,
-                description=description,
-                continuous_update=False,
-                style=style,
-                layout=widgets.Layout(width="290px"),
+        for name, spec in _SLIDERS.items():
+            c[name] = checked_slider(
+                name, spec, given[name], style=style, layout=widgets.Layout(width="290px")
             )
-            if kind is widgets.FloatLogSlider:
+            if spec[0] is widgets.FloatLogSlider:
                 c[name].readout_format = ".3g"
         c["model"] = widgets.Dropdown(
             options=list(MODELS), value=model, description="model", style=style
