@@ -7,7 +7,7 @@ compiled TensorFlow function:
 * ``strategy="vectorized"`` (default): the clients' weights are stacked on a leading client axis
   and each local SGD step runs for all clients together with ``tf.vectorized_map`` over Keras 3
   ``model.stateless_call``. Clients with fewer examples or a smaller last batch are masked.
-* ``strategy="loop"``: a compiled ``for k in tf.range(K)`` loop over clients; for compute-bound
+* ``strategy="loop"``: a compiled loop over clients (a ``tf.while_loop``); for compute-bound
   models (CNNs, transformers) this can be as fast and uses less memory.
 
 Both use the same client sampling and batch order as :mod:`fedlab.steps`, so a round of the
@@ -97,6 +97,17 @@ def _check_data(data, split) -> None:
             )
 
 
+def _repeat(count: tf.Tensor, body: Callable, loop_vars: tuple) -> tuple:
+    """``body(i, *loop_vars)`` for ``i`` in ``0 .. count-1`` as an explicit ``tf.while_loop``.
+
+    The engine's loops over local steps and clients are written with this instead of a Python
+    ``for ... in tf.range(...)``: that form needs AutoGraph to rewrite the method, which it did not
+    always do (seen once in a notebook: "iterating over a symbolic tf.Tensor"). An explicit loop
+    traces the same graph every time, with AutoGraph off.
+    """
+    return tf.while_loop(lambda i, *_: i < count, body, (tf.constant(0), *loop_vars))
+
+
 class _Kernel:
     """The compiled parts of a simulation: a round, test evaluation, every client's gradient.
 
@@ -114,6 +125,7 @@ class _Kernel:
         w, nt, x, y = specs["weights"], specs["non_trainable"], specs["x"], specs["y"]
         self.round_fn = tf.function(
             self._round,
+            autograph=False,
             input_signature=[
                 w,
                 tf.TensorSpec([None, None, None], tf.int32),  # idx[client, step, example]
@@ -127,9 +139,10 @@ class _Kernel:
                 y,
             ],
         )
-        self.eval_fn = tf.function(self._evaluate, input_signature=[w, nt, x, y])
+        self.eval_fn = tf.function(self._evaluate, input_signature=[w, nt, x, y], autograph=False)
         self.gradient_fn = tf.function(
             self._gradients,
+            autograph=False,
             input_signature=[
                 w,
                 tf.TensorSpec([None, None, None], tf.int32),
@@ -156,9 +169,8 @@ class _Kernel:
 
     def _train_vectorized(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
         num = tf.shape(idx)[0]
-        w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
-        loss_sum, seen = tf.zeros([num]), tf.zeros([num])
-        for s in tf.range(tf.shape(idx)[1]):
+
+        def one_step(s, w, loss_sum, seen):
             xb, yb, mb = tf.gather(x, idx[:, s]), tf.gather(y, idx[:, s]), mask[:, s]
 
             def one_client(args):
@@ -168,25 +180,37 @@ class _Kernel:
                 )
 
             w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb, states))
-            loss_sum, seen = loss_sum + loss * n, seen + n
+            return s + 1, w, loss_sum + loss * n, seen + n
+
+        w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
+        _, w, loss_sum, seen = _repeat(
+            tf.shape(idx)[1], one_step, (w, tf.zeros([num]), tf.zeros([num]))
+        )
         return [wk - g[None] for wk, g in zip(w, global_w, strict=True)], loss_sum / seen
 
     def _train_loop(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
         num = tf.shape(idx)[0]
-        deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
-        losses = tf.TensorArray(tf.float32, size=num)
-        for k in tf.range(num):
-            w = list(global_w)
+
+        def one_client(k, deltas, losses):
             state_k = [state[k] for state in states]
-            loss_sum, seen = tf.constant(0.0), tf.constant(0.0)
-            for s in tf.range(tf.shape(idx)[1]):
+
+            def one_step(s, w, loss_sum, seen):
                 xb, yb = tf.gather(x, idx[k, s]), tf.gather(y, idx[k, s])
                 w, loss, n = self._client_step(
                     w, global_w, xb, yb, mask[k, s], lr, state_k, broadcast, nt
                 )
-                loss_sum, seen = loss_sum + loss * n, seen + n
+                return s + 1, w, loss_sum + loss * n, seen + n
+
+            zero = tf.constant(0.0)
+            _, w, loss_sum, seen = _repeat(
+                tf.shape(idx)[1], one_step, (list(global_w), zero, zero)
+            )
             deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
-            losses = losses.write(k, loss_sum / seen)
+            return k + 1, deltas, losses.write(k, loss_sum / seen)
+
+        deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
+        losses = tf.TensorArray(tf.float32, size=num)
+        _, deltas, losses = _repeat(num, one_client, (deltas, losses))
         return [d.stack() for d in deltas], losses.stack()
 
     def _new_client_states(self, states, deltas, mask, lr, broadcast):
@@ -229,20 +253,27 @@ class _Kernel:
 
         num = tf.shape(idx)[0]
         if self.strategy == "vectorized":
-            sums = [tf.zeros([num, *g.shape]) for g in w]
-            for s in tf.range(tf.shape(idx)[1]):
+
+            def one_chunk(s, sums):
                 xb, yb = tf.gather(x, idx[:, s]), tf.gather(y, idx[:, s])
                 grads = tf.vectorized_map(lambda args: grad_sum(*args), (xb, yb, mask[:, s]))
-                sums = [t + g for t, g in zip(sums, grads, strict=True)]
+                return s + 1, [t + g for t, g in zip(sums, grads, strict=True)]
+
+            sums = [tf.zeros([num, *g.shape]) for g in w]
+            _, sums = _repeat(tf.shape(idx)[1], one_chunk, (sums,))
         else:
-            out = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in w]
-            for k in tf.range(num):
-                total = [tf.zeros_like(g) for g in w]
-                for s in tf.range(num_chunks[k]):
+
+            def one_client(k, out):
+                def one_chunk(s, total):
                     xb, yb = tf.gather(x, idx[k, s]), tf.gather(y, idx[k, s])
                     grads = grad_sum(xb, yb, mask[k, s])
-                    total = [t + g for t, g in zip(total, grads, strict=True)]
-                out = [o.write(k, t) for o, t in zip(out, total, strict=True)]
+                    return s + 1, [t + g for t, g in zip(total, grads, strict=True)]
+
+                _, total = _repeat(num_chunks[k], one_chunk, ([tf.zeros_like(g) for g in w],))
+                return k + 1, [o.write(k, t) for o, t in zip(out, total, strict=True)]
+
+            out = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in w]
+            _, out = _repeat(num, one_client, (out,))
             sums = [o.stack() for o in out]
         n = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.float32)
         return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
