@@ -202,9 +202,7 @@ class _Kernel:
                 return s + 1, w, loss_sum + loss * n, seen + n
 
             zero = tf.constant(0.0)
-            _, w, loss_sum, seen = _repeat(
-                tf.shape(idx)[1], one_step, (list(global_w), zero, zero)
-            )
+            _, w, loss_sum, seen = _repeat(tf.shape(idx)[1], one_step, (list(global_w), zero, zero))
             deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
             return k + 1, deltas, losses.write(k, loss_sum / seen)
 
