@@ -14,9 +14,10 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
 * :mod:`fedlab.history`, :mod:`fedlab.metrics`, :mod:`fedlab.plot`
 * :mod:`fedlab.playground` — client drift on a 2-D problem you can see (import it by name)
 * :mod:`fedlab.widgets` — the live Dashboard (import it by name)
-* :mod:`fedlab.compression`, :mod:`fedlab.lora`, :mod:`fedlab.large_models`,
-  :mod:`fedlab.keyboard` — large models: update codecs, LoRA aggregation, the 7B calculator,
-  a generated next-word dataset (import them by name)
+* :mod:`fedlab.compression`, :mod:`fedlab.fine_tuning`, :mod:`fedlab.lora`,
+  :mod:`fedlab.compute`, :mod:`fedlab.large_models`, :mod:`fedlab.keyboard` — large models:
+  update codecs, pre-training and full/LoRA/head-only/BitFit fine-tuning, LoRA aggregation,
+  client FLOPs and memory, the 7B calculator, a generated next-word dataset (import them by name)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from fedlab import steps
 from fedlab.algorithms import Algorithm, ProxAlgorithm, ScaffoldAlgorithm
+from fedlab.compression import Codec, ErrorFeedback
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
@@ -121,6 +122,7 @@ class _Kernel:
 
     def __init__(self, model, algorithm: Algorithm, strategy: str, specs: dict):
         self.model, self.algorithm, self.strategy = model, algorithm, strategy
+        self.ignore_class = specs["ignore_class"]
         self.trace_count = 0
         w, nt, x, y = specs["weights"], specs["non_trainable"], specs["x"], specs["y"]
         self.round_fn = tf.function(
@@ -160,7 +162,8 @@ class _Kernel:
             tape.watch(w)
             logits, _ = self.model.stateless_call(w, nt, xb, training=True)
             n = tf.reduce_sum(mb)
-            loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb) / tf.maximum(n, 1.0)
+            losses = steps.example_losses(yb, logits, self.ignore_class)
+            loss = tf.reduce_sum(losses * mb) / tf.maximum(n, 1.0)
         grads = self.algorithm.local_gradient(
             steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast, state, broadcast
         )
@@ -230,14 +233,11 @@ class _Kernel:
         aggregated = self.algorithm.aggregator(deltas, num_examples)
         new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
         drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
-        return aggregated, client_loss, drift, cosine, new_states
+        return aggregated, client_loss, drift, cosine, new_states, deltas
 
     def _evaluate(self, w, nt, x, y):
         logits, _ = self.model.stateless_call(w, nt, x, training=False)
-        correct = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-        )
-        return tf.reduce_sum(steps.example_losses(y, logits)), correct
+        return steps.evaluation_sums(y, logits, self.ignore_class)
 
     def _gradients(self, w, idx, mask, num_chunks, nt, x, y):
         """Every client's mean loss gradient over chunks of its data (vectorised or looped)."""
@@ -246,7 +246,7 @@ class _Kernel:
             with tf.GradientTape() as tape:
                 tape.watch(w)
                 logits, _ = self.model.stateless_call(w, nt, xb, training=False)
-                loss = tf.reduce_sum(steps.example_losses(yb, logits) * mb)
+                loss = tf.reduce_sum(steps.example_losses(yb, logits, self.ignore_class) * mb)
             return steps.dense_gradients(tape.gradient(loss, w))
 
         num = tf.shape(idx)[0]
@@ -331,6 +331,13 @@ class Simulation:
             clients do less local work and may be dropped (:mod:`fedlab.stragglers`).
         dissimilarity_every: record :meth:`gradient_dissimilarity` at the global model every
             this many rounds (``None``: never; it costs a pass over every client's data).
+        compression: a codec from :mod:`fedlab.compression` (e.g. ``Float16()``,
+            ``StochasticQuantizer(bits=4)``, ``TopK(0.01)``) or ``ErrorFeedback(codec)``, applied
+            to every client's update before it is sent up (:func:`fedlab.steps.compress_update`);
+            ``bytes_up`` then counts the encoded arrays. Error-feedback residuals are kept per
+            client, also for clients not selected. ``None``: updates travel as float32.
+        max_local_steps: a compute budget: no client takes more than this many local steps in
+            a round (``None``: all of ``local_epochs``).
 
     Example:
         >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, split, clients_per_round=5)  # doctest: +SKIP
@@ -349,6 +356,8 @@ class Simulation:
         evaluate_every: int = 1,
         stragglers: Stragglers | None = None,
         dissimilarity_every: int | None = None,
+        compression: Codec | ErrorFeedback | None = None,
+        max_local_steps: int | None = None,
     ):
         if not isinstance(algorithm, Algorithm):
             raise TypeError(
@@ -377,6 +386,16 @@ class Simulation:
         if dissimilarity_every is not None:
             dissimilarity_every = check_int("dissimilarity_every", dissimilarity_every, low=1)
         self.dissimilarity_every = dissimilarity_every
+        if compression is not None and not isinstance(compression, Codec | ErrorFeedback):
+            raise TypeError(
+                "compression must be a fedlab codec such as Float16(), TopK(0.01) or "
+                f"ErrorFeedback(TopK(0.01)), or None; got {type(compression).__name__}"
+            )
+        self.compression = compression
+        if max_local_steps is not None:
+            max_local_steps = check_int("max_local_steps", max_local_steps, low=1)
+        self.max_local_steps = max_local_steps
+        self.ignore_class = getattr(data, "ignore_class", None)
 
         self.model = build_model(model_fn, data.x_train, self.seed)
         self.weights: list[np.ndarray] = [v.numpy() for v in self.model.trainable_variables]
@@ -389,7 +408,7 @@ class Simulation:
         self._broadcast_shapes = [np.shape(b) for b in algorithm.broadcast_state(self.server_state)]
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]
         self._x = tf.constant(np.asarray(data.x_train, np.float32))
-        self._y = tf.constant(np.asarray(data.y_train, np.int32))
+        self._y = tf.constant(np.asarray(data.y_train, np.int32))  # [n] or [n, seq_len]
         self._x_test = np.asarray(data.x_test, np.float32)
         self._y_test = np.asarray(data.y_test, np.int32)
         self._sizes = np.array([len(i) for i in split.client_indices])
@@ -398,13 +417,20 @@ class Simulation:
         # c), the change of the client's state up (SCAFFOLD: Δc_k)
         self.extra_bytes_down = 4 * int(sum(np.prod(shape) for shape in self._broadcast_shapes))
         self.extra_bytes_up = 4 * int(sum(np.prod(s.shape[1:]) for s in self.client_states))
+        # error feedback: what compression left out of each client's updates so far
+        self.residuals: list[np.ndarray] = (
+            [np.zeros((self.num_clients, *w.shape), np.float32) for w in self.weights]
+            if isinstance(compression, ErrorFeedback)
+            else []
+        )
         specs = {
             "weights": [tf.TensorSpec(w.shape, tf.float32) for w in self.weights],
             "non_trainable": [tf.TensorSpec(v.shape, v.dtype) for v in self._non_trainable],
             "states": [tf.TensorSpec([None, *s.shape[1:]], tf.float32) for s in self.client_states],
             "broadcast": [tf.TensorSpec(shape, tf.float32) for shape in self._broadcast_shapes],
             "x": tf.TensorSpec([None, *self._x.shape[1:]], tf.float32),
-            "y": tf.TensorSpec([None], tf.int32),
+            "y": tf.TensorSpec([None, *self._y.shape[1:]], tf.int32),
+            "ignore_class": self.ignore_class,
         }
         self._kernel = _kernel(model_fn, self.model, algorithm, self.strategy, specs)
         self._gradient_args = None  # built on first use: most runs never need it
@@ -423,7 +449,28 @@ class Simulation:
             config["stragglers"] = stragglers.config()
         if dissimilarity_every is not None:
             config["dissimilarity_every"] = dissimilarity_every
+        if compression is not None:
+            config["compression"] = compression.config()
+        if max_local_steps is not None:
+            config["max_local_steps"] = max_local_steps
+        if self._non_trainable:  # frozen weights: shared by every client, never sent
+            config["num_frozen_parameters"] = num_parameters(self._non_trainable)
+        if callable(getattr(model_fn, "config", None)):  # e.g. FineTuning's variant
+            config["fine_tuning"] = model_fn.config()
         self.history = History(config=config)
+
+    def global_model(self):
+        """The Keras model holding the current global weights (frozen ones as they were).
+
+        For looking at, or using, the model the federation trained, e.g. to generate text.
+
+        Example:
+            >>> sim.global_model()(digits.x_test[:1]).shape  # doctest: +SKIP
+            TensorShape([1, 10])
+        """
+        for variable, w in zip(self.model.trainable_variables, self.weights, strict=True):
+            variable.assign(w)
+        return self.model
 
     @property
     def trace_count(self) -> int:
@@ -480,19 +527,23 @@ class Simulation:
     def evaluate(
         self, weights: list[np.ndarray] | None = None, chunk: int = 4096
     ) -> tuple[float, float]:
-        """Test loss and accuracy of ``weights`` (default: the current global model)."""
+        """Test loss and accuracy of ``weights`` (default: the current global model).
+
+        Means over test targets: examples, or the tokens of a sequence model (per-token loss,
+        next-token accuracy), leaving out the data's ``ignore_class`` (padding).
+        """
         w = [tf.constant(a) for a in (self.weights if weights is None else weights)]
-        loss_sum = correct = 0.0
+        loss_sum = correct = count = 0.0
         for start in range(0, len(self._y_test), chunk):
-            ls, c = self._kernel.eval_fn(
+            ls, c, n = self._kernel.eval_fn(
                 w,
                 self._non_trainable,
                 self._x_test[start : start + chunk],
                 self._y_test[start : start + chunk],
             )
-            loss_sum, correct = loss_sum + float(ls), correct + float(c)
-        n = max(len(self._y_test), 1)
-        return loss_sum / n, correct / n
+            loss_sum, correct, count = loss_sum + float(ls), correct + float(c), count + float(n)
+        count = max(count, 1.0)
+        return loss_sum / count, correct / count
 
     def client_gradients(self, weights: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """Every client's full-batch gradient ∇F_k(w) of its mean loss, stacked: one ``[N, ...]``
@@ -595,13 +646,17 @@ class Simulation:
                     selected[~is_straggler],
                     budgets[~is_straggler],
                 )
+        if self.max_local_steps is not None:
+            cap = np.full(len(clients), self.max_local_steps)
+            budgets = cap if budgets is None else np.minimum(budgets, cap)
         num_examples = self._sizes[clients]
         if len(clients):
-            client_loss, drift, cosine, client_steps = self._train_and_update(
-                clients, budgets, round_num
+            client_loss, drift, cosine, client_steps, client_examples, update_bytes = (
+                self._train_and_update(clients, budgets, round_num)
             )
         else:  # every selected client was dropped: nothing arrives, nothing changes
-            client_loss = drift = cosine = client_steps = np.zeros(0)
+            client_loss = drift = cosine = client_steps = client_examples = np.zeros(0)
+            update_bytes = 0
         test_loss = test_accuracy = float("nan")
         if round_num % self.evaluate_every == 0:
             test_loss, test_accuracy = self.evaluate()
@@ -624,11 +679,12 @@ class Simulation:
             drift_max=float(drift.max()) if len(clients) else float("nan"),
             update_cosine=tuple(cosine.tolist()),
             bytes_down=len(selected) * (self.model_bytes + self.extra_bytes_down),
-            bytes_up=len(clients) * (self.model_bytes + self.extra_bytes_up),
+            bytes_up=update_bytes + len(clients) * self.extra_bytes_up,
             wall_time=time.perf_counter() - start,
             stragglers=tuple(int(k) for k in straggling),
             dropped=tuple(int(k) for k in dropped),
             client_steps=tuple(int(n) for n in client_steps),
+            client_examples=tuple(int(n) for n in client_examples),
             gradient_dissimilarity=dissimilarity,
             server_state_norm=server_norm,
             client_state_norm=client_norm,
@@ -638,12 +694,13 @@ class Simulation:
 
     def _train_and_update(
         self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Local training of ``clients``, aggregation and server update; per-client numbers."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Local training of ``clients``, aggregation and server update; per-client numbers
+        and the bytes of the updates sent up."""
         idx, mask = self.batch_plan(clients, round_num, budgets)
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
-        aggregated, client_loss, drift, cosine, new_states = self._kernel.round_fn(
+        aggregated, client_loss, drift, cosine, new_states, deltas = self._kernel.round_fn(
             [tf.constant(w) for w in self.weights],
             tf.constant(idx),
             tf.constant(mask),
@@ -659,6 +716,12 @@ class Simulation:
         bad = clients[~np.isfinite(client_loss)]
         if len(bad):
             raise DivergenceError(round_num, bad, self.history)
+        update_bytes = len(clients) * self.model_bytes
+        if self.compression is not None:  # what the server receives: the decoded messages
+            deltas = [d.numpy() for d in deltas]
+            sent, update_bytes = self._compress(clients, deltas, round_num)
+            aggregated = self.algorithm.aggregator(sent, num_examples.astype(np.float32))
+            cosine = update_cosine(deltas, aggregated)
         new_states = [s.numpy() for s in new_states]
         state_delta = [
             np.mean(new - old, axis=0) for new, old in zip(new_states, states, strict=True)
@@ -676,8 +739,26 @@ class Simulation:
         for all_states, new in zip(self.client_states, new_states, strict=True):
             all_states[clients] = new  # clients not selected keep theirs
         client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
-        drift = drift.numpy().astype(float)
-        return client_loss, drift, cosine.numpy().astype(float), client_steps
+        client_examples = mask.sum(axis=(1, 2)).astype(int)
+        drift, cosine = drift.numpy().astype(float), np.asarray(cosine, float)
+        return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+
+    def _compress(
+        self, clients: np.ndarray, deltas: list[np.ndarray], round_num: int
+    ) -> tuple[list[np.ndarray], int]:
+        """Every client's update through ``compression`` (one client at a time, in NumPy):
+        the stacked decoded updates and the total bytes sent. Updates error-feedback residuals."""
+        sent, num_bytes = [], 0
+        for i, k in enumerate(clients):
+            residual = [r[k] for r in self.residuals]
+            decoded, size, residual = steps.compress_update(
+                self.compression, [d[i] for d in deltas], round_num, int(k), self.seed, residual
+            )
+            for all_residuals, r in zip(self.residuals, residual, strict=True):
+                all_residuals[k] = r  # clients not selected keep theirs
+            sent.append(decoded)
+            num_bytes += size
+        return [np.stack(column) for column in zip(*sent, strict=True)], num_bytes
 
     def _state_norms(self) -> tuple[float, float]:
         """‖broadcast state‖ and the mean over all clients of ‖client state‖ (nan when none).
@@ -745,6 +826,8 @@ def simulate(
     evaluate_every: int = 1,
     stragglers: Stragglers | None = None,
     dissimilarity_every: int | None = None,
+    compression: Codec | ErrorFeedback | None = None,
+    max_local_steps: int | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds of ``algorithm`` and return the :class:`~fedlab.history.History`.
 
@@ -766,5 +849,7 @@ def simulate(
         evaluate_every,
         stragglers=stragglers,
         dissimilarity_every=dissimilarity_every,
+        compression=compression,
+        max_local_steps=max_local_steps,
     )
     return sim.run(num_rounds, callbacks=callbacks, progress=progress, stop_event=stop_event)

@@ -40,6 +40,8 @@ class RoundRecord:
         dropped: ids of the stragglers left out of the round; ``clients`` are the selected
             clients that were not dropped (empty when all were: the global model stayed put).
         client_steps: local SGD steps each client in ``clients`` took.
+        client_examples: examples each client in ``clients`` processed (summed over its local
+            steps): with :class:`fedlab.compute.TrainingCost`, its FLOPs this round.
         gradient_dissimilarity: (1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² over all N clients at the global
             model after the round (:func:`fedlab.metrics.gradient_dissimilarity`); ``nan`` when
             not computed (see ``Simulation(dissimilarity_every=...)``).
@@ -67,6 +69,7 @@ class RoundRecord:
     stragglers: tuple[int, ...] = ()
     dropped: tuple[int, ...] = ()
     client_steps: tuple[int, ...] = ()
+    client_examples: tuple[int, ...] = ()
     gradient_dissimilarity: float = math.nan
     server_state_norm: float = math.nan
     client_state_norm: float = math.nan
@@ -153,12 +156,20 @@ class History:
         doc="Mean cosine of each client's update with the aggregate per round (update "
         "agreement: 1 when clients pull the same way; nan if no client reported).",
     )
-    bytes_down = property(lambda self: self.series("bytes_down"), doc="Bytes sent down per round.")
-    bytes_up = property(lambda self: self.series("bytes_up"), doc="Bytes sent up per round.")
+    bytes_down = property(
+        lambda self: self.series("bytes_down").astype(np.int64), doc="Bytes sent down per round."
+    )
+    bytes_up = property(
+        lambda self: self.series("bytes_up").astype(np.int64), doc="Bytes sent up per round."
+    )
     megabytes_sent = property(
         lambda self: np.cumsum(self.series("bytes_down") + self.series("bytes_up")) / 1e6,
         doc="Megabytes (10⁶ bytes) sent down and up so far, after each round: the x axis that "
         "compares methods with different costs per round fairly.",
+    )
+    perplexity = property(
+        lambda self: np.exp(self.series("test_loss")),
+        doc="exp(test loss) per round: for a language model (per-token loss), the test perplexity.",
     )
     wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")
     gradient_dissimilarity = property(

@@ -271,10 +271,26 @@ class KeyboardData:
     def __repr__(self) -> str:  # the arrays are too long to print
         return f"KeyboardData({self.summary()})"
 
+    name = "keyboard"
+    ignore_class = PAD  # <pad> targets count in no loss or metric (fedlab.steps.example_losses)
+
     @property
     def num_clients(self) -> int:
         """Number of users."""
         return int(self.client_ids.max()) + 1
+
+    def split(self):
+        """The natural split, one client per user, as a :class:`fedlab.partition.ClientSplit`.
+
+        Its "labels" (for label-count plots) are each sentence's first word.
+
+        Example:
+            >>> keyboard(num_clients=3, sentences_per_client=10).split().sizes.tolist()
+            [8, 8, 8]
+        """
+        from fedlab.partition import natural
+
+        return natural(self.client_ids, self.y_train[:, 0], num_classes=len(self.vocab))
 
     @property
     def seq_len(self) -> int:

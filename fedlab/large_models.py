@@ -304,17 +304,29 @@ def upload_comparison(
     return rows
 
 
-def enable_lora(model: keras.Model, rank: int, targets: Iterable[str] = ("q", "v")) -> keras.Model:
-    """Freeze ``model`` and add rank-``rank`` LoRA adapters to its attention projections.
+_MLP_LAYERS = {"up": "mlp_up", "down": "mlp_down"}  # tiny_transformer's Dense layer names
+
+
+def enable_lora(
+    model: keras.Model,
+    rank: int,
+    targets: Iterable[str] = ("q", "v"),
+    lora_alpha: float | None = None,
+) -> keras.Model:
+    """Freeze ``model`` and add rank-``rank`` LoRA adapters to the ``targets`` layers.
 
     Every existing weight (biases and LayerNorms included) becomes non-trainable; then each
-    ``MultiHeadAttention`` layer's ``targets`` projections (``"q"``, ``"k"``, ``"v"``, ``"o"``)
-    get Keras's ``enable_lora(rank)``, whose factors ``lora_kernel_a`` and ``lora_kernel_b`` are
-    the only trainable weights. ``B`` starts at zero, so the model's outputs are unchanged until
+    target gets Keras's ``enable_lora(rank, lora_alpha)``, whose factors ``lora_kernel_a`` and
+    ``lora_kernel_b`` are the only trainable weights (scaled by ``lora_alpha / rank``; ``None``
+    means ``alpha = rank``). Targets: ``"q"``, ``"k"``, ``"v"``, ``"o"``, every
+    ``MultiHeadAttention`` layer's projections; ``"up"``, ``"down"``, the MLP ``Dense`` layers of
+    :func:`fedlab.models.tiny_transformer` (named ``*mlp_up``, ``*mlp_down``); ``"embedding"``,
+    its ``token_embedding``. ``B`` starts at zero, so the model's outputs are unchanged until
     training moves it. Keras factors an ``EinsumDense`` kernel over its last axis: a query, key
     or value kernel ``(d, heads, head_dim)`` gets ``r * (d * heads + head_dim)`` weights, the
-    output kernel ``(heads, head_dim, d)`` gets ``r * (d + d)``. The model must be built;
-    modifies it in place and returns it.
+    output kernel ``(heads, head_dim, d)`` gets ``r * (d + d)``; a ``Dense`` or ``Embedding``
+    ``d_in x d_out`` gets ``r * (d_in + d_out)``. The model must be built; modifies it in place
+    and returns it.
 
     Example:
         >>> from fedlab.models import tiny_transformer
@@ -323,25 +335,41 @@ def enable_lora(model: keras.Model, rank: int, targets: Iterable[str] = ("q", "v
         1024
     """
     rank = check_int("rank", rank, low=1)
+    if lora_alpha is not None:
+        lora_alpha = check_float("lora_alpha", lora_alpha, low=0.0, low_inclusive=False)
     targets = list(targets)
     if not targets:
         raise ValueError("targets must name at least one projection, got none")
+    allowed = [*_ATTENTION_PROJECTIONS, *_MLP_LAYERS, "embedding"]
     for target in targets:
-        check_choice("targets", target, list(_ATTENTION_PROJECTIONS))
+        check_choice("targets", target, allowed)
     if len(set(targets)) != len(targets):
         raise ValueError(f"targets must not repeat a projection, got {targets}")
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError("model must be a built keras.Model")
-    attention = [
-        layer
-        for layer in model._flatten_layers()
-        if isinstance(layer, keras.layers.MultiHeadAttention)
-    ]
-    if not attention:
-        raise ValueError("model has no MultiHeadAttention layers to adapt")
+    layers = list(model._flatten_layers())
+    chosen = []
+    for target in targets:
+        if target in _ATTENTION_PROJECTIONS:
+            found = [
+                getattr(layer, _ATTENTION_PROJECTIONS[target])
+                for layer in layers
+                if isinstance(layer, keras.layers.MultiHeadAttention)
+            ]
+        elif target in _MLP_LAYERS:
+            found = [
+                layer
+                for layer in layers
+                if isinstance(layer, keras.layers.Dense)
+                and layer.name.endswith(_MLP_LAYERS[target])
+            ]
+        else:
+            found = [layer for layer in layers if layer.name == "token_embedding"]
+        if not found:
+            raise ValueError(f"model has no layers for LoRA target {target!r}")
+        chosen += found
     for variable in model.weights:
         variable.trainable = False
-    for layer in attention:
-        for target in targets:
-            getattr(layer, _ATTENTION_PROJECTIONS[target]).enable_lora(rank)
+    for layer in chosen:
+        layer.enable_lora(rank, lora_alpha=lora_alpha)
     return model

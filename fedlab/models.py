@@ -143,18 +143,36 @@ def build_model(model_fn: ModelFn, sample_x: np.ndarray, seed: int) -> keras.Mod
     model = model_fn()
     if not isinstance(model, keras.Model):
         raise TypeError(f"model_fn must return a keras.Model, got {type(model).__name__}")
-    model(np.asarray(sample_x[:1], dtype="float32"))
-    float_state = [v.path for v in model.non_trainable_variables if "float" in str(v.dtype)]
-    if float_state:
+    sample = np.asarray(sample_x[:2], dtype="float32")
+    model(sample[:1])
+    if not model.trainable_variables:
+        raise ValueError("model_fn's model has no trainable weights")
+    _check_no_training_state(model, sample)
+    return model
+
+
+def _check_no_training_state(model: keras.Model, sample: np.ndarray) -> None:
+    """Refuse non-trainable variables that training changes (BatchNormalization statistics).
+
+    Frozen weights (``layer.trainable = False``, the base kernels under LoRA) are fine: every
+    client shares them and nobody sends them. State a training step updates is not: fedlab
+    averages only trainable weights, so each client's statistics would silently be lost.
+    """
+    trainable = [v.value for v in model.trainable_variables]
+    before = [v.value for v in model.non_trainable_variables]
+    _, after = model.stateless_call(trainable, before, sample, training=True)
+    changed = [
+        v.path
+        for v, old, new in zip(model.non_trainable_variables, before, after, strict=True)
+        if "float" in str(v.dtype) and not np.array_equal(np.asarray(old), np.asarray(new))
+    ]
+    if changed:
         raise ValueError(
-            "model_fn's model has non-trainable float variables "
-            f"({', '.join(float_state[:3])}), e.g. BatchNormalization statistics; fedlab averages "
+            "model_fn's model has non-trainable variables that training updates "
+            f"({', '.join(changed[:3])}), e.g. BatchNormalization statistics; fedlab averages "
             "trainable weights only. Use LayerNormalization or GroupNormalization instead "
             "(also the better choice for non-IID clients)."
         )
-    if not model.trainable_variables:
-        raise ValueError("model_fn's model has no trainable weights")
-    return model
 
 
 def num_parameters(weights: list[np.ndarray]) -> int:

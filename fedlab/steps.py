@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from fedlab.algorithms import Algorithm
+from fedlab.compression import Codec, ErrorFeedback
 from fedlab.models import ModelFn, build_model
 from fedlab.stragglers import Stragglers
 from fedlab.validate import check_int
@@ -30,7 +31,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
 
 
-_SAMPLING, _BATCHES = 1, 2  # stream ids: sampling and batch order never share random numbers
+_SAMPLING, _BATCHES, _COMPRESSION = 1, 2, 4  # stream ids: no two purposes share random numbers
 # (fedlab.stragglers draws its stragglers from stream 3)
 
 
@@ -107,15 +108,68 @@ def batch_order(
     return batches
 
 
-def example_losses(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Per-example cross-entropy from logits (averaged over any sequence axes).
+def example_losses(y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None) -> tf.Tensor:
+    """Per-example cross-entropy from logits, averaged over any sequence axes.
+
+    With ``ignore_class`` (e.g. the ``<pad>`` token of :func:`fedlab.keyboard.keyboard`), targets
+    of that class do not count: an example's loss is the mean over its other targets (0 if none).
 
     Example:
         >>> float(example_losses(tf.constant([0]), tf.constant([[0.0, 0.0]]))[0])  # log 2
         0.6931471824645996
+        >>> seq = tf.constant([[1, 0]])  # the second target is padding
+        >>> float(example_losses(seq, tf.constant([[[0.0, 0.0], [9.0, 0.0]]]), ignore_class=0)[0])
+        0.6931471824645996
     """
+    if ignore_class is None:  # every target counts: a plain mean
+        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        return tf.reshape(
+            tf.reduce_mean(tf.reshape(losses, [tf.shape(losses)[0], -1]), axis=1), [-1]
+        )
+    losses, valid = target_losses(y, logits, ignore_class)
+    n = tf.shape(losses)[0]
+    losses, valid = tf.reshape(losses, [n, -1]), tf.reshape(valid, [n, -1])
+    return tf.reduce_sum(losses, axis=1) / tf.maximum(tf.reduce_sum(valid, axis=1), 1.0)
+
+
+def target_losses(
+    y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Cross-entropy of every target (0 where ignored) and a 0/1 mask of the targets that count.
+
+    Both have ``y``'s shape: one number per example, or per token of a sequence.
+
+    Example:
+        >>> loss, valid = target_losses(tf.constant([[1, 0]]), tf.zeros([1, 2, 2]), ignore_class=0)
+        >>> valid.numpy().tolist()
+        [[1.0, 0.0]]
+    """
+    y = tf.cast(y, tf.int32)
     losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-    return tf.reshape(tf.reduce_mean(tf.reshape(losses, [tf.shape(losses)[0], -1]), axis=1), [-1])
+    if ignore_class is None:
+        return losses, tf.ones_like(losses)
+    valid = tf.cast(tf.not_equal(y, ignore_class), losses.dtype)
+    return losses * valid, valid
+
+
+def evaluation_sums(
+    y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Summed loss, number correct and number of targets that count (for a mean over targets).
+
+    For a sequence model every token is a target, so the test loss is per token (its
+    ``exp`` is the perplexity) and the accuracy is next-token accuracy; ``ignore_class``
+    targets (padding) are left out of all three sums.
+
+    Example:
+        >>> [round(float(v), 4) for v in evaluation_sums(tf.constant([1]), tf.constant([[0.0, 1.0]]))]
+        [0.3133, 1.0, 1.0]
+    """
+    losses, valid = target_losses(y, logits, ignore_class)
+    hits = tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32
+    )
+    return tf.reduce_sum(losses), tf.reduce_sum(hits * valid), tf.reduce_sum(valid)
 
 
 def dense_gradients(grads: list) -> list[tf.Tensor]:
@@ -159,6 +213,7 @@ def local_update(
     client_state: Weights = (),
     broadcast_state: Weights = (),
     max_steps: int | None = None,
+    ignore_class: int | None = None,
 ) -> ClientResult:
     """Stage 3: train a copy of ``weights`` on one client's ``x, y`` with local SGD.
 
@@ -167,6 +222,7 @@ def local_update(
     ``client_state`` is the client's persistent state (SCAFFOLD's variate; empty for FedAvg) and
     ``broadcast_state`` what the server sent beside the weights. ``max_steps`` stops after that
     many steps (a straggler's budget, see :mod:`fedlab.stragglers`); ``None`` runs them all.
+    ``ignore_class``: targets of this class (padding) do not count in the loss.
 
     Example:
         >>> result = local_update(model, weights, x_k, y_k, FedAvg(), client_id=3)  # doctest: +SKIP
@@ -194,7 +250,7 @@ def local_update(
     for batch in batches:
         xb, yb = tf.constant(x[batch]), tf.constant(y[batch])
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(example_losses(yb, model(xb, training=True)))
+            loss = tf.reduce_mean(example_losses(yb, model(xb, training=True), ignore_class))
         current = [tf.convert_to_tensor(v) for v in variables]
         grads = algorithm.local_gradient(
             dense_gradients(tape.gradient(loss, variables)), current, start, state, sent
@@ -215,7 +271,50 @@ def local_update(
     )
 
 
-def full_gradient(model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray) -> Weights:
+def compress_update(
+    compression: Codec | ErrorFeedback,
+    delta: Weights,
+    round_num: int,
+    client_id: int,
+    seed: int = 0,
+    residual: Weights = (),
+) -> tuple[Weights, int, Weights]:
+    """Stage 3b: what a client's update looks like after the trip up through ``compression``.
+
+    Encodes ``delta`` with the codec (a seeded stream per round and client, for stochastic
+    codecs) and decodes it as the server does. With ``ErrorFeedback(codec)`` the client adds
+    its ``residual`` first and keeps what was left out for next time. Returns the decoded
+    update the server aggregates, the bytes sent, and the new residual (empty without error
+    feedback).
+
+    Example:
+        >>> from fedlab.compression import TopK
+        >>> sent, num_bytes, _ = compress_update(TopK(0.5), [np.array([3.0, -1.0])], 1, 0)
+        >>> sent[0].tolist(), num_bytes  # one int32 index and one float32 value
+        ([3.0, 0.0], 8)
+    """
+    stream = np.random.SeedSequence([seed, _COMPRESSION, round_num, client_id])
+    codec_seed = int(stream.generate_state(1)[0])
+    if isinstance(compression, ErrorFeedback):
+        encoded, residual = compression.apply(delta, residual, seed=codec_seed)
+        codec = compression.codec
+    elif isinstance(compression, Codec):
+        encoded, residual, codec = compression.encode(delta, seed=codec_seed), [], compression
+    else:
+        raise TypeError(
+            "compression must be a fedlab codec or ErrorFeedback(codec), "
+            f"got {type(compression).__name__}"
+        )
+    return codec.decode(encoded), encoded.num_bytes, residual
+
+
+def full_gradient(
+    model: keras.Model,
+    weights: Weights,
+    x: np.ndarray,
+    y: np.ndarray,
+    ignore_class: int | None = None,
+) -> Weights:
     """∇F_k(w): the gradient of the mean loss over all of a client's ``x, y`` at ``weights``.
 
     The engine stacks these for every client to measure how much the clients disagree
@@ -232,7 +331,7 @@ def full_gradient(model: keras.Model, weights: Weights, x: np.ndarray, y: np.nda
         variable.assign(w)
     with tf.GradientTape() as tape:
         logits = model(tf.constant(x, tf.float32), training=False)
-        loss = tf.reduce_mean(example_losses(tf.constant(y, tf.int32), logits))
+        loss = tf.reduce_mean(example_losses(tf.constant(y, tf.int32), logits, ignore_class))
     return [g.numpy() for g in dense_gradients(tape.gradient(loss, variables))]
 
 
@@ -273,9 +372,16 @@ def server_update(
 
 
 def evaluate(
-    model: keras.Model, weights: Weights, x: np.ndarray, y: np.ndarray
+    model: keras.Model,
+    weights: Weights,
+    x: np.ndarray,
+    y: np.ndarray,
+    ignore_class: int | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``weights`` on ``x, y``.
+
+    Means are over targets: examples, or every token of a sequence model (per-token loss, whose
+    ``exp`` is the perplexity, and next-token accuracy); ``ignore_class`` targets do not count.
 
     Example:
         >>> loss, accuracy = evaluate(model, weights, digits.x_test, digits.y_test)  # doctest: +SKIP
@@ -283,9 +389,9 @@ def evaluate(
     for variable, w in zip(model.trainable_variables, weights, strict=True):
         variable.assign(w)
     logits = model(tf.constant(x), training=False)
-    loss = float(tf.reduce_mean(example_losses(tf.constant(y), logits)))
-    accuracy = float(np.mean(np.argmax(logits.numpy(), axis=-1) == y))
-    return loss, accuracy
+    loss_sum, correct, count = evaluation_sums(tf.constant(y), logits, ignore_class)
+    count = max(float(count), 1.0)
+    return float(loss_sum) / count, float(correct) / count
 
 
 @dataclass(frozen=True)
@@ -300,6 +406,9 @@ class RoundResult:
         client_states: every client's persistent state after the round (empty lists for FedAvg).
         stragglers: ids of the selected clients that straggled (see :mod:`fedlab.stragglers`).
         dropped: ids of the stragglers left out; ``clients`` holds everyone else.
+        bytes_up: bytes of the updates sent up (float32, or the encoded messages).
+        residuals: every client's error-feedback residual after the round (``None`` without
+            ``ErrorFeedback`` compression).
     """
 
     weights: Weights
@@ -309,6 +418,8 @@ class RoundResult:
     client_states: dict[int, Weights]
     stragglers: tuple[int, ...] = ()
     dropped: tuple[int, ...] = ()
+    bytes_up: int = 0
+    residuals: dict[int, Weights] | None = None
 
 
 def run_round(
@@ -323,6 +434,9 @@ def run_round(
     server_state: dict | None = None,
     client_states: dict[int, Weights] | None = None,
     stragglers: Stragglers | None = None,
+    compression: Codec | ErrorFeedback | None = None,
+    residuals: dict[int, Weights] | None = None,
+    max_local_steps: int | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
@@ -330,7 +444,10 @@ def run_round(
     same numbers. Pass the previous round's ``server_state`` and ``client_states`` to go on.
     With ``stragglers``, some selected clients train fewer local steps and, with
     ``stragglers.drop``, are left out; if every selected client is dropped, the weights and
-    server state stay as they were and ``aggregated_delta`` is zero.
+    server state stay as they were and ``aggregated_delta`` is zero. With ``compression``, each
+    update goes through :func:`compress_update` and the server aggregates what it decodes; pass
+    the previous round's ``residuals`` to go on with error feedback. ``max_local_steps`` caps
+    every client's local steps (a compute budget).
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
@@ -362,10 +479,19 @@ def run_round(
         straggling = tuple(int(k) for k in clients[is_straggler])
         if stragglers.drop:  # the server does not wait for them
             dropped, clients = straggling, clients[~is_straggler]
+    if max_local_steps is not None:
+        cap = check_int("max_local_steps", max_local_steps, low=1)
+        budget = {k: cap if b is None else min(b, cap) for k, b in budget.items()}
+    if isinstance(compression, ErrorFeedback):
+        if residuals is None:
+            residuals = {k: compression.init(global_weights) for k in range(num_clients)}
+        residuals = dict(residuals)
     if len(clients) == 0:  # nobody reported back: nothing to aggregate, nothing changes
         zero = [np.zeros_like(w, np.float32) for w in global_weights]
         weights = [np.array(w, copy=True) for w in global_weights]
-        return RoundResult(weights, server_state, [], zero, client_states, straggling, dropped)
+        return RoundResult(
+            weights, server_state, [], zero, client_states, straggling, dropped, 0, residuals
+        )
     results = []
     for k, weights in broadcast(global_weights, clients).items():
         own = split.client_indices[k]  # the client's data: used here, never sent
@@ -383,9 +509,27 @@ def run_round(
                 client_states[k],
                 sent,
                 max_steps=budget[k],
+                ignore_class=getattr(data, "ignore_class", None),
             )
         )
-    stacked = [np.stack(d) for d in zip(*(r.delta for r in results), strict=True)]
+    sent = [r.delta for r in results]  # what the server receives
+    bytes_up = sum(4 * sum(np.size(d) for d in r.delta) for r in results)
+    if compression is not None:
+        sent, bytes_up = [], 0
+        for r in results:
+            decoded, size, residual = compress_update(
+                compression,
+                r.delta,
+                round_num,
+                r.client_id,
+                seed,
+                residuals[r.client_id] if residuals is not None else (),
+            )
+            sent.append(decoded)
+            bytes_up += size
+            if residuals is not None:
+                residuals[r.client_id] = residual
+    stacked = [np.stack(d) for d in zip(*sent, strict=True)]
     aggregated = [
         np.asarray(a) for a in algorithm.aggregator(stacked, [r.num_examples for r in results])
     ]
@@ -403,5 +547,13 @@ def run_round(
         global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
     )
     return RoundResult(
-        new_weights, server_state, results, aggregated, client_states, straggling, dropped
+        new_weights,
+        server_state,
+        results,
+        aggregated,
+        client_states,
+        straggling,
+        dropped,
+        bytes_up,
+        residuals,
     )
