@@ -78,6 +78,10 @@ ALGORITHM_PARAMETERS = {"fedprox": ("mu",), "fedavgm": ("momentum",)}
 BATCH_SIZES = (5, 10, 20, 50, 100, None)
 """Batch sizes in the dropdown; ``None`` is full batch (one step per local epoch)."""
 
+X_AXES = {"round": "round", "MB sent": "megabytes"}
+"""The "x axis" toggle: label shown -> ``x`` of :func:`fedlab.plot.plot_accuracy` and
+:func:`~fedlab.plot.plot_loss` (``"megabytes"``: cumulative megabytes sent, up + down)."""
+
 _FIGSIZE = (9.0, 5.6)  # inches; at _DPI that is 720 x 448 pixels
 _DPI = 80
 _ERROR_COLOR = "#c62828"
@@ -178,13 +182,17 @@ def client_loss_range(history: History) -> tuple[np.ndarray, np.ndarray, np.ndar
     return history.round, low, high
 
 
-def _plot_client_loss_range(history: History, ax: Axes, color: str) -> Drawn:
+def _x_values(history: History, x: str) -> np.ndarray:
+    """The x values of ``history``'s rounds for ``x`` (a value of :data:`X_AXES`)."""
+    return history.round if x == "round" else history.megabytes_sent
+
+
+def _plot_client_loss_range(history: History, ax: Axes, color: str, x: str = "round") -> Drawn:
     """Shade the min–max of the clients' training losses per round (numbers from the History)."""
-    rounds, low, high = client_loss_range(history)
-    ax.fill_between(rounds, low, high, color=color, alpha=0.18, lw=0, label="clients: min–max")
-    return Drawn(
-        ax.figure, (ax,), {"round": rounds, "client_loss_min": low, "client_loss_max": high}
-    )
+    _, low, high = client_loss_range(history)
+    xs = _x_values(history, x)
+    ax.fill_between(xs, low, high, color=color, alpha=0.18, lw=0, label="clients: min–max")
+    return Drawn(ax.figure, (ax,), {x: xs, "client_loss_min": low, "client_loss_max": high})
 
 
 def _clear(ax: Axes) -> None:
@@ -218,7 +226,9 @@ class Dashboard:
     Dirichlet label skew with α, the FedAvg paper's shards, or Synthetic's natural devices),
     number of clients, model, seed; algorithm (FedAvg, FedSGD, FedProx with its μ, SCAFFOLD,
     FedAvgM with its server momentum β, FedAdam, FedYogi, FedAdagrad), local epochs E, batch
-    size B, client and server learning rates; clients per round and rounds.
+    size B, client and server learning rates; clients per round and rounds. *x axis* (display
+    only): the loss and accuracy curves against the round or against the megabytes sent so far
+    (up + down, ``History.megabytes_sent``); switching redraws every run, no training.
 
     **Buttons:** *Run* trains until the run has ``rounds`` rounds (again from scratch once it
     has), *Stop* pauses after the round in flight and keeps the history (Run resumes it), *Step*
@@ -271,6 +281,9 @@ class Dashboard:
         num_rounds: rounds of a run (the ``rounds`` box), at least 1.
         seed: seeds the data split, initial weights, client sampling and batch order.
         save_dir: folder that Save writes into.
+        x_axis: what the loss and accuracy panels plot against: ``"round"`` or ``"megabytes"``
+            (cumulative MB sent, up + down; the drift panels stay per round). Not a run setting:
+            changing it redraws the runs on the charts and never starts a new one.
         warm_up: build the run the controls ask for, and trace its TensorFlow functions, in a
             background thread as soon as the Dashboard is made, so that the first Run shows a
             round at once instead of after a second or two of tracing.
@@ -318,9 +331,11 @@ class Dashboard:
         num_rounds: int = 30,
         seed: int = 0,
         save_dir: str = "fedlab-runs",
+        x_axis: str = "round",
         warm_up: bool = True,
     ):
         check_choice("dataset", dataset, list(PARTITIONS))
+        check_choice("x_axis", x_axis, list(X_AXES.values()))
         check_choice(f"partition (for {dataset})", partition, PARTITIONS[dataset])
         check_choice("model", model, list(MODELS))
         check_choice("algorithm", algorithm, list(ALGORITHM_NAMES))
@@ -387,6 +402,13 @@ class Dashboard:
         c["save_dir"] = widgets.Text(
             value=str(save_dir), description="save to", style=style, layout={"width": "220px"}
         )
+        c["x_axis"] = widgets.ToggleButtons(
+            options=list(X_AXES.items()),
+            value=x_axis,
+            description="x axis",
+            tooltips=["loss and accuracy per round", "... per megabyte sent so far (up + down)"],
+            style=style | {"button_width": "70px"},
+        )
         for control in (c["dataset"], c["partition"], c["model"], c["algorithm"]):
             control.layout.width = "190px"
         self.controls = c
@@ -432,7 +454,7 @@ class Dashboard:
                 ),
                 widgets.HBox(
                     [c["num_rounds"], b["Run"], b["Stop"], b["Step"], b["Reset"], b["Clear"]]
-                    + [c["save_dir"], b["Save"]],
+                    + [c["x_axis"], c["save_dir"], b["Save"]],
                     layout=wrap,
                 ),
                 self.status,
@@ -457,8 +479,9 @@ class Dashboard:
         self._preparing: threading.Thread | None = None
         self._sync_controls()
         for name, control in c.items():
-            if name not in ("num_rounds", "save_dir"):
+            if name not in ("num_rounds", "save_dir", "x_axis"):
                 control.observe(self._on_control, names="value")
+        c["x_axis"].observe(lambda _: self._redraw(), names="value")  # display only: no new run
         self._redraw()
         if warm_up:  # after the first drawing, which would otherwise wait for the thread's GIL
             self._preparing = threading.Thread(
@@ -845,7 +868,9 @@ class Dashboard:
                 live = self.history
                 snapshot = History(live.config, list(live.rounds))
                 current = _Run(self._settings, run_label(self._settings), snapshot)
-            self.drawn, legends = _draw(self._plots.axes, current, self._kept, self._target)
+            self.drawn, legends = _draw(
+                self._plots.axes, current, self._kept, self._target, self.controls["x_axis"].value
+            )
             self.image.value = self._plots.render(legends)
             self.draw_seconds = time.perf_counter() - start
 
@@ -866,7 +891,7 @@ class _Plots:
     labels and places. So the curves are drawn *animated* (left out of a full draw), the rest
     is rendered once into a cached background, the opaque legends are cached as small images,
     and a redraw pastes the background, draws the curves and pastes the legends on top. The
-    caches are rendered again whenever an axis range or a legend changes.
+    caches are rendered again whenever an axis range, an x label or a legend changes.
     """
 
     def __init__(self, figsize: tuple[float, float] = _FIGSIZE, dpi: float = _DPI):
@@ -876,8 +901,7 @@ class _Plots:
             left=0.075, right=0.985, top=0.95, bottom=0.085, hspace=0.42, wspace=0.2
         )
         self.axes = self.figure.subplots(2, 2)
-        for ax in self.axes.flat:
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10], integer=True))
+        for ax in self.axes.flat:  # (_draw sets the x tick locators: rounds or megabytes)
             ax.tick_params(labelsize=8.5)
         self._cache_key: tuple | None = None
         self._background = None
@@ -897,7 +921,7 @@ class _Plots:
         for artist in (a for artists in curves.values() for a in artists):
             artist.set_animated(True)
         key = (
-            tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.axes.flat),
+            tuple((ax.get_xlim(), ax.get_ylim(), ax.get_xlabel()) for ax in self.axes.flat),
             tuple(
                 (id(ax), tuple(ax.get_legend_handles_labels()[1]), tuple(sorted(kw.items())))
                 for ax, kw in legends
@@ -935,33 +959,42 @@ def _nice_top(value: float) -> float:
     return float(min(t for t in ticks if t >= value))
 
 
+def _x_locator(x: str) -> MaxNLocator:
+    """Tick positions for an x axis of rounds (whole numbers) or of megabytes."""
+    if x == "round":
+        return MaxNLocator(nbins=6, steps=[1, 2, 5, 10], integer=True)
+    return MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+
+
 def _draw(
-    axes: np.ndarray, current: _Run, kept: Sequence[_Run], target: int
+    axes: np.ndarray, current: _Run, kept: Sequence[_Run], target: int, x: str = "round"
 ) -> tuple[dict[str, Drawn], list[tuple[Axes, dict]]]:
     """Loss, accuracy (every run), drift and update agreement on the 2×2 ``axes``.
 
-    Returns what was drawn and the legends to show (axes and placement), which
-    :meth:`_Plots.render` builds only when their labels change.
+    ``x``: the loss and accuracy panels' x axis, ``"round"`` or ``"megabytes"`` (the drift
+    panels are always per round). Returns what was drawn and the legends to show (axes and
+    placement), which :meth:`_Plots.render` builds only when their labels change.
     """
     ax_loss, ax_acc, ax_drift, ax_cos = axes.flat
     for ax in axes.flat:
         _clear(ax)
     drawn: dict[str, Drawn] = {}
     history = current.history
-    drawn["loss"] = plot_loss(history, ax=ax_loss, legend=False)
+    drawn["loss"] = plot_loss(history, ax=ax_loss, legend=False, x=x)
     # the current run keeps the first colour of the cycle (plot_loss uses it); earlier runs the rest
     current_color, *others = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    drawn["client_loss"] = _plot_client_loss_range(history, ax_loss, current_color)
+    drawn["client_loss"] = _plot_client_loss_range(history, ax_loss, current_color, x)
     colors = [others[i % len(others)] for i in range(len(kept))]
     for run, color in zip(kept, colors, strict=True):  # earlier runs: thin test-loss lines
-        ax_loss.plot(run.history.round, run.history.test_loss, color=color, lw=0.9, alpha=0.8)
+        xs = _x_values(run.history, x)
+        ax_loss.plot(xs, run.history.test_loss, color=color, lw=0.9, alpha=0.8)
     ax_acc.set_prop_cycle(color=[*colors, current_color])
     for run in kept:
         drawn[f"accuracy: {run.label}"] = plot_accuracy(
-            run.history, ax=ax_acc, label=run.label, legend=False
+            run.history, ax=ax_acc, label=run.label, legend=False, x=x
         )
     drawn[f"accuracy: {current.label}"] = plot_accuracy(
-        history, ax=ax_acc, label=f"{current.label} (now)", legend=False
+        history, ax=ax_acc, label=f"{current.label} (now)", legend=False, x=x
     )
     ax_acc.lines[-1].set_linewidth(2.2)
     drawn["drift"] = plot_drift(history, axes=(ax_drift, ax_cos), legend=False)
@@ -975,9 +1008,19 @@ def _draw(
     for ax, room in ((ax_loss, 1.03), (ax_drift, 1.25)):
         ax.set_ylim(0.0, _nice_top(room * ax.dataLim.y1) if ax.dataLim.height >= 0 else 1.0)
     longest = max([len(history), target, *(len(run.history) for run in kept)])
+    rounds_right = max(longest, 2) + 0.5
+    if x == "round":
+        right = rounds_right
+    else:  # the most sent by any run, or planned for this one at its megabytes per round so far
+        sent = [run.history.megabytes_sent[-1] for run in kept if len(run.history)]
+        if len(history):
+            sent.append(history.megabytes_sent[-1] / len(history) * max(target, len(history)))
+        right = _nice_top(1.02 * max(sent, default=0.0))
     for ax in axes.flat:
-        ax.set_xlim(0, max(longest, 2) + 0.5)
-        ax.set_xlabel("round", fontsize=9, labelpad=1)
+        panel_x = x if ax in (ax_loss, ax_acc) else "round"
+        ax.xaxis.set_major_locator(_x_locator(panel_x))  # microseconds: ticks are made on draw
+        ax.set_xlim(0, right if panel_x != "round" else rounds_right)
+        ax.set_xlabel(ax.get_xlabel(), fontsize=9, labelpad=1)  # as fedlab.plot names it
     return drawn, legends
 
 
@@ -988,6 +1031,7 @@ __all__ = [
     "DATASETS",
     "PARAMETER_OF",
     "PARTITIONS",
+    "X_AXES",
     "Dashboard",
     "run_label",
 ]

@@ -311,3 +311,57 @@ def test_choosing_an_adaptive_algorithm_sets_its_server_lr():
     assert "lr=" in run_label(dash.settings()) and "η=" not in run_label(dash.settings())
     dash.controls["algorithm"].value = "fedavg"
     assert dash.controls["server_lr"].value == 1.0
+
+
+def test_the_x_axis_toggle_redraws_every_run_against_megabytes_sent_and_back():
+    dash = Dashboard(warm_up=False, **SMALL)
+    assert dash.controls["x_axis"].value == "round"
+    dash.run(num_rounds=2, block=True)
+    first = dash.history
+    dash.controls["local_epochs"].value = 2  # a second run: the first one is kept
+    dash.run(num_rounds=3, block=True)
+    labels = [label for label, _ in dash.runs]
+    ax_loss, ax_accuracy = dash.drawn["loss"].axes[0], dash.drawn[f"accuracy: {labels[1]}"].axes[0]
+    runs_before, trained = dash.runs, len(dash.history)
+
+    dash.controls["x_axis"].value = "megabytes"  # redraws at once, trains nothing
+    assert dash.runs == runs_before and len(dash.history) == trained == 3
+    for label, history in dash.runs:
+        sent = history.megabytes_sent
+        np.testing.assert_allclose(sent, np.cumsum(history.bytes_down + history.bytes_up) / 1e6)
+        assert sent[0] > 0 and sent[1] == pytest.approx(2 * sent[0])  # the same bytes per round
+        drawn = dash.drawn[f"accuracy: {label}"]
+        np.testing.assert_array_equal(drawn.data["megabytes"], sent)
+    kept_line, current_line = ax_accuracy.lines
+    np.testing.assert_array_equal(kept_line.get_xdata(), first.megabytes_sent)
+    np.testing.assert_array_equal(current_line.get_xdata(), dash.history.megabytes_sent)
+    np.testing.assert_array_equal(ax_loss.lines[0].get_xdata(), dash.history.megabytes_sent)
+    np.testing.assert_array_equal(
+        dash.drawn["client_loss"].data["megabytes"], dash.history.megabytes_sent
+    )
+    assert ax_accuracy.get_xlabel() == ax_loss.get_xlabel() == "megabytes sent (down + up)"
+    planned = dash.history.megabytes_sent[-1] / 3 * 4  # `rounds` = 4 at this run's MB per round
+    assert planned <= ax_accuracy.get_xlim()[1] < 2 * planned
+    drift_axes = dash.drawn["drift"].axes
+    assert [ax.get_xlabel() for ax in drift_axes] == ["round", "round"]  # always per round
+    assert all(ax.get_xlim() == (0, 4.5) for ax in drift_axes)
+    megabytes_png = bytes(dash.image.value)
+
+    dash.controls["x_axis"].value = "round"
+    kept_line, current_line = ax_accuracy.lines  # each redraw draws new lines
+    np.testing.assert_array_equal(kept_line.get_xdata(), [1, 2])  # the kept run's 2 rounds
+    np.testing.assert_array_equal(current_line.get_xdata(), [1, 2, 3])
+    assert ax_accuracy.get_xlabel() == "round" and ax_accuracy.get_xlim() == (0, 4.5)
+    assert bytes(dash.image.value) != megabytes_png and len(dash.runs) == 2
+
+
+def test_the_x_axis_is_not_a_run_setting_and_bad_values_raise():
+    dash = Dashboard(x_axis="megabytes", warm_up=False, **SMALL)
+    assert dash.controls["x_axis"].value == "megabytes" and "x_axis" not in dash.settings()
+    assert bytes(dash.image.value).startswith(PNG)  # no rounds yet: an empty MB axis
+    dash.step()
+    dash.controls["x_axis"].value = "round"
+    assert dash.message.value == "" and dash.step().round == 2 and len(dash.runs) == 1
+    assert dash.controls["x_axis"] in dash.widget.children[2].children  # with the buttons
+    with pytest.raises(ValueError, match="x_axis"):
+        Dashboard(x_axis="bytes", warm_up=False)
