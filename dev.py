@@ -32,7 +32,7 @@ STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last inst
 TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
 TEST_PATHS = ["tests", "notebooks"]
 # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py (default: engine)
-BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers")
+BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer")
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results
