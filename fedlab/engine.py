@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from fedlab import steps
 from fedlab.algorithms import Algorithm, ProxAlgorithm, ScaffoldAlgorithm
 from fedlab.compression import Codec, ErrorFeedback
+from fedlab.compute import training_cost
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
@@ -457,6 +458,11 @@ class Simulation:
             config["num_frozen_parameters"] = num_parameters(self._non_trainable)
         if callable(getattr(model_fn, "config", None)):  # e.g. FineTuning's variant
             config["fine_tuning"] = model_fn.config()
+        try:  # a client's FLOPs per example and peak memory (fedlab.compute), where countable
+            batch = algorithm.batch_size or int(self._sizes.max())
+            config["client_cost"] = training_cost(self.model, batch).summary()
+        except (TypeError, ValueError, AttributeError):  # e.g. a model compute cannot trace
+            pass
         self.history = History(config=config)
 
     def global_model(self):

@@ -84,7 +84,7 @@ class FineTuning:
         train_a: ``False`` freezes the LoRA factor ``A`` at its (seeded, shared) initial value
             and trains only ``B`` (FFA-LoRA, Sun et al. 2024): then averaging the clients' ``B``
             is exactly averaging their updates ``A·B_k``, which averaging ``A`` and ``B``
-            separately is not (:mod:`fedlab.lora`). Half the adapter travels, too.
+            separately is not (:mod:`fedlab.lora`). Only ``B`` travels, too.
         head: the name of the output layer trained by ``"head"``.
 
     Each instance is its own model function, so simulations that share it share one compiled

@@ -171,6 +171,18 @@ class History:
         lambda self: np.exp(self.series("test_loss")),
         doc="exp(test loss) per round: for a language model (per-token loss), the test perplexity.",
     )
+    client_gflops = property(
+        lambda self: np.array(
+            [
+                float(np.sum(r.client_examples))
+                * self.config.get("client_cost", {}).get("train_gflops", math.nan)
+                for r in self.rounds
+            ]
+        ),
+        doc="Client training compute per round, GFLOPs summed over the round's clients: examples "
+        "processed × the model's training FLOPs per example (``config['client_cost']``, from "
+        ":func:`fedlab.compute.training_cost`); nan when the model's cost is unknown.",
+    )
     wall_time = property(lambda self: self.series("wall_time"), doc="Seconds per round.")
     gradient_dissimilarity = property(
         lambda self: self.series("gradient_dissimilarity"),

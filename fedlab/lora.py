@@ -200,8 +200,9 @@ def aggregate_frozen_a(
     ``sum_k p_k A B_k = A (sum_k p_k B_k)``, so averaging ``B`` is exact and the server returns
     ``(A, Bbar)``. This is FFA-LoRA (Sun et al. 2024): ``A`` is a fixed random matrix every
     client makes from a shared seed (in Keras, set ``layer.lora_kernel_a.trainable = False``
-    after seeding). Trade-offs: half the upload and trainable weights of LoRA and no server
-    work, but each update lies in the fixed column space of ``A``, so for the same rank it can
+    after seeding). Trade-offs: only ``B`` is trained and uploaded (``r · d_out`` of LoRA's
+    ``r · (d_in + d_out)`` numbers: half for a square layer, less where ``d_in`` is larger, as
+    for Keras's attention kernels) and no server work, but each update lies in the fixed column space of ``A``, so for the same rank it can
     fit less than training both factors (a larger ``r`` makes up for it).
 
     Example:

@@ -170,3 +170,12 @@ def test_max_local_steps_caps_every_client_and_matches_steps(digits, split, stra
 def test_client_examples_count_every_example_processed(digits, split):
     record = Simulation(ALGO, MLP, digits, split, clients_per_round=2, seed=0).step()
     assert record.client_examples == record.client_num_examples  # one epoch: each example once
+
+
+def test_the_run_reports_client_compute_and_memory(digits, split):
+    history = run(digits, split, rounds=2)
+    cost = history.config["client_cost"]
+    assert cost["train_gflops"] == pytest.approx(3 * 2 * (64 * 128 + 128 * 10) / 1e9)
+    assert cost["batch_size"] == 20 and cost["peak_mb"] > cost["weights_mb"] > 0
+    examples = [sum(r.client_examples) for r in history.rounds]
+    np.testing.assert_allclose(history.client_gflops, np.array(examples) * cost["train_gflops"])

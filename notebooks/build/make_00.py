@@ -95,8 +95,8 @@ the two give the same numbers.""",
 | 05 | [FedProx and SCAFFOLD](05_fedprox_and_scaffold.ipynb) | two fixes for drift: a proximal term and control variates; write a client step yourself | available |
 | 06 | [Server optimisers](06_server_optimizers.ipynb) | server learning rate, FedAvgM, FedAdam, FedYogi, FedAdagrad | available |
 | 07 | [Stragglers and limited compute](07_stragglers_and_limited_compute.ipynb) | clients that do less work, or drop out: the FedProx paper's experiment | available |
-| 08 | Communication cost and compression | bytes per round; quantisation and sparsification | coming soon |
-| 09 | Federated LoRA fine-tuning | train only small adapters of a small transformer | coming soon |
+| 08 | [Communication cost and compression](08_communication_cost.ipynb) | what a round sends; float16, k-bit quantisation, top-k and error feedback: accuracy per megabyte | available |
+| 09 | [Federated LoRA fine-tuning](09_federated_fine_tuning_with_lora.ipynb) | pre-train a tiny transformer, fine-tune it on keyboard users: full, LoRA, head-only; the A·B pitfall; a 7B model's bill | available |
 | 10 | What updates leak | reconstructing data and labels from an update | coming soon |
 | 11 | Differential privacy | clipping, noise and a privacy budget | coming soon |
 | 12 | Secure aggregation | the server learns the sum, not the parts | coming soon |
