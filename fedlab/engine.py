@@ -45,7 +45,7 @@ from fedlab.compute import training_cost
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
-from fedlab.stragglers import Stragglers
+from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_choice, check_int
 
 STRATEGIES = ("vectorized", "loop")
@@ -338,7 +338,8 @@ class Simulation:
             ``bytes_up`` then counts the encoded arrays. Error-feedback residuals are kept per
             client, also for clients not selected. ``None``: updates travel as float32.
         max_local_steps: a compute budget: no client takes more than this many local steps in
-            a round (``None``: all of ``local_epochs``).
+            a round; one int for every client or one per client (slow phones, fast laptops;
+            :func:`fedlab.stragglers.step_budgets`). ``None``: all of ``local_epochs``.
 
     Example:
         >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, split, clients_per_round=5)  # doctest: +SKIP
@@ -358,7 +359,7 @@ class Simulation:
         stragglers: Stragglers | None = None,
         dissimilarity_every: int | None = None,
         compression: Codec | ErrorFeedback | None = None,
-        max_local_steps: int | None = None,
+        max_local_steps: int | Sequence[int] | None = None,
     ):
         if not isinstance(algorithm, Algorithm):
             raise TypeError(
@@ -393,9 +394,9 @@ class Simulation:
                 f"ErrorFeedback(TopK(0.01)), or None; got {type(compression).__name__}"
             )
         self.compression = compression
-        if max_local_steps is not None:
-            max_local_steps = check_int("max_local_steps", max_local_steps, low=1)
-        self.max_local_steps = max_local_steps
+        self.max_local_steps = (
+            None if max_local_steps is None else step_budgets(max_local_steps, self.num_clients)
+        )
         self.ignore_class = getattr(data, "ignore_class", None)
 
         self.model = build_model(model_fn, data.x_train, self.seed)
@@ -453,7 +454,9 @@ class Simulation:
         if compression is not None:
             config["compression"] = compression.config()
         if max_local_steps is not None:
-            config["max_local_steps"] = max_local_steps
+            config["max_local_steps"] = (
+                max_local_steps if isinstance(max_local_steps, int) else list(self.max_local_steps)
+            )
         if self._non_trainable:  # frozen weights: shared by every client, never sent
             config["num_frozen_parameters"] = num_parameters(self._non_trainable)
         if callable(getattr(model_fn, "config", None)):  # e.g. FineTuning's variant
@@ -653,7 +656,7 @@ class Simulation:
                     budgets[~is_straggler],
                 )
         if self.max_local_steps is not None:
-            cap = np.full(len(clients), self.max_local_steps)
+            cap = self.max_local_steps[clients]
             budgets = cap if budgets is None else np.minimum(budgets, cap)
         num_examples = self._sizes[clients]
         if len(clients):
@@ -833,7 +836,7 @@ def simulate(
     stragglers: Stragglers | None = None,
     dissimilarity_every: int | None = None,
     compression: Codec | ErrorFeedback | None = None,
-    max_local_steps: int | None = None,
+    max_local_steps: int | Sequence[int] | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds of ``algorithm`` and return the :class:`~fedlab.history.History`.
 

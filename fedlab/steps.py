@@ -11,6 +11,7 @@ used inside :func:`local_update` and never returned.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -20,7 +21,7 @@ import tensorflow as tf
 from fedlab.algorithms import Algorithm
 from fedlab.compression import Codec, ErrorFeedback
 from fedlab.models import ModelFn, build_model
-from fedlab.stragglers import Stragglers
+from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_int
 
 Weights = list[np.ndarray]
@@ -436,7 +437,7 @@ def run_round(
     stragglers: Stragglers | None = None,
     compression: Codec | ErrorFeedback | None = None,
     residuals: dict[int, Weights] | None = None,
-    max_local_steps: int | None = None,
+    max_local_steps: int | Sequence[int] | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
@@ -447,7 +448,7 @@ def run_round(
     server state stay as they were and ``aggregated_delta`` is zero. With ``compression``, each
     update goes through :func:`compress_update` and the server aggregates what it decodes; pass
     the previous round's ``residuals`` to go on with error feedback. ``max_local_steps`` caps
-    every client's local steps (a compute budget).
+    every client's local steps (a compute budget: one int, or one per client).
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
@@ -480,8 +481,8 @@ def run_round(
         if stragglers.drop:  # the server does not wait for them
             dropped, clients = straggling, clients[~is_straggler]
     if max_local_steps is not None:
-        cap = check_int("max_local_steps", max_local_steps, low=1)
-        budget = {k: cap if b is None else min(b, cap) for k, b in budget.items()}
+        caps = step_budgets(max_local_steps, num_clients)
+        budget = {k: int(caps[k]) if b is None else min(b, int(caps[k])) for k, b in budget.items()}
     if isinstance(compression, ErrorFeedback):
         if residuals is None:
             residuals = {k: compression.init(global_weights) for k in range(num_clients)}

@@ -159,3 +159,26 @@ class Stragglers:
             {'fraction': 0.9, 'drop': False, 'min_epochs': 1}
         """
         return {"fraction": self.fraction, "drop": bool(self.drop), "min_epochs": self.min_epochs}
+
+
+def step_budgets(max_local_steps: int | Sequence[int], num_clients: int) -> np.ndarray:
+    """Every client's cap on local steps per round, checked: one int for all, or one per client.
+
+    A compute budget (:class:`fedlab.Simulation`'s ``max_local_steps``): a slow phone may take
+    3 steps a round while a laptop takes 30.
+
+    Example:
+        >>> step_budgets(5, 3).tolist(), step_budgets([1, 2, 3], 3).tolist()
+        ([5, 5, 5], [1, 2, 3])
+    """
+    if isinstance(max_local_steps, int | np.integer) and not isinstance(max_local_steps, bool):
+        return np.full(num_clients, check_int("max_local_steps", max_local_steps, low=1))
+    budgets = np.asarray(max_local_steps)
+    if budgets.shape != (num_clients,) or budgets.dtype.kind not in "iu":
+        raise ValueError(
+            f"max_local_steps must be an int or {num_clients} ints (one per client), "
+            f"got {max_local_steps!r}"
+        )
+    if budgets.min() < 1:
+        raise ValueError(f"max_local_steps must all be at least 1, got {budgets.min()}")
+    return budgets.astype(np.int64)

@@ -179,3 +179,17 @@ def test_the_run_reports_client_compute_and_memory(digits, split):
     assert cost["batch_size"] == 20 and cost["peak_mb"] > cost["weights_mb"] > 0
     examples = [sum(r.client_examples) for r in history.rounds]
     np.testing.assert_allclose(history.client_gflops, np.array(examples) * cost["train_gflops"])
+
+
+def test_max_local_steps_per_client_is_a_heterogeneous_compute_budget(digits, split):
+    budgets = [1, 2, 3, 4, 5, 6, 7, 8]
+    sim = Simulation(ALGO, MLP, digits, split, seed=0, max_local_steps=budgets)
+    record = sim.step()
+    assert record.client_steps == (1, 2, 3, 3, 3, 3, 3, 3)  # 50 examples, B=20: 3 steps at most
+    model, weights = steps.initialize(MLP, digits.x_train, seed=0)
+    by_hand = steps.run_round(model, weights, digits, split, ALGO, 8, 1, 0, max_local_steps=budgets)
+    for got, want in zip(sim.weights, by_hand.weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for bad in ([1, 2], [0] * 8, [1.5] * 8):
+        with pytest.raises(ValueError, match="max_local_steps"):
+            Simulation(ALGO, MLP, digits, split, max_local_steps=bad)
