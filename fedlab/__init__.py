@@ -18,6 +18,9 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
   :mod:`fedlab.compute`, :mod:`fedlab.large_models`, :mod:`fedlab.keyboard` — large models:
   update codecs, pre-training and full/LoRA/head-only/BitFit fine-tuning, LoRA aggregation,
   client FLOPs and memory, the 7B calculator, a generated next-word dataset (import them by name)
+* :mod:`fedlab.leakage`, :mod:`fedlab.privacy`, :mod:`fedlab.secure_aggregation` — privacy:
+  gradient inversion (DLG/iDLG), DP-FedAvg with a real accountant, the Bonawitz et al. protocol
+  (import them by name)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

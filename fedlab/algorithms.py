@@ -35,7 +35,7 @@ of a pseudo-gradient, so ``w ← w + server_lr · Δ`` is plain FedAvg.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import tensorflow as tf
@@ -449,6 +449,9 @@ class Algorithm:
     aggregator: WeightedMean = field(default_factory=WeightedMean)
     server_optimizer: ServerOptimizer = field(default_factory=ServerSGD)
     name: str = "algorithm"
+    noisy_aggregation: ClassVar[bool] = False
+    """True when :meth:`aggregate` needs random numbers (DP noise): the engine then aggregates
+    in NumPy with a seeded generator per round, also in rounds without clients."""
 
     def __post_init__(self):
         check_int("local_epochs", self.local_epochs, low=1)
@@ -509,7 +512,26 @@ class Algorithm:
         """
         return list(client_state)
 
-    # -- slot 3 is ``aggregator`` ----------------------------------------------------------
+    # -- slot 3: aggregate -----------------------------------------------------------------
+    def aggregate(
+        self,
+        stacked_deltas: list,
+        num_examples,
+        rng: np.random.Generator,
+        expected_clients: float,
+    ) -> tuple[list, dict]:
+        """Combine the clients' updates (one ``[K, ...]`` array per weight); return the aggregate
+        and statistics for the History (a dict of floats, empty by default).
+
+        The default applies ``aggregator`` (the engine runs it inside its compiled round).
+        Algorithms with ``noisy_aggregation = True`` (DP-FedAvg) override this: it gets a seeded
+        ``rng`` and ``expected_clients`` (the mean number of clients per round).
+        """
+        return list(self.aggregator(stacked_deltas, num_examples)), {}
+
+    def make_accountant(self, sampling_rate: float):
+        """A privacy accountant for this algorithm (``None``: it promises no privacy)."""
+        return None
 
     # -- slot 4: server update -------------------------------------------------------------
     def server_update(

@@ -45,6 +45,7 @@ from fedlab.compute import training_cost
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
+from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_choice, check_int
 
@@ -290,6 +291,10 @@ def _hook_key(algorithm: Algorithm) -> object:
     E, B and the learning rates are inputs or batch plans. Any other subclass is keyed by the
     whole (frozen, hashable) object, so it never shares a trace with different settings.
     """
+    if getattr(
+        type(algorithm), "graph_is_fedavg", False
+    ):  # e.g. DP-FedAvg: only outside parts differ
+        return (Algorithm, algorithm.aggregator, None)
     if type(algorithm) in (Algorithm, ProxAlgorithm, ScaffoldAlgorithm):
         return (type(algorithm), algorithm.aggregator, getattr(algorithm, "mu", None))
     return algorithm
@@ -340,6 +345,10 @@ class Simulation:
         max_local_steps: a compute budget: no client takes more than this many local steps in
             a round; one int for every client or one per client (slow phones, fast laptops;
             :func:`fedlab.stragglers.step_budgets`). ``None``: all of ``local_epochs``.
+        secure_aggregation: e.g. ``SecureAggregation(dropout=0.1)``: every round's weighted
+            mean is computed with the Bonawitz et al. protocol
+            (:mod:`fedlab.secure_aggregation`); ``bytes_up`` counts its messages. Not combined
+            with ``compression`` or DP-FedAvg here.
 
     Example:
         >>> sim = Simulation(FedAvg(), lambda: FedModel(10), digits, split, clients_per_round=5)  # doctest: +SKIP
@@ -360,6 +369,7 @@ class Simulation:
         dissimilarity_every: int | None = None,
         compression: Codec | ErrorFeedback | None = None,
         max_local_steps: int | Sequence[int] | None = None,
+        secure_aggregation: SecureAggregation | None = None,
     ):
         if not isinstance(algorithm, Algorithm):
             raise TypeError(
@@ -394,6 +404,18 @@ class Simulation:
                 f"ErrorFeedback(TopK(0.01)), or None; got {type(compression).__name__}"
             )
         self.compression = compression
+        if secure_aggregation is not None:
+            if not isinstance(secure_aggregation, SecureAggregation):
+                raise TypeError(
+                    "secure_aggregation must be a SecureAggregation(...) or None, got "
+                    f"{type(secure_aggregation).__name__}"
+                )
+            if compression is not None or algorithm.noisy_aggregation:
+                raise ValueError(
+                    "secure_aggregation cannot be combined with compression or DP-FedAvg's "
+                    "central noise in fedlab (it quantises the updates itself)"
+                )
+        self.secure_aggregation = secure_aggregation
         self.max_local_steps = (
             None if max_local_steps is None else step_budgets(max_local_steps, self.num_clients)
         )
@@ -436,6 +458,9 @@ class Simulation:
         }
         self._kernel = _kernel(model_fn, self.model, algorithm, self.strategy, specs)
         self._gradient_args = None  # built on first use: most runs never need it
+        # DP-FedAvg: ε so far, composed one round at a time (None: no privacy promised)
+        self._accountant = algorithm.make_accountant(self.clients_per_round / self.num_clients)
+        self._aggregation_info: dict = {}
         config = {
             "algorithm": algorithm.config(),
             "model": type(self.model).__name__,
@@ -453,6 +478,8 @@ class Simulation:
             config["dissimilarity_every"] = dissimilarity_every
         if compression is not None:
             config["compression"] = compression.config()
+        if secure_aggregation is not None:
+            config["secure_aggregation"] = secure_aggregation.config()
         if max_local_steps is not None:
             config["max_local_steps"] = (
                 max_local_steps if isinstance(max_local_steps, int) else list(self.max_local_steps)
@@ -659,13 +686,19 @@ class Simulation:
             cap = self.max_local_steps[clients]
             budgets = cap if budgets is None else np.minimum(budgets, cap)
         num_examples = self._sizes[clients]
+        self._aggregation_info = {}
         if len(clients):
             client_loss, drift, cosine, client_steps, client_examples, update_bytes = (
                 self._train_and_update(clients, budgets, round_num)
             )
-        else:  # every selected client was dropped: nothing arrives, nothing changes
+        else:  # nobody reported back: nothing changes (but DP noise is still added)
             client_loss = drift = cosine = client_steps = client_examples = np.zeros(0)
             update_bytes = 0
+            if algo.noisy_aggregation:
+                self._server_step(
+                    clients, [np.zeros((0, *w.shape)) for w in self.weights], [], [], round_num
+                )
+        epsilon = self._accountant.step() if self._accountant is not None else float("nan")
         test_loss = test_accuracy = float("nan")
         if round_num % self.evaluate_every == 0:
             test_loss, test_accuracy = self.evaluate()
@@ -697,6 +730,8 @@ class Simulation:
             gradient_dissimilarity=dissimilarity,
             server_state_norm=server_norm,
             client_state_norm=client_norm,
+            epsilon=epsilon,
+            **self._aggregation_info,
         )
         self.history.append(record)
         return record
@@ -726,18 +761,70 @@ class Simulation:
         if len(bad):
             raise DivergenceError(round_num, bad, self.history)
         update_bytes = len(clients) * self.model_bytes
-        if self.compression is not None:  # what the server receives: the decoded messages
-            deltas = [d.numpy() for d in deltas]
-            sent, update_bytes = self._compress(clients, deltas, round_num)
-            aggregated = self.algorithm.aggregator(sent, num_examples.astype(np.float32))
-            cosine = update_cosine(deltas, aggregated)
         new_states = [s.numpy() for s in new_states]
+        if (
+            self.compression is not None
+            or self.algorithm.noisy_aggregation
+            or self.secure_aggregation
+        ):
+            # the server aggregates outside the graph: what it receives (decoded messages)
+            deltas = [d.numpy() for d in deltas]
+            sent = deltas
+            if self.compression is not None:
+                sent, update_bytes = self._compress(clients, deltas, round_num)
+            aggregated = self._server_step(clients, sent, new_states, states, round_num)
+            cosine = update_cosine(deltas, aggregated)
+            if self.secure_aggregation is not None:
+                update_bytes = self._secure_bytes
+        else:
+            self._server_step(clients, aggregated, new_states, states, round_num, aggregated=True)
+        client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
+        client_examples = mask.sum(axis=(1, 2)).astype(int)
+        drift, cosine = drift.numpy().astype(float), np.asarray(cosine, float)
+        return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+
+    def _server_step(
+        self,
+        clients: np.ndarray,
+        updates: list,
+        new_states: list[np.ndarray],
+        states: list[np.ndarray],
+        round_num: int,
+        aggregated: bool = False,
+    ) -> list[np.ndarray]:
+        """Aggregate ``updates`` (unless ``aggregated``), apply the server update, keep the new
+        client states; return the aggregate. The global model changes only if all is finite."""
+        if not aggregated and self.secure_aggregation is not None:
+            mean, secure = steps.secure_aggregation_round(
+                self.secure_aggregation,
+                updates,
+                self._sizes[clients].astype(np.float32),
+                clients,
+                round_num,
+                self.seed,
+            )
+            self._secure_bytes = secure.bytes_up
+            self._aggregation_info = {
+                "secure_dropped": secure.dropped,
+                "secure_aborted": secure.aborted,
+            }
+            if mean is None:  # the server refused to unmask: nothing changes this round
+                return [np.zeros_like(w) for w in self.weights]
+            updates = mean
+        elif not aggregated:
+            updates, self._aggregation_info = self.algorithm.aggregate(
+                updates,
+                self._sizes[clients].astype(np.float32),
+                steps._rng(self.seed, steps._NOISE, round_num),
+                expected_clients=self.clients_per_round,
+            )
+        updates = [np.asarray(a) for a in updates]
         state_delta = [
             np.mean(new - old, axis=0) for new, old in zip(new_states, states, strict=True)
         ]
         new_weights, new_state = self.algorithm.server_update(
             self.weights,
-            [a.numpy() for a in aggregated],
+            updates,
             self.server_state,
             state_delta,
             len(clients) / self.num_clients,
@@ -747,10 +834,7 @@ class Simulation:
         self.weights, self.server_state = new_weights, new_state
         for all_states, new in zip(self.client_states, new_states, strict=True):
             all_states[clients] = new  # clients not selected keep theirs
-        client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
-        client_examples = mask.sum(axis=(1, 2)).astype(int)
-        drift, cosine = drift.numpy().astype(float), np.asarray(cosine, float)
-        return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+        return updates
 
     def _compress(
         self, clients: np.ndarray, deltas: list[np.ndarray], round_num: int
@@ -837,6 +921,7 @@ def simulate(
     dissimilarity_every: int | None = None,
     compression: Codec | ErrorFeedback | None = None,
     max_local_steps: int | Sequence[int] | None = None,
+    secure_aggregation: SecureAggregation | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds of ``algorithm`` and return the :class:`~fedlab.history.History`.
 
@@ -860,5 +945,6 @@ def simulate(
         dissimilarity_every=dissimilarity_every,
         compression=compression,
         max_local_steps=max_local_steps,
+        secure_aggregation=secure_aggregation,
     )
     return sim.run(num_rounds, callbacks=callbacks, progress=progress, stop_event=stop_event)

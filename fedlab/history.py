@@ -50,6 +50,16 @@ class RoundRecord:
         client_state_norm: mean over all N clients of the L2 norm of their persistent state after
             the round (SCAFFOLD: the control variates' norms, here mean ‖c_k‖); ``nan`` when
             there is none.
+        epsilon: the (ε, δ) privacy budget spent so far, at the algorithm's δ (DP-FedAvg;
+            ``nan`` for algorithms without a privacy guarantee).
+        clipped_fraction: share of the round's clients whose update was clipped (DP-FedAvg).
+        update_norm: norm of the clipped updates' sum over the expected number of clients,
+            the signal before noise (DP-FedAvg).
+        noise_norm: norm of the noise over the expected number of clients (DP-FedAvg).
+        secure_dropped: clients that trained but dropped out of secure aggregation before
+            sending their masked update (lost to this round).
+        secure_aborted: too few clients were left for secure aggregation's threshold: the
+            server refused to unmask and the global model did not change.
     """
 
     round: int
@@ -73,6 +83,12 @@ class RoundRecord:
     gradient_dissimilarity: float = math.nan
     server_state_norm: float = math.nan
     client_state_norm: float = math.nan
+    epsilon: float = math.nan
+    clipped_fraction: float = math.nan
+    update_norm: float = math.nan
+    noise_norm: float = math.nan
+    secure_dropped: tuple[int, ...] = ()
+    secure_aborted: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> RoundRecord:
@@ -101,7 +117,15 @@ class RoundRecord:
         return cls(**values)
 
 
-_OPTIONAL_NUMBERS = ("gradient_dissimilarity", "server_state_norm", "client_state_norm")
+_OPTIONAL_NUMBERS = (
+    "gradient_dissimilarity",
+    "server_state_norm",
+    "client_state_norm",
+    "epsilon",
+    "clipped_fraction",
+    "update_norm",
+    "noise_norm",
+)
 
 
 @dataclass
@@ -195,6 +219,14 @@ class History:
     client_state_norm = property(
         lambda self: self.series("client_state_norm"),
         doc="Mean norm of the clients' persistent state per round (SCAFFOLD: mean ‖c_k‖).",
+    )
+    epsilon = property(
+        lambda self: self.series("epsilon"),
+        doc="Privacy budget ε spent after each round (DP-FedAvg; nan without a guarantee).",
+    )
+    clipped_fraction = property(
+        lambda self: self.series("clipped_fraction"),
+        doc="Share of each round's clients whose update was clipped (DP-FedAvg).",
     )
     num_stragglers = property(
         lambda self: np.array([len(r.stragglers) for r in self.rounds], dtype=int),

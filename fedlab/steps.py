@@ -21,6 +21,7 @@ import tensorflow as tf
 from fedlab.algorithms import Algorithm
 from fedlab.compression import Codec, ErrorFeedback
 from fedlab.models import ModelFn, build_model
+from fedlab.secure_aggregation import SecureAggregation, SecureRound, secure_aggregate
 from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_int
 
@@ -32,7 +33,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
 
 
-_SAMPLING, _BATCHES, _COMPRESSION = 1, 2, 4  # stream ids: no two purposes share random numbers
+_SAMPLING, _BATCHES, _COMPRESSION, _NOISE, _SECURE = 1, 2, 4, 5, 6  # stream ids: none shared
 # (fedlab.stragglers draws its stragglers from stream 3)
 
 
@@ -309,6 +310,30 @@ def compress_update(
     return codec.decode(encoded), encoded.num_bytes, residual
 
 
+def secure_aggregation_round(
+    settings: SecureAggregation,
+    stacked_deltas: list[np.ndarray],
+    num_examples,
+    clients,
+    round_num: int,
+    seed: int = 0,
+) -> tuple[Weights | None, SecureRound]:
+    """Stage 4 through secure aggregation: the weighted mean of the clients' updates, computed
+    by :func:`fedlab.secure_aggregation.secure_aggregate` with a seeded stream per round
+    (keys, masks, dropouts). ``None`` if too many clients dropped and the server refused.
+
+    Example:
+        >>> from fedlab.secure_aggregation import SecureAggregation
+        >>> mean, info = secure_aggregation_round(SecureAggregation(), [np.ones((3, 2)) / 4], [1, 1, 2], [0, 1, 2], 1)
+        >>> mean[0].round(4).tolist(), info.summed
+        ([0.25, 0.25], (0, 1, 2))
+    """
+    stream = np.random.SeedSequence([seed, _SECURE, round_num])
+    return secure_aggregate(
+        settings, stacked_deltas, num_examples, clients, int(stream.generate_state(1)[0])
+    )
+
+
 def full_gradient(
     model: keras.Model,
     weights: Weights,
@@ -410,6 +435,7 @@ class RoundResult:
         bytes_up: bytes of the updates sent up (float32, or the encoded messages).
         residuals: every client's error-feedback residual after the round (``None`` without
             ``ErrorFeedback`` compression).
+        aggregation_info: the aggregate slot's statistics (DP-FedAvg: clipping and noise).
     """
 
     weights: Weights
@@ -421,6 +447,7 @@ class RoundResult:
     dropped: tuple[int, ...] = ()
     bytes_up: int = 0
     residuals: dict[int, Weights] | None = None
+    aggregation_info: dict | None = None
 
 
 def run_round(
@@ -438,6 +465,7 @@ def run_round(
     compression: Codec | ErrorFeedback | None = None,
     residuals: dict[int, Weights] | None = None,
     max_local_steps: int | Sequence[int] | None = None,
+    secure_aggregation: SecureAggregation | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
@@ -448,7 +476,9 @@ def run_round(
     server state stay as they were and ``aggregated_delta`` is zero. With ``compression``, each
     update goes through :func:`compress_update` and the server aggregates what it decodes; pass
     the previous round's ``residuals`` to go on with error feedback. ``max_local_steps`` caps
-    every client's local steps (a compute budget: one int, or one per client).
+    every client's local steps (a compute budget: one int, or one per client). With
+    ``secure_aggregation`` the server learns only the weighted sum of the updates
+    (:func:`secure_aggregation_round`); if it must refuse, nothing changes this round.
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
@@ -487,7 +517,7 @@ def run_round(
         if residuals is None:
             residuals = {k: compression.init(global_weights) for k in range(num_clients)}
         residuals = dict(residuals)
-    if len(clients) == 0:  # nobody reported back: nothing to aggregate, nothing changes
+    if len(clients) == 0 and not algorithm.noisy_aggregation:  # nothing to aggregate or change
         zero = [np.zeros_like(w, np.float32) for w in global_weights]
         weights = [np.array(w, copy=True) for w in global_weights]
         return RoundResult(
@@ -530,10 +560,40 @@ def run_round(
             bytes_up += size
             if residuals is not None:
                 residuals[r.client_id] = residual
-    stacked = [np.stack(d) for d in zip(*sent, strict=True)]
-    aggregated = [
-        np.asarray(a) for a in algorithm.aggregator(stacked, [r.num_examples for r in results])
-    ]
+    stacked = (
+        [np.stack(d) for d in zip(*sent, strict=True)]
+        if sent
+        else [np.zeros((0, *np.shape(w)), np.float32) for w in global_weights]
+    )
+    counts = np.array([r.num_examples for r in results], np.float32)
+    if secure_aggregation is not None:
+        ids = [r.client_id for r in results]
+        mean, secure = secure_aggregation_round(
+            secure_aggregation, stacked, counts, ids, round_num, seed
+        )
+        bytes_up = secure.bytes_up
+        info = {"secure_dropped": secure.dropped, "secure_aborted": secure.aborted}
+        if mean is None:  # the server refused to unmask: nothing changes
+            zero = [np.zeros_like(w, np.float32) for w in global_weights]
+            weights = [np.array(w, copy=True) for w in global_weights]
+            return RoundResult(
+                weights,
+                server_state,
+                results,
+                zero,
+                client_states,
+                straggling,
+                dropped,
+                bytes_up,
+                residuals,
+                info,
+            )
+        aggregated = mean
+    else:
+        aggregated, info = algorithm.aggregate(
+            stacked, counts, _rng(seed, _NOISE, round_num), expected_clients=clients_per_round
+        )
+    aggregated = [np.asarray(a) for a in aggregated]
     state_delta = [
         np.mean([new - old for new, old in zip(news, olds, strict=True)], axis=0)
         for news, olds in zip(
@@ -557,4 +617,5 @@ def run_round(
         dropped,
         bytes_up,
         residuals,
+        info,
     )

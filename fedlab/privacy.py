@@ -1,0 +1,370 @@
+"""User-level differential privacy for federated averaging: DP-FedAvg and its privacy budget
+(``11_differential_privacy``).
+
+DP-FedAvg (McMahan et al. 2018, "Learning Differentially Private Recurrent Language Models")
+protects *every client's whole contribution*, not single examples:
+
+1. **Poisson sampling.** Each round every client takes part independently with probability
+   ``q`` (so the number of clients varies; ``q·N`` is expected). The privacy analysis needs it.
+2. **Clipping.** Each client's update Δ_k is scaled down to L2 norm at most ``S``:
+   ``Δ_k · min(1, S / ‖Δ_k‖)``. Now one client can move the sum by at most ``S``.
+3. **Noise.** The server adds Gaussian noise of standard deviation ``z·S`` to the sum of the
+   clipped updates (``z`` is the *noise multiplier*) and divides by the **expected** number of
+   clients ``q·N`` — a fixed denominator, so that the divisor reveals nothing either.
+4. **Accounting.** Each round is a Poisson-subsampled Gaussian mechanism; composing ``T`` of them
+   gives (ε, δ)-DP. The ε is computed with Google's ``dp-accounting`` (RDP or PLD accountant),
+   never with a hand-made formula: :func:`epsilon`, :class:`PrivacyAccountant`,
+   :func:`calibrate_noise_multiplier`.
+
+:class:`DPFedAvgAlgorithm` plugs steps 1–3 into the round's slots (sampling; aggregation, in
+NumPy, vectorised over clients: :func:`dp_aggregate`); the engine (``fedlab.simulate``) and the
+step functions run it alike, record ε after every round, and the clipping and noise statistics
+(``clipped_fraction``, ``update_norm``, ``noise_norm``) in the History.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+import dp_accounting
+import numpy as np
+from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.rdp import rdp_privacy_accountant
+
+from fedlab.algorithms import Algorithm, ServerSGD
+from fedlab.validate import check_choice, check_float, check_int
+
+ACCOUNTANTS = ("rdp", "pld")
+DEFAULT_DELTA = 1e-5
+
+
+@contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """dp-accounting logs an absl warning for every RDP order that does not converge."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check_rate(sampling_rate: float) -> float:
+    return check_float("sampling_rate", sampling_rate, low=0.0, high=1.0, low_inclusive=False)
+
+
+def _check_delta(delta: float) -> float:
+    return check_float("delta", delta, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+def _check_clip(clip_norm: float) -> float:
+    """S > 0; ``inf`` (no clipping) is allowed, for comparing with plain FedAvg."""
+    if isinstance(clip_norm, int | float | np.floating) and clip_norm == math.inf:
+        return math.inf
+    return check_float("clip_norm", clip_norm, low=0.0, low_inclusive=False)
+
+
+def round_event(noise_multiplier: float, sampling_rate: float) -> dp_accounting.DpEvent:
+    """One round of DP-FedAvg as a ``dp-accounting`` event: a Poisson-sampled Gaussian.
+
+    Example:
+        >>> round_event(1.0, 0.1)
+        PoissonSampledDpEvent(sampling_probability=0.1, event=GaussianDpEvent(noise_multiplier=1.0))
+    """
+    z = check_float("noise_multiplier", noise_multiplier, low=0.0)
+    return dp_accounting.PoissonSampledDpEvent(
+        _check_rate(sampling_rate), dp_accounting.GaussianDpEvent(z)
+    )
+
+
+def _make_accountant(accountant: str) -> dp_accounting.PrivacyAccountant:
+    check_choice("accountant", accountant, ACCOUNTANTS)
+    if accountant == "rdp":
+        return rdp_privacy_accountant.RdpAccountant()
+    return pld_privacy_accountant.PLDAccountant()
+
+
+def epsilon(
+    noise_multiplier: float,
+    sampling_rate: float,
+    num_rounds: int,
+    delta: float = DEFAULT_DELTA,
+    accountant: str = "rdp",
+) -> float:
+    """ε after ``num_rounds`` rounds of DP-FedAvg at ``delta`` (``inf`` without noise).
+
+    Example:
+        >>> round(epsilon(noise_multiplier=1.0, sampling_rate=0.1, num_rounds=100), 2)
+        7.9
+    """
+    num_rounds = check_int("num_rounds", num_rounds, low=0)
+    delta = _check_delta(delta)
+    event = round_event(noise_multiplier, sampling_rate)
+    if num_rounds == 0:
+        return 0.0
+    if noise_multiplier == 0:
+        return math.inf
+    with _quiet_absl():
+        acc = _make_accountant(accountant)
+        acc.compose(event, num_rounds)
+        return float(acc.get_epsilon(delta))
+
+
+def calibrate_noise_multiplier(
+    target_epsilon: float,
+    sampling_rate: float,
+    num_rounds: int,
+    delta: float = DEFAULT_DELTA,
+    accountant: str = "rdp",
+) -> float:
+    """The smallest noise multiplier z whose ε after ``num_rounds`` rounds is ``target_epsilon``.
+
+    Uses ``dp_accounting.calibrate_dp_mechanism`` (a bracketing search over z).
+
+    Example:
+        >>> z = calibrate_noise_multiplier(target_epsilon=8.0, sampling_rate=0.1, num_rounds=100)
+        >>> round(z, 2), epsilon(z, 0.1, 100) <= 8.0
+        (0.99, True)
+    """
+    target = check_float("target_epsilon", target_epsilon, low=0.0, low_inclusive=False)
+    num_rounds = check_int("num_rounds", num_rounds, low=1)
+    delta = _check_delta(delta)
+    rate = _check_rate(sampling_rate)
+    check_choice("accountant", accountant, ACCOUNTANTS)
+    with _quiet_absl():
+        return float(
+            dp_accounting.calibrate_dp_mechanism(
+                lambda: _make_accountant(accountant),
+                lambda z: dp_accounting.SelfComposedDpEvent(round_event(z, rate), num_rounds),
+                target,
+                delta,
+                dp_accounting.LowerEndpointAndGuess(1e-3, 1.0),
+            )
+        )
+
+
+class PrivacyAccountant:
+    """ε so far, one round at a time: a ``dp-accounting`` accountant composing round events.
+
+    Example:
+        >>> acc = PrivacyAccountant(noise_multiplier=1.0, sampling_rate=0.1)
+        >>> for _ in range(100):
+        ...     _ = acc.step()
+        >>> round(acc.epsilon(), 2) == round(epsilon(1.0, 0.1, 100), 2)
+        True
+    """
+
+    def __init__(
+        self,
+        noise_multiplier: float,
+        sampling_rate: float,
+        delta: float = DEFAULT_DELTA,
+        accountant: str = "rdp",
+    ):
+        self.event = round_event(noise_multiplier, sampling_rate)
+        self.noise_multiplier = float(noise_multiplier)
+        self.delta = _check_delta(delta)
+        self.kind = check_choice("accountant", accountant, ACCOUNTANTS)
+        self.num_rounds = 0
+        self._accountant = _make_accountant(accountant)
+
+    def step(self, num_rounds: int = 1) -> float:
+        """Account for ``num_rounds`` more rounds; return ε so far."""
+        num_rounds = check_int("num_rounds", num_rounds, low=1)
+        with _quiet_absl():
+            self._accountant.compose(self.event, num_rounds)
+        self.num_rounds += num_rounds
+        return self.epsilon()
+
+    def epsilon(self, delta: float | None = None) -> float:
+        """ε after the rounds so far, at ``delta`` (default: the accountant's)."""
+        if self.num_rounds == 0:
+            return 0.0
+        if self.noise_multiplier == 0:
+            return math.inf
+        with _quiet_absl():
+            return float(self._accountant.get_epsilon(self.delta if delta is None else delta))
+
+
+@dataclass(frozen=True)
+class DPStats:
+    """What clipping and noise did in one round (numbers for the History).
+
+    Attributes:
+        clipped_fraction: share of the round's clients whose update was longer than ``S``
+            (``nan`` with no clients).
+        update_norm: ‖Σ clipped updates‖ / (q·N), the signal before noise.
+        noise_norm: ‖noise‖ / (q·N), what the noise adds to the aggregate.
+    """
+
+    clipped_fraction: float
+    update_norm: float
+    noise_norm: float
+
+
+def clip_updates(
+    stacked_deltas: list[np.ndarray], clip_norm: float
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Scale each client's update (row k of every ``[K, ...]`` array) to L2 norm ≤ ``clip_norm``.
+
+    The norm is over all of a client's weights together. Returns the clipped arrays and the
+    norms before clipping. ``clip_norm=inf`` clips nothing.
+
+    Example:
+        >>> clipped, norms = clip_updates([np.array([[3.0, 4.0], [0.3, 0.4]])], clip_norm=1.0)
+        >>> clipped[0].round(6).tolist(), norms.tolist()
+        ([[0.6, 0.8], [0.3, 0.4]], [5.0, 0.5])
+    """
+    clip_norm = _check_clip(clip_norm)
+    stacked = [np.asarray(d, np.float64) for d in stacked_deltas]
+    num = stacked[0].shape[0] if stacked else 0
+    norms = np.sqrt(
+        sum(np.sum(d.reshape(num, d[0].size if num else 0) ** 2, axis=1) for d in stacked)
+    )
+    scale = np.minimum(1.0, clip_norm / np.maximum(norms, 1e-300))
+    clipped = [d * scale.reshape(-1, *([1] * (d.ndim - 1))) for d in stacked]
+    return clipped, norms
+
+
+def dp_aggregate(
+    stacked_deltas: list[np.ndarray],
+    clip_norm: float,
+    noise_multiplier: float,
+    expected_clients: float,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], DPStats]:
+    """DP-FedAvg's aggregate: (Σ_k clip(Δ_k) + N(0, (z·S)²·I)) / (q·N), vectorised over clients.
+
+    ``stacked_deltas`` holds one ``[K, ...]`` array per weight (K may be 0: a round in which
+    Poisson sampling picked nobody still adds noise). ``expected_clients`` is q·N, the fixed
+    denominator. ``rng`` draws the noise (seeded per round by the caller).
+
+    Example:
+        >>> agg, stats = dp_aggregate([np.array([[3.0, 4.0]])], 1.0, 0.0, 2.0, np.random.default_rng(0))
+        >>> [round(float(v), 6) for v in agg[0]], stats.clipped_fraction
+        ([0.3, 0.4], 1.0)
+    """
+    noise_multiplier = check_float("noise_multiplier", noise_multiplier, low=0.0)
+    expected = check_float("expected_clients", expected_clients, low=0.0, low_inclusive=False)
+    clipped, norms = clip_updates(stacked_deltas, clip_norm)
+    total = [d.sum(axis=0) for d in clipped]
+    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0
+    if math.isinf(std):
+        raise ValueError("noise_multiplier > 0 needs a finite clip_norm (the noise is z·S)")
+    noise = [
+        rng.normal(0.0, 1.0, size=t.shape) * std if std > 0 else np.zeros(t.shape) for t in total
+    ]
+    aggregate = [((t + n) / expected).astype(np.float32) for t, n in zip(total, noise, strict=True)]
+    stats = DPStats(
+        clipped_fraction=float(np.mean(norms > clip_norm)) if len(norms) else math.nan,
+        update_norm=float(np.sqrt(sum(np.sum(t**2) for t in total))) / expected,
+        noise_norm=float(np.sqrt(sum(np.sum(n**2) for n in noise))) / expected,
+    )
+    return aggregate, stats
+
+
+@dataclass(frozen=True)
+class DPFedAvgAlgorithm(Algorithm):
+    """FedAvg with user-level differential privacy (McMahan et al. 2018); see the module doc.
+
+    ``clients_per_round`` (of :func:`fedlab.simulate`) is the *expected* number of clients:
+    each of the N clients takes part with probability q = clients_per_round / N.
+
+    Attributes:
+        noise_multiplier: z, the noise's standard deviation in units of ``clip_norm`` (≥ 0).
+        clip_norm: S, the largest L2 norm a client's update may have (> 0; ``inf``: no clip).
+        delta: the δ at which ε is reported.
+        accountant: ``"rdp"`` (Rényi DP; fast) or ``"pld"`` (privacy loss distributions; tighter).
+
+    Example:
+        >>> algo = DPFedAvgAlgorithm(noise_multiplier=1.0, clip_norm=0.5, name="DP-FedAvg")
+        >>> algo.config()["noise_multiplier"], algo.make_accountant(0.1).delta
+        (1.0, 1e-05)
+    """
+
+    noise_multiplier: float = 1.0
+    clip_norm: float = 1.0
+    delta: float = DEFAULT_DELTA
+    accountant: str = "rdp"
+    noisy_aggregation: ClassVar[bool] = True
+    graph_is_fedavg: ClassVar[bool] = True  # the compiled client update is FedAvg's: shared
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_float("noise_multiplier", self.noise_multiplier, low=0.0)
+        _check_clip(self.clip_norm)
+        _check_delta(self.delta)
+        check_choice("accountant", self.accountant, ACCOUNTANTS)
+
+    def sample_clients(
+        self, num_clients: int, clients_per_round: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Poisson sampling: each client independently with q = clients_per_round / num_clients."""
+        q = clients_per_round / num_clients
+        return np.flatnonzero(rng.random(num_clients) < q)
+
+    def aggregate(
+        self,
+        stacked_deltas: list,
+        num_examples,
+        rng: np.random.Generator,
+        expected_clients: float,
+    ) -> tuple[list[np.ndarray], dict]:
+        """Clip, sum, add noise, divide by ``expected_clients``; the stats as a dict."""
+        aggregate, stats = dp_aggregate(
+            stacked_deltas, self.clip_norm, self.noise_multiplier, expected_clients, rng
+        )
+        return aggregate, {
+            "clipped_fraction": stats.clipped_fraction,
+            "update_norm": stats.update_norm,
+            "noise_norm": stats.noise_norm,
+        }
+
+    def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
+        """A fresh accountant for runs that sample clients at ``sampling_rate``."""
+        return PrivacyAccountant(self.noise_multiplier, sampling_rate, self.delta, self.accountant)
+
+    def config(self) -> dict:
+        config = super().config()
+        config.update(
+            noise_multiplier=self.noise_multiplier,
+            clip_norm=self.clip_norm,
+            delta=self.delta,
+            accountant=self.accountant,
+        )
+        return config
+
+
+def DPFedAvg(  # noqa: N802 (named like the algorithm classes it builds)
+    noise_multiplier: float = 1.0,
+    clip_norm: float = 1.0,
+    client_lr: float = 0.1,
+    local_epochs: int = 1,
+    batch_size: int | None = 20,
+    server_lr: float = 1.0,
+    delta: float = DEFAULT_DELTA,
+    accountant: str = "rdp",
+) -> DPFedAvgAlgorithm:
+    """DP-FedAvg: Poisson-sampled clients, clipped updates, Gaussian noise, a real accountant.
+
+    Example:
+        >>> DPFedAvg(noise_multiplier=0.8, clip_norm=0.5).name
+        'DP-FedAvg'
+    """
+    return DPFedAvgAlgorithm(
+        local_epochs=local_epochs,
+        batch_size=batch_size,
+        client_lr=client_lr,
+        server_optimizer=ServerSGD(server_lr),
+        name="DP-FedAvg",
+        noise_multiplier=noise_multiplier,
+        clip_norm=clip_norm,
+        delta=delta,
+        accountant=accountant,
+    )
