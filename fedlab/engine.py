@@ -807,6 +807,7 @@ class Simulation:
             self._aggregation_info = {
                 "secure_dropped": secure.dropped,
                 "secure_aborted": secure.aborted,
+                "clipped_fraction": secure.clipped_fraction,
             }
             if mean is None:  # the server refused to unmask: nothing changes this round
                 return [np.zeros_like(w) for w in self.weights]

@@ -52,7 +52,8 @@ class RoundRecord:
             there is none.
         epsilon: the (ε, δ) privacy budget spent so far, at the algorithm's δ (DP-FedAvg;
             ``nan`` for algorithms without a privacy guarantee).
-        clipped_fraction: share of the round's clients whose update was clipped (DP-FedAvg).
+        clipped_fraction: share of the round's clients whose update was clipped (DP-FedAvg),
+            or of the coordinates sent that ``clip`` cut (secure aggregation).
         update_norm: norm of the clipped updates' sum over the expected number of clients,
             the signal before noise (DP-FedAvg).
         noise_norm: norm of the noise over the expected number of clients (DP-FedAvg).

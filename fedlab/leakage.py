@@ -291,13 +291,17 @@ def invert_gradient(
     rng = np.random.default_rng(seed)
     start = rng.uniform(0.0, 1.0, size=shape).ravel()
     curve = [objective(start)[0]]
+
+    def record(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        curve.append(float(intermediate_result.fun))  # SciPy passes the iterate's value
+
     result = scipy.optimize.minimize(
         objective,
         start,
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, 1.0)] * start.size,
-        callback=lambda xk: curve.append(objective(xk)[0]),
+        callback=record,
         options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12},
     )
     return Inversion(result.x.reshape(shape), labels, np.array(curve))

@@ -31,7 +31,8 @@ uniformly distributed mod 2^k whatever ``x_u`` is, because ``PRG(b_u)`` is.
 Choices made here (all documented in the code too):
 
 * **Quantisation** (:func:`quantize`): a value in ``[-clip, clip]`` becomes the integer
-  ``round((x + clip) / step)`` in ``[0, 2^bits − 1]`` with ``step = 2·clip / (2^bits − 1)``;
+  ``round((x + clip) / step)`` in ``[0, 2^bits − 2]`` with ``step = 2·clip / (2^bits − 2)``
+  (an odd number of levels, so 0 is sent exactly rather than always rounded the same way);
   rounding is deterministic (to nearest), so the exact integer sum is testable. Values outside
   ``[-clip, clip]`` are rejected: clip them first (``np.clip``). Each coordinate is off by at
   most ``step / 2``, so a sum of m clients is within ``m · step / 2`` of the float sum
@@ -96,20 +97,24 @@ class SecureAggregationAborted(RuntimeError):
 
 
 def _step(clip: float, bits: int) -> float:
-    return 2.0 * clip / (2**bits - 1)
+    # 2^bits − 1 levels (an odd number), so 0 is a level: an unchanged weight is sent exactly
+    # (with 2^bits levels every 0 would round the same way, a bias shared by all clients)
+    return 2.0 * clip / (2**bits - 2)
 
 
 def quantize(vector: object, clip: float = 1.0, bits: int = 16) -> np.ndarray:
-    """Map a float vector in ``[-clip, clip]`` to integers in ``[0, 2^bits − 1]`` (uint64).
+    """Map a float vector in ``[-clip, clip]`` to integers in ``[0, 2^bits − 2]`` (uint64).
 
-    Deterministic rounding to the nearest level; values outside ``[-clip, clip]`` (or NaN) raise.
+    Deterministic rounding to the nearest of the ``2^bits − 1`` levels ``q · step − clip``,
+    ``step = 2·clip / (2^bits − 2)``: an odd number of levels, so 0 is one of them. Values
+    outside ``[-clip, clip]`` (or NaN) raise.
 
     Example:
         >>> quantize([-1.0, 0.0, 1.0], clip=1.0, bits=2)
-        array([0, 2, 3], dtype=uint64)
+        array([0, 1, 2], dtype=uint64)
     """
     clip = check_float("clip", clip, low=0.0, low_inclusive=False)
-    bits = check_int("bits", bits, low=1, high=32)
+    bits = check_int("bits", bits, low=2, high=32)
     x = np.asarray(vector, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"vector must be 1-D (flatten the update first), got shape {x.shape}")
@@ -120,7 +125,7 @@ def quantize(vector: object, clip: float = 1.0, bits: int = 16) -> np.ndarray:
             f"got {bad!r}; clip the update first (np.clip)"
         )
     levels = np.rint((x + clip) / _step(clip, bits))
-    return np.clip(levels, 0, 2**bits - 1).astype(np.uint64)
+    return np.clip(levels, 0, 2**bits - 2).astype(np.uint64)
 
 
 def dequantize(sum_int: object, num_clients: int, clip: float = 1.0, bits: int = 16) -> np.ndarray:
@@ -132,11 +137,11 @@ def dequantize(sum_int: object, num_clients: int, clip: float = 1.0, bits: int =
     Example:
         >>> q = quantize([-1.0, 1.0], bits=2) + quantize([1.0, 1.0], bits=2)
         >>> q, dequantize(q, num_clients=2, bits=2)
-        (array([3, 6], dtype=uint64), array([0., 2.]))
+        (array([2, 4], dtype=uint64), array([0., 2.]))
     """
     num_clients = check_int("num_clients", num_clients, low=0)
     clip = check_float("clip", clip, low=0.0, low_inclusive=False)
-    bits = check_int("bits", bits, low=1, high=32)
+    bits = check_int("bits", bits, low=2, high=32)
     q = np.asarray(sum_int, dtype=np.uint64).astype(np.float64)
     return q * _step(clip, bits) - num_clients * clip
 
@@ -146,11 +151,11 @@ def quantization_error_bound(num_clients: int, clip: float = 1.0, bits: int = 16
 
     Example:
         >>> quantization_error_bound(3, clip=1.0, bits=2)
-        1.0
+        1.5
     """
     num_clients = check_int("num_clients", num_clients, low=0)
     return (
-        num_clients * _step(check_float("clip", clip, low=0.0), check_int("bits", bits, 1, 32)) / 2
+        num_clients * _step(check_float("clip", clip, low=0.0), check_int("bits", bits, 2, 32)) / 2
     )
 
 
@@ -162,7 +167,7 @@ def modulus_bits(num_clients: int, bits: int) -> int:
         20
     """
     num_clients = check_int("num_clients", num_clients, low=1)
-    bits = check_int("bits", bits, low=1, high=32)
+    bits = check_int("bits", bits, low=2, high=32)
     k = bits + math.ceil(math.log2(num_clients))
     if k > MAX_MODULUS_BITS:
         raise ValueError(
@@ -675,7 +680,7 @@ def secure_sum(
         threshold = n // 2 + 1
     threshold = check_int("threshold", threshold, low=n // 2 + 1, high=n)
     clip = check_float("clip", clip, low=0.0, low_inclusive=False)
-    bits = check_int("bits", bits, low=1, high=32)
+    bits = check_int("bits", bits, low=2, high=32)
     seed = check_int("seed", seed, low=0)
     dropouts = _check_ids("dropouts", dropouts, ids)
     late_dropouts = _check_ids("late_dropouts", late_dropouts, ids)
@@ -786,7 +791,7 @@ class SecureAggregation:
 
     Attributes:
         clip: largest |coordinate| of a weighted update (> 0).
-        bits: quantisation bits per coordinate, in [1, 32].
+        bits: quantisation bits per coordinate, in [2, 32].
         dropout: fraction of a round's clients that drop before sending, in [0, 1).
         threshold: the Shamir threshold as a fraction of the round's clients, in [0.5, 1].
 
@@ -802,7 +807,7 @@ class SecureAggregation:
 
     def __post_init__(self):
         check_float("clip", self.clip, low=0.0, low_inclusive=False)
-        check_int("bits", self.bits, low=1, high=32)
+        check_int("bits", self.bits, low=2, high=32)
         check_float("dropout", self.dropout, low=0.0, high=1.0, high_inclusive=False)
         check_float("threshold", self.threshold, low=0.5, high=1.0)
 

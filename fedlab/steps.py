@@ -572,7 +572,11 @@ def run_round(
             secure_aggregation, stacked, counts, ids, round_num, seed
         )
         bytes_up = secure.bytes_up
-        info = {"secure_dropped": secure.dropped, "secure_aborted": secure.aborted}
+        info = {
+            "secure_dropped": secure.dropped,
+            "secure_aborted": secure.aborted,
+            "clipped_fraction": secure.clipped_fraction,
+        }
         if mean is None:  # the server refused to unmask: nothing changes
             zero = [np.zeros_like(w, np.float32) for w in global_weights]
             weights = [np.array(w, copy=True) for w in global_weights]

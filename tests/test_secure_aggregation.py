@@ -50,11 +50,11 @@ def quantised_sum(updates, ids, clip=1.0, bits=16):
 
 
 def test_quantize_by_hand():
-    # bits=2: levels -1, -1/3, 1/3, 1 (step 2/3); 0 is 1.5 steps from -1 and rounds to even 2
-    assert quantize([-1.0, -0.4, 0.3, 1.0], clip=1.0, bits=2).tolist() == [0, 1, 2, 3]
-    assert quantize([-2.0, 2.0], clip=2.0, bits=8).tolist() == [0, 255]
-    np.testing.assert_allclose(dequantize([0, 3, 6], num_clients=2, bits=2), [-2.0, 0.0, 2.0])
-    assert quantization_error_bound(4, clip=1.0, bits=2) == pytest.approx(4 / 3)
+    # bits=2: the 3 levels -1, 0, 1 (step 1): an odd number of levels, so 0 is sent exactly
+    assert quantize([-1.0, -0.4, 0.3, 1.0, 0.0], clip=1.0, bits=2).tolist() == [0, 1, 1, 2, 1]
+    assert quantize([-2.0, 0.0, 2.0], clip=2.0, bits=8).tolist() == [0, 127, 254]
+    np.testing.assert_allclose(dequantize([0, 2, 4], num_clients=2, bits=2), [-2.0, 0.0, 2.0])
+    assert quantization_error_bound(4, clip=1.0, bits=2) == pytest.approx(2.0)
 
 
 def test_modulus_bits_leaves_room_for_the_sum():
@@ -67,11 +67,11 @@ def test_modulus_bits_leaves_room_for_the_sum():
 @SETTINGS
 @given(
     values=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=20),
-    bits=st.integers(1, 32),
+    bits=st.integers(2, 32),
 )
 def test_quantize_round_trip_within_half_a_step(values, bits):
     q = quantize(values, clip=3.0, bits=bits)
-    assert np.all(q <= 2**bits - 1)
+    assert np.all(q <= 2**bits - 2)
     error = np.abs(dequantize(q, 1, clip=3.0, bits=bits) - values)
     assert np.all(error <= quantization_error_bound(1, clip=3.0, bits=bits) * (1 + 1e-9))
 
@@ -87,7 +87,7 @@ def test_exact_sum_without_dropouts():
     np.testing.assert_array_equal(result.sum_int, quantised_sum(updates, range(5)))
     float_sum = sum(updates.values())
     assert np.max(np.abs(result.sum - float_sum)) <= result.error_bound
-    assert result.error_bound == pytest.approx(5 * (2 / 65535) / 2)
+    assert result.error_bound == pytest.approx(5 * (2 / 65534) / 2)
 
 
 def test_list_input_means_ids_zero_to_n_minus_one():
@@ -385,6 +385,7 @@ def test_fedavg_through_secure_aggregation_matches_plain_fedavg(digits):
         np.testing.assert_allclose(a, b, atol=2e-5)  # quantisation: ≤ 6 · step/2 per coordinate
     record = secure.history.rounds[-1]
     assert record.secure_dropped == () and not record.secure_aborted
+    assert 0 <= record.clipped_fraction < 0.01  # clip=0.5 cuts (almost) no coordinate
     assert record.bytes_up > 0 and record.bytes_up != plain.history.rounds[-1].bytes_up
 
 
@@ -410,7 +411,8 @@ def test_engine_equals_steps_with_secure_aggregation_dropouts(digits):
         assert len(record.secure_dropped) in (1, 2)  # 30 % of 6 = 1.8, rounded without bias
         assert record.bytes_up == by_hand.bytes_up
         for a, b in zip(sim.weights, weights, strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            # float32 rounding can flip one coordinate's quantisation level: ≤ one step (1.5e-5)
+            np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
 
 
 def test_too_many_dropouts_make_the_server_refuse_and_nothing_changes(digits):
