@@ -24,9 +24,10 @@ step functions run it alike, record ε after every round, and the clipping and n
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
@@ -37,6 +38,7 @@ from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from fedlab.algorithms import Algorithm, ServerSGD
+from fedlab.history import History
 from fedlab.validate import check_choice, check_float, check_int
 
 ACCOUNTANTS = ("rdp", "pld")
@@ -110,10 +112,30 @@ def epsilon(
         return 0.0
     if noise_multiplier == 0:
         return math.inf
+    if check_choice("accountant", accountant, ACCOUNTANTS) == "rdp":
+        orders, one_round = _rdp_of_one_round(
+            event.event.noise_multiplier, event.sampling_probability
+        )
+        return float(
+            rdp_privacy_accountant.compute_epsilon(orders, num_rounds * one_round, delta)[0]
+        )
     with _quiet_absl():
         acc = _make_accountant(accountant)
         acc.compose(event, num_rounds)
         return float(acc.get_epsilon(delta))
+
+
+@functools.lru_cache(maxsize=256)
+def _rdp_of_one_round(noise_multiplier: float, sampling_rate: float) -> tuple[tuple, np.ndarray]:
+    """The Rényi-DP curve (orders, ε_α) of one round, computed once by dp-accounting.
+
+    Computing it is the slow part (~0.1 s); composing T rounds multiplies it by T, which is
+    exactly what ``RdpAccountant.compose(event, T)`` does, so ε after every round costs nothing.
+    """
+    with _quiet_absl():
+        acc = rdp_privacy_accountant.RdpAccountant()
+        acc.compose(round_event(noise_multiplier, sampling_rate), 1)
+    return tuple(acc._orders), np.asarray(acc._rdp)  # noqa: SLF001 (its per-order RDP)
 
 
 def calibrate_noise_multiplier(
@@ -177,8 +199,9 @@ class PrivacyAccountant:
     def step(self, num_rounds: int = 1) -> float:
         """Account for ``num_rounds`` more rounds; return ε so far."""
         num_rounds = check_int("num_rounds", num_rounds, low=1)
-        with _quiet_absl():
-            self._accountant.compose(self.event, num_rounds)
+        if self.kind == "pld":  # (RDP composes by multiplying one round's curve: see epsilon)
+            with _quiet_absl():
+                self._accountant.compose(self.event, num_rounds)
         self.num_rounds += num_rounds
         return self.epsilon()
 
@@ -188,8 +211,13 @@ class PrivacyAccountant:
             return 0.0
         if self.noise_multiplier == 0:
             return math.inf
+        delta = self.delta if delta is None else _check_delta(delta)
+        if self.kind == "rdp":
+            return epsilon(
+                self.noise_multiplier, self.event.sampling_probability, self.num_rounds, delta
+            )
         with _quiet_absl():
-            return float(self._accountant.get_epsilon(self.delta if delta is None else delta))
+            return float(self._accountant.get_epsilon(delta))
 
 
 @dataclass(frozen=True)
@@ -368,3 +396,264 @@ def DPFedAvg(  # noqa: N802 (named like the algorithm classes it builds)
         delta=delta,
         accountant=accountant,
     )
+
+
+# ---------------------------------------------------------------------------- local DP (contrast)
+
+
+def local_dp_aggregate(
+    stacked_deltas: list[np.ndarray],
+    clip_norm: float,
+    noise_multiplier: float,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], DPStats]:
+    """Local DP: every client clips its update and adds N(0, (z·S)²·I) itself; the server averages.
+
+    The server (and anyone who sees a message) gets only noisy updates, so no trust in the
+    server is needed. The price: K independent noises average to a noise of standard deviation
+    ``z·S/√K`` per coordinate, where the central mechanism (:func:`dp_aggregate`) adds one noise
+    to the sum and gets ``z·S/K`` — √K times less. ``stacked_deltas`` holds one ``[K, ...]`` array
+    per weight; with K = 0 the aggregate is zero.
+
+    Example:
+        >>> agg, stats = local_dp_aggregate(
+        ...     [np.array([[3.0, 4.0], [0.0, 0.0]])], 1.0, 0.0, np.random.default_rng(0)
+        ... )
+        >>> [round(float(v), 6) for v in agg[0]], stats.clipped_fraction
+        ([0.3, 0.4], 0.5)
+    """
+    noise_multiplier = check_float("noise_multiplier", noise_multiplier, low=0.0)
+    clipped, norms = clip_updates(stacked_deltas, clip_norm)
+    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0
+    if math.isinf(std):
+        raise ValueError("noise_multiplier > 0 needs a finite clip_norm (the noise is z·S)")
+    num = len(norms)
+    if num == 0:
+        zeros = [np.zeros(d.shape[1:], np.float32) for d in clipped]
+        return zeros, DPStats(clipped_fraction=math.nan, update_norm=0.0, noise_norm=0.0)
+    noise = [
+        rng.normal(0.0, 1.0, size=d.shape) * std if std > 0 else np.zeros(d.shape) for d in clipped
+    ]
+    signal = [d.mean(axis=0) for d in clipped]
+    noise_mean = [n.mean(axis=0) for n in noise]
+    aggregate = [(s + n).astype(np.float32) for s, n in zip(signal, noise_mean, strict=True)]
+    stats = DPStats(
+        clipped_fraction=float(np.mean(norms > clip_norm)),
+        update_norm=float(np.sqrt(sum(np.sum(s**2) for s in signal))),
+        noise_norm=float(np.sqrt(sum(np.sum(n**2) for n in noise_mean))),
+    )
+    return aggregate, stats
+
+
+@dataclass(frozen=True)
+class LocalDPFedAvgAlgorithm(DPFedAvgAlgorithm):
+    """FedAvg with *local* DP: each client noises its own clipped update (:func:`local_dp_aggregate`).
+
+    Sampling is Poisson with q = clients_per_round / N, as for DP-FedAvg, but the server sees
+    who sent, so sampling does not amplify privacy: the accountant composes one unsampled
+    Gaussian (q = 1) every round — each client's ε if it took part in every round, against an
+    observer who sees every noisy update it sends (the neighbouring relation: that client's data
+    replaced).
+
+    Example:
+        >>> algo = LocalDPFedAvgAlgorithm(noise_multiplier=2.0, clip_norm=0.5, name="LDP-FedAvg")
+        >>> algo.make_accountant(0.1).event.sampling_probability
+        1.0
+    """
+
+    def aggregate(
+        self,
+        stacked_deltas: list,
+        num_examples,
+        rng: np.random.Generator,
+        expected_clients: float,
+    ) -> tuple[list[np.ndarray], dict]:
+        """The mean of the clients' noisy clipped updates; the stats as a dict."""
+        aggregate, stats = local_dp_aggregate(
+            stacked_deltas, self.clip_norm, self.noise_multiplier, rng
+        )
+        return aggregate, {
+            "clipped_fraction": stats.clipped_fraction,
+            "update_norm": stats.update_norm,
+            "noise_norm": stats.noise_norm,
+        }
+
+    def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
+        """An accountant with no sampling amplification (q = 1), whatever ``sampling_rate``."""
+        return PrivacyAccountant(self.noise_multiplier, 1.0, self.delta, self.accountant)
+
+
+def LocalDPFedAvg(  # noqa: N802 (named like the algorithm classes it builds)
+    noise_multiplier: float = 1.0,
+    clip_norm: float = 1.0,
+    client_lr: float = 0.1,
+    local_epochs: int = 1,
+    batch_size: int | None = 20,
+    server_lr: float = 1.0,
+    delta: float = DEFAULT_DELTA,
+    accountant: str = "rdp",
+) -> LocalDPFedAvgAlgorithm:
+    """FedAvg with local DP (noise added on each client); compare with :func:`DPFedAvg`.
+
+    Example:
+        >>> LocalDPFedAvg(noise_multiplier=2.0, clip_norm=0.5).name
+        'LDP-FedAvg'
+    """
+    return LocalDPFedAvgAlgorithm(
+        local_epochs=local_epochs,
+        batch_size=batch_size,
+        client_lr=client_lr,
+        server_optimizer=ServerSGD(server_lr),
+        name="LDP-FedAvg",
+        noise_multiplier=noise_multiplier,
+        clip_norm=clip_norm,
+        delta=delta,
+        accountant=accountant,
+    )
+
+
+# ---------------------------------------------------------------------------- reading the runs
+
+
+def noise_std(aggregate: list[np.ndarray]) -> float:
+    """The standard deviation of all coordinates of an aggregate (one array per weight).
+
+    On an aggregate of all-zero updates this is the noise's standard deviation on the average:
+    z·S/K for :func:`dp_aggregate`, z·S/√K for :func:`local_dp_aggregate`.
+
+    Example:
+        >>> noise_std([np.array([1.0, -1.0]), np.array([[1.0], [-1.0]])])
+        1.0
+    """
+    if not isinstance(aggregate, list | tuple) or not aggregate:
+        raise ValueError("aggregate must be a non-empty list of arrays (one per weight)")
+    return float(np.std(np.concatenate([np.ravel(a) for a in aggregate])))
+
+
+def noise_to_signal(history: History) -> float:
+    """Mean over rounds of ‖noise‖ / ‖signal‖ on the aggregate (``noise_norm / update_norm``).
+
+    Rounds with no signal (``update_norm`` 0) are skipped; ``nan`` if no round has both
+    numbers (e.g. a run without DP).
+
+    Example:
+        >>> import dataclasses
+        >>> from fedlab.history import History, RoundRecord
+        >>> r = RoundRecord(1, (0,), (0.5,), (5,), 0.5, 0.4, 0.5, (0.1,), 0.1, 0.1, (1.0,), 8, 8,
+        ...                 0.01, update_norm=1.0, noise_norm=3.0)
+        >>> noise_to_signal(History(rounds=[r, dataclasses.replace(r, round=2, update_norm=2.0)]))
+        2.25
+    """
+    if not isinstance(history, History):
+        raise ValueError(f"history must be a fedlab History, got {type(history).__name__}")
+    if not len(history):
+        return math.nan
+    noise, signal = history.series("noise_norm"), history.series("update_norm")
+    ok = np.isfinite(noise) & np.isfinite(signal) & (signal > 0)
+    return float(np.mean(noise[ok] / signal[ok])) if ok.any() else math.nan
+
+
+def dp_table(runs: Mapping[str, History]) -> str:
+    """A text table of finished runs: final ε, final test accuracy, mean share clipped, and
+    mean noise/signal (:func:`noise_to_signal`); ``-`` where a run has no such number.
+
+    A run that recorded no ε (no DP) shows ε = inf.
+
+    Example:
+        >>> from fedlab.history import History, RoundRecord
+        >>> r = RoundRecord(1, (0,), (0.5,), (5,), 0.5, 0.4, 0.5, (0.1,), 0.1, 0.1, (1.0,), 8, 8,
+        ...                 0.01, epsilon=1.234, clipped_fraction=1.0, update_norm=1.0,
+        ...                 noise_norm=2.0)
+        >>> print(dp_table({"DP z = 1": History(rounds=[r])}))
+        run                       ε  accuracy  clipped  noise/signal
+        DP z = 1               1.23     0.500     1.00           2.0
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty mapping of name -> History")
+
+    def number(value: float, fmt: str) -> str:
+        return "-" if math.isnan(value) else format(value, fmt)
+
+    lines = [f"{'run':<20}{'ε':>7}{'accuracy':>10}{'clipped':>9}{'noise/signal':>14}"]
+    for name, history in runs.items():
+        if not isinstance(history, History) or not len(history):
+            raise ValueError(f"runs[{name!r}] must be a non-empty fedlab History")
+        eps = history.epsilon[-1]
+        clipped = history.clipped_fraction
+        clipped = float(np.nanmean(clipped)) if np.isfinite(clipped).any() else math.nan
+        lines.append(
+            f"{name:<20}{'inf' if math.isnan(eps) else f'{eps:.2f}':>7}"
+            f"{number(history.test_accuracy[-1], '.3f'):>10}{number(clipped, '.2f'):>9}"
+            f"{number(noise_to_signal(history), '.1f'):>14}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SamplingRow:
+    """Privacy at one number of clients per round K (one row of :func:`sampling_table`).
+
+    Attributes:
+        clients_per_round: K, the expected clients per round.
+        sampling_rate: q = K / N.
+        epsilon: ε after the run at the given noise multiplier.
+        noise_multiplier: the z that gives exactly the target ε.
+        noise_std: that z's noise std on the average, z·S/K.
+    """
+
+    clients_per_round: int
+    sampling_rate: float
+    epsilon: float
+    noise_multiplier: float
+    noise_std: float
+
+
+def sampling_table(
+    clients_per_round: Sequence[int],
+    num_clients: int,
+    num_rounds: int,
+    clip_norm: float,
+    target_epsilon: float,
+    noise_multiplier: float = 1.0,
+    delta: float = DEFAULT_DELTA,
+) -> list[SamplingRow]:
+    """For each K: ε at a fixed ``noise_multiplier``, and the z (and noise std z·S/K) that
+    reach ``target_epsilon`` after ``num_rounds``, with q = K / ``num_clients`` (RDP).
+
+    Example:
+        >>> row = sampling_table([40], 400, 15, 0.5, target_epsilon=4.0)[0]
+        >>> row.sampling_rate, round(row.epsilon, 2), round(row.noise_multiplier, 3)
+        (0.1, 3.86, 0.983)
+    """
+    num_clients = check_int("num_clients", num_clients, low=1)
+    num_rounds = check_int("num_rounds", num_rounds, low=1)
+    clip_norm = check_float("clip_norm", clip_norm, low=0.0, low_inclusive=False)
+    if not isinstance(clients_per_round, Sequence) or not clients_per_round:
+        raise ValueError("clients_per_round must be a non-empty sequence of ints")
+    rows = []
+    for k in clients_per_round:
+        k = check_int("clients_per_round", k, low=1, high=num_clients)
+        q = k / num_clients
+        z = calibrate_noise_multiplier(target_epsilon, q, num_rounds, delta)
+        eps = epsilon(noise_multiplier, q, num_rounds, delta)
+        rows.append(SamplingRow(k, q, eps, z, z * clip_norm / k))
+    return rows
+
+
+def format_sampling_table(rows: Sequence[SamplingRow]) -> str:
+    """The rows of :func:`sampling_table` as a text table (K, q, ε, z for the target, z·S/K).
+
+    Example:
+        >>> print(format_sampling_table([SamplingRow(40, 0.1, 2.0, 0.8, 0.01)]))
+            K      q    ε at z   z for target  noise std z·S/K
+           40   0.10      2.00          0.800           0.0100
+    """
+    if not rows or not all(isinstance(r, SamplingRow) for r in rows):
+        raise ValueError("rows must be a non-empty sequence of SamplingRow")
+    lines = [f"{'K':>5}{'q':>7}{'ε at z':>10}{'z for target':>15}{'noise std z·S/K':>17}"]
+    for r in rows:
+        lines.append(
+            f"{r.clients_per_round:>5}{r.sampling_rate:>7.2f}{r.epsilon:>10.2f}"
+            f"{r.noise_multiplier:>15.3f}{r.noise_std:>17.4f}"
+        )
+    return "\n".join(lines)

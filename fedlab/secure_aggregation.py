@@ -1045,3 +1045,168 @@ def measure_overhead(
             )
         )
     return rows
+
+
+# -- for the notebook: small helpers that keep its cells short ---------------------------------
+
+
+@dataclass(frozen=True)
+class WeightGaps:
+    """How far secure-aggregation weights are from plain FedAvg's after the same round.
+
+    Attributes:
+        max_gap: the largest ``|plain − secure|`` over every weight.
+        num_unchanged: weights plain FedAvg left exactly at their start value.
+        mean_gap_unchanged: the mean gap over those weights (nan if there are none).
+        num_changed: the other weights.
+        mean_gap_changed: the mean gap over the other weights (nan if there are none).
+    """
+
+    max_gap: float
+    num_unchanged: int
+    mean_gap_unchanged: float
+    num_changed: int
+    mean_gap_changed: float
+
+
+def weight_gaps(
+    plain: Sequence[object], secure: Sequence[object], start: Sequence[object]
+) -> WeightGaps:
+    """Compare two lists of weight arrays, split by whether plain FedAvg moved each weight.
+
+    Example:
+        >>> gaps = weight_gaps([np.array([1.0, 2.0])], [np.array([1.0, 2.5])], [np.array([1.0, 0.0])])
+        >>> gaps.max_gap, gaps.num_unchanged, gaps.mean_gap_unchanged, gaps.mean_gap_changed
+        (0.5, 1, 0.0, 0.5)
+    """
+    if not len(plain) == len(secure) == len(start) or len(plain) == 0:
+        raise ValueError("plain, secure and start must be non-empty lists of the same length")
+    gaps, unchanged = [], []
+    for i, (p, s, w) in enumerate(zip(plain, secure, start, strict=True)):
+        p, s, w = np.asarray(p, float), np.asarray(s, float), np.asarray(w, float)
+        if not p.shape == s.shape == w.shape:
+            raise ValueError(f"plain[{i}], secure[{i}] and start[{i}] must have the same shape")
+        gaps.append(np.abs(p - s).ravel())
+        unchanged.append((p == w).ravel())
+    gap, same = np.concatenate(gaps), np.concatenate(unchanged)
+
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if values.size else math.nan
+
+    return WeightGaps(
+        float(gap.max()), int(same.sum()), mean(gap[same]), int((~same).sum()), mean(gap[~same])
+    )
+
+
+def runs_table(runs: Mapping[str, object], baseline: str) -> str:
+    """One line per run of ``fedlab.simulate``: final accuracy, the largest accuracy gap to
+    ``runs[baseline]``, clients summed per round, aborted rounds and kB sent up in round 1.
+
+    Each run needs ``test_accuracy``, ``bytes_up`` and ``rounds`` (records with ``clients``,
+    ``secure_dropped`` and ``secure_aborted``), as a ``History`` has.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> record = NS(clients=(0, 1, 2), secure_dropped=(2,), secure_aborted=False)
+        >>> run = NS(test_accuracy=np.array([0.5, 0.75]), bytes_up=[3000], rounds=[record] * 2)
+        >>> print(runs_table({"a": run}, "a"))
+        run                    final acc max |Δacc| summed/round aborted   kB up
+        a                         0.7500     0.0000          2.0       0     3.0
+    """
+    if baseline not in runs:
+        raise ValueError(f"baseline must be one of the runs {list(runs)}, got {baseline!r}")
+    base = np.asarray(runs[baseline].test_accuracy)
+    lines = [
+        f"{'run':<22}{'final acc':>10}{'max |Δacc|':>11}{'summed/round':>13}"
+        f"{'aborted':>8}{'kB up':>8}"
+    ]
+    for name, h in runs.items():
+        accuracy = np.asarray(h.test_accuracy)
+        summed = np.mean([len(r.clients) - len(r.secure_dropped) for r in h.rounds])
+        aborted = sum(bool(r.secure_aborted) for r in h.rounds)
+        lines.append(
+            f"{name:<22}{accuracy[-1]:>10.4f}{np.abs(accuracy - base).max():>11.4f}"
+            f"{summed:>13.1f}{aborted:>8}{h.bytes_up[0] / 1e3:>8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def overhead_table(rows: Sequence[OverheadRow], rows_dropped: Sequence[OverheadRow]) -> str:
+    """The rows of two :func:`measure_overhead` calls side by side: bytes per client and for
+    the server with everyone present, and the server's bytes with dropouts.
+
+    Example:
+        >>> print(overhead_table(measure_overhead([4], 10), measure_overhead([4], 10, 0.25)))
+           n  plain B  client sent  received  × plain  server recv kB  dropped  server recv kB
+           4       40          847       768    21.18             3.4        1             3.1
+    """
+    if len(rows) != len(rows_dropped):
+        raise ValueError("rows and rows_dropped must have the same length (one per n)")
+    lines = [
+        f"{'n':>4}{'plain B':>9}{'client sent':>13}{'received':>10}{'× plain':>9}"
+        f"{'server recv kB':>16}{'dropped':>9}{'server recv kB':>16}"
+    ]
+    for row, drop in zip(rows, rows_dropped, strict=True):
+        if row.num_clients != drop.num_clients:
+            raise ValueError("rows and rows_dropped must be for the same numbers of clients")
+        lines.append(
+            f"{row.num_clients:>4}{row.plain_bytes:>9}{row.client_bytes_sent:>13,.0f}"
+            f"{row.client_bytes_received:>10,.0f}{row.client_bytes_sent / row.plain_bytes:>9.2f}"
+            f"{row.server_bytes_received / 1e3:>16.1f}{drop.num_dropouts:>9}"
+            f"{drop.server_bytes_received / 1e3:>16.1f}"
+        )
+    return "\n".join(lines)
+
+
+def unflatten(vector: object, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
+    """Cut a flat vector back into arrays of the given shapes (the inverse of concatenating
+    the raveled arrays).
+
+    Example:
+        >>> [part.tolist() for part in unflatten(np.arange(5), [(2, 2), (1,)])]
+        [[[0, 1], [2, 3]], [4]]
+    """
+    vector = np.asarray(vector)
+    sizes = [math.prod(shape) for shape in shapes]
+    if vector.ndim != 1 or len(vector) != sum(sizes):
+        raise ValueError(f"vector must be 1-D with {sum(sizes)} values (the shapes' total)")
+    parts = np.split(vector, np.cumsum(sizes)[:-1])
+    return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]
+
+
+def distributed_dp_sum(
+    vectors: Sequence[object],
+    clip_norm: float,
+    noise_multiplier: float,
+    rng: np.random.Generator,
+    bits: int = 16,
+    seed: int = 0,
+) -> np.ndarray:
+    """Distributed DP through :func:`secure_sum`: each client clips its vector to L2 norm
+    ``clip_norm`` and adds Gaussian noise of standard deviation ``noise_multiplier · clip_norm
+    / √n`` before masking, so the sum carries noise of standard deviation
+    ``noise_multiplier · clip_norm`` and the server never sees a noise-free quantity.
+
+    The quantisation range is the largest noisy coordinate. ``rng`` draws the noise (client 0's
+    first); ``seed`` fixes the protocol's keys and masks.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> total = distributed_dp_sum([[3.0, 4.0], [0.0, 0.5]], 1.0, 0.0, rng)
+        >>> np.round(total, 3)
+        array([0.6, 1.3])
+    """
+    clip_norm = check_float("clip_norm", clip_norm, low=0.0)
+    if clip_norm == 0.0:
+        raise ValueError("clip_norm must be > 0")
+    noise_multiplier = check_float("noise_multiplier", noise_multiplier, low=0.0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+    vectors = [np.asarray(v, float) for v in vectors]
+    if len(vectors) < 2:
+        raise ValueError("vectors must hold at least 2 client vectors")
+    clipped = [v * min(1.0, clip_norm / np.linalg.norm(v)) for v in vectors]
+    std = noise_multiplier * clip_norm / np.sqrt(len(vectors))
+    noisy = [v + rng.normal(0.0, std, v.shape) for v in clipped]
+    wide = float(max(np.abs(v).max() for v in noisy))
+    return secure_sum(noisy, clip=wide, bits=bits, seed=seed).sum

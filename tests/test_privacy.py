@@ -96,6 +96,12 @@ def test_dp_fedavg_without_noise_or_clipping_is_fedavg_over_the_expected_count(d
     total = [sum(r.delta[i] for r in result.clients) for i in range(len(weights))]
     for a, t in zip(result.aggregated_delta, total, strict=True):
         np.testing.assert_allclose(a, t / 4, rtol=1e-5, atol=1e-7)  # q·N = 4 expected clients
+    # FedAvg on the same sampled clients (equal sizes here): the same update, up to K / (q·N)
+    fedavg = steps.aggregate([r.delta for r in result.clients], [40] * len(result.clients))
+    scale = len(result.clients) / 4
+    for a, f in zip(result.aggregated_delta, fedavg, strict=True):
+        np.testing.assert_allclose(a, scale * f, rtol=1e-5, atol=1e-7)
+    assert {r.num_examples for r in result.clients} == {40}
 
 
 @pytest.mark.parametrize("strategy", ["vectorized", "loop"])

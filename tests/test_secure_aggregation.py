@@ -438,3 +438,89 @@ def test_secure_aggregation_settings_are_checked(digits):
         Simulation(
             DPFedAvg(), model_fn("mlp", 10), digits, split, secure_aggregation=SecureAggregation()
         )
+
+
+# -- notebook helpers: weight_gaps, runs_table, overhead_table, unflatten, distributed_dp_sum --
+
+
+def test_weight_gaps_splits_by_unchanged_weights():
+    from fedlab.secure_aggregation import weight_gaps
+
+    start = [np.array([[0.0, 1.0]]), np.array([2.0])]
+    plain = [np.array([[0.0, 3.0]]), np.array([2.0])]  # weights 0 and 2 unchanged
+    secure = [np.array([[0.25, 2.0]]), np.array([2.0])]
+    gaps = weight_gaps(plain, secure, start)
+    assert gaps.max_gap == 1.0
+    assert (gaps.num_unchanged, gaps.num_changed) == (2, 1)
+    assert gaps.mean_gap_unchanged == 0.125
+    assert gaps.mean_gap_changed == 1.0
+
+
+def test_weight_gaps_rejects_mismatched_lists():
+    from fedlab.secure_aggregation import weight_gaps
+
+    with pytest.raises(ValueError, match="same length"):
+        weight_gaps([np.zeros(2)], [], [np.zeros(2)])
+    with pytest.raises(ValueError, match="same shape"):
+        weight_gaps([np.zeros(2)], [np.zeros(3)], [np.zeros(2)])
+
+
+def test_runs_table_counts_summed_and_aborted_rounds():
+    from types import SimpleNamespace as NS
+
+    from fedlab.secure_aggregation import runs_table
+
+    ok = NS(clients=(0, 1, 2, 3), secure_dropped=(), secure_aborted=False)
+    dropped = NS(clients=(0, 1, 2, 3), secure_dropped=(1, 2), secure_aborted=True)
+    runs = {
+        "plain": NS(test_accuracy=[0.5, 0.5], bytes_up=[1000], rounds=[ok, ok]),
+        "secure": NS(test_accuracy=[0.25, 0.75], bytes_up=[2500], rounds=[ok, dropped]),
+    }
+    lines = runs_table(runs, "plain").splitlines()
+    assert len(lines) == 3
+    assert lines[2].split() == ["secure", "0.7500", "0.2500", "3.0", "1", "2.5"]
+    with pytest.raises(ValueError, match="baseline"):
+        runs_table(runs, "missing")
+
+
+def test_overhead_table_matches_rows():
+    from fedlab.secure_aggregation import overhead_table
+
+    rows, rows_drop = measure_overhead([3, 5], 8), measure_overhead([3, 5], 8, 0.3)
+    lines = overhead_table(rows, rows_drop).splitlines()
+    assert len(lines) == 3
+    fields = lines[2].split()
+    assert fields[0] == "5" and fields[1] == "32"
+    assert fields[6] == str(rows_drop[1].num_dropouts) == "1"
+    with pytest.raises(ValueError, match="same length"):
+        overhead_table(rows, rows_drop[:1])
+    with pytest.raises(ValueError, match="same numbers"):
+        overhead_table(rows, rows_drop[::-1])
+
+
+def test_unflatten_inverts_concatenation():
+    from fedlab.secure_aggregation import unflatten
+
+    arrays = [np.arange(6.0).reshape(2, 3), np.array([7.0]), np.zeros((1, 2, 2))]
+    flat = np.concatenate([a.ravel() for a in arrays])
+    for got, want in zip(unflatten(flat, [a.shape for a in arrays]), arrays, strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="11 values"):
+        unflatten(flat[:-1], [a.shape for a in arrays])
+
+
+def test_distributed_dp_sum_clips_and_adds_noise():
+    from fedlab.secure_aggregation import distributed_dp_sum
+
+    vectors = [np.array([3.0, 4.0]), np.array([0.0, 0.5]), np.array([-6.0, 8.0])]
+    exact = distributed_dp_sum(vectors, 1.0, 0.0, np.random.default_rng(0), bits=20)
+    np.testing.assert_allclose(exact, [0.6 - 0.6, 0.8 + 0.5 + 0.8], atol=1e-5)
+    noisy = [
+        distributed_dp_sum(vectors, 1.0, 2.0, np.random.default_rng(s), bits=20) for s in range(200)
+    ]
+    std = np.std(np.array(noisy) - exact, axis=0)
+    np.testing.assert_allclose(std, 2.0, rtol=0.2)  # z · S, whatever the number of clients
+    with pytest.raises(ValueError, match="clip_norm"):
+        distributed_dp_sum(vectors, 0.0, 1.0, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        distributed_dp_sum(vectors, 1.0, 1.0, 0)

@@ -97,9 +97,9 @@ the two give the same numbers.""",
 | 07 | [Stragglers and limited compute](07_stragglers_and_limited_compute.ipynb) | clients that do less work, or drop out: the FedProx paper's experiment | available |
 | 08 | [Communication cost and compression](08_communication_cost.ipynb) | what a round sends; float16, k-bit quantisation, top-k and error feedback: accuracy per megabyte | available |
 | 09 | [Federated LoRA fine-tuning](09_federated_fine_tuning_with_lora.ipynb) | pre-train a tiny transformer, fine-tune it on keyboard users: full, LoRA, head-only; the A·B pitfall; a 7B model's bill | available |
-| 10 | What updates leak | reconstructing data and labels from an update | coming soon |
-| 11 | Differential privacy | clipping, noise and a privacy budget | coming soon |
-| 12 | Secure aggregation | the server learns the sum, not the parts | coming soon |
+| 10 | [What updates leak](10_what_updates_leak.ipynb) | rebuild a digit and its label from one gradient (DLG, iDLG); which defences really stop it | available |
+| 11 | [Differential privacy](11_differential_privacy.ipynb) | DP-FedAvg: clipping, noise, ε from a real accountant; privacy vs accuracy; local vs central DP | available |
+| 12 | [Secure aggregation](12_secure_aggregation.ipynb) | masks that cancel, Shamir shares for dropouts: the server learns the sum, not the parts | available |
 | 13 | Personalisation and multi-task | one model per client, sharing what helps | coming soon |
 
 Work through them in order: each one assumes the ones before it.""",

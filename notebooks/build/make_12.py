@@ -85,11 +85,21 @@ NUM_ROUNDS = 10
 CLIENT_LR = 0.1
 LOCAL_EPOCHS = 1
 BATCH_SIZE = 16
+SEED = 0""",
+    ),
+    (
+        "md",
+        """\
+Secure aggregation's settings: the coordinate range and the quantisation bits, and the sizes
+for the cost measurements of section 7.""",
+    ),
+    (
+        "code",
+        """\
 CLIP = 1.0  # secure aggregation's coordinate range [-CLIP, CLIP]
 BITS = 16  # quantisation bits per coordinate
 OVERHEAD_CLIENTS = (5, 10, 20, 50)  # n for the cost measurements
-VECTOR_LENGTH = 1000  # parameters per update in the cost measurements
-SEED = 0""",
+VECTOR_LENGTH = 1000  # parameters per update in the cost measurements""",
     ),
     # ------------------------------------------------------------------ 1. goal
     (
@@ -123,12 +133,22 @@ with −.""",
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 MOD = 2**8
 x = {0: np.array([10, 20, 30, 40]), 1: np.array([1, 2, 3, 4]), 2: np.array([100, 0, 100, 0])}
 rng = np.random.default_rng(SEED)
-r = {pair: rng.integers(0, MOD, size=4) for pair in [(0, 1), (0, 2), (1, 2)]}
+r = {pair: rng.integers(0, MOD, size=4) for pair in [(0, 1), (0, 2), (1, 2)]}""",
+    ),
+    (
+        "md",
+        """\
+Three clients' numbers and one random mask per pair. Now each client masks its x; notice that
+every r appears once with + and once with −:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 y = {
     0: (x[0] + r[0, 1] + r[0, 2]) % MOD,
     1: (x[1] - r[0, 1] + r[1, 2]) % MOD,
@@ -151,15 +171,25 @@ use we meet in section 3. Scratch → package: rebuild every y_u from its masks 
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 demo = sa.mask_breakdown([x[0], x[1], x[2]], modulus_bits=8, seed=SEED)
 p, b = demo.pairwise_masks, demo.self_masks
 by_hand = {
     0: (x[0] + b[0] + p[0, 1] + p[0, 2]) % MOD,
     1: (x[1] + b[1] - p[0, 1] + p[1, 2]) % MOD,
     2: (x[2] + b[2] - p[0, 2] - p[1, 2]) % MOD,
-}
+}""",
+    ),
+    (
+        "md",
+        """\
+The package's masked vectors must match these by hand, element for element, and removing the
+self masks from Σ y must leave Σ x:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 for u in x:
     np.testing.assert_array_equal(demo.masked[u], by_hand[u])
 print("y_0 =", demo.masked[0], "  Σ y =", demo.masked_sum())
@@ -193,7 +223,18 @@ then stretches the 32-byte seed into a mask as long as the model.""",
 key_u = X25519PrivateKey.from_private_bytes(bytes(range(32)))  # u's secret
 key_v = X25519PrivateKey.from_private_bytes(bytes(range(100, 132)))  # v's secret
 public_u = key_u.public_key().public_bytes_raw()  # what goes through the server
-public_v = key_v.public_key().public_bytes_raw()
+public_v = key_v.public_key().public_bytes_raw()""",
+    ),
+    (
+        "md",
+        """\
+Only `public_u` and `public_v` travel. Each side combines its own private key with the other's
+public key — notice that both arrive at the same seed, and so the same mask:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 seed_at_u = sa.agree(key_u, public_v, sa.MASK_INFO)
 seed_at_v = sa.agree(key_v, public_u, sa.MASK_INFO)
 print("same seed at both ends:", seed_at_u == seed_at_v, "  seed starts", seed_at_u[:6].hex())
@@ -224,8 +265,17 @@ not) — never both. A y_u is never left with no mask on it.
 P, SECRET, T = 97, 42, 3
 coefficients = [SECRET, 5, 17]  # f(x) = 42 + 5x + 17x² mod 97; 5 and 17 drawn at random
 shares = [(i, sum(c * i**j for j, c in enumerate(coefficients)) % P) for i in range(1, 6)]
-
-
+print("shares:", shares)""",
+    ),
+    (
+        "md",
+        """\
+Five numbers that look nothing like 42. To get f(0) back from any t of them, write Lagrange
+interpolation plainly:""",
+    ),
+    (
+        "code",
+        """\
 def rebuild(points, p=P):
     \"\"\"f(0) by Lagrange interpolation: Σ_i y_i Π_{j≠i} x_j / (x_j − x_i) mod p.\"\"\"
     total = 0
@@ -233,10 +283,12 @@ def rebuild(points, p=P):
         others = [xj for xj, _ in points if xj != xi]
         num, den = np.prod(others), np.prod([xj - xi for xj in others])
         total += yi * int(num) * pow(int(den), -1, p)
-    return total % p
-
-
-print("shares:", shares)
+    return total % p""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 print("every 3 of them give:", {rebuild(list(c)) for c in combinations(shares, T)})""",
     ),
     (
@@ -325,7 +377,18 @@ rng = np.random.default_rng(SEED)
 updates = {u: rng.uniform(-0.1, 0.1, size=6) for u in range(5)}
 result = sa.secure_sum(updates, clip=CLIP, bits=BITS, seed=SEED)
 exact = sum(sa.quantize(v, CLIP, BITS) for v in updates.values())
-np.testing.assert_array_equal(result.sum_int, exact)  # the integer sum is exact
+np.testing.assert_array_equal(result.sum_int, exact)  # the integer sum is exact""",
+    ),
+    (
+        "md",
+        """\
+The assertion passed: the integer sum is exactly the sum of the quantised updates. The float sum
+differs from the true one only by quantisation, within the bound:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 error = np.abs(result.sum - sum(updates.values())).max()
 print(f"summed {result.summed_ids}, t = {result.threshold}, k = {result.modulus_bits} bits")
 print(f"float sum {np.round(sum(updates.values()), 4)}")
@@ -334,8 +397,7 @@ print(f"secure    {np.round(result.sum, 4)}   max error {error:.1e} <= {result.e
     (
         "md",
         """\
-The integer sum is exactly the sum of the quantised updates; the float sum is within the
-documented bound. Now dropouts. Client 3 drops **before** sending y_3 (its update is lost; the
+Now dropouts. Client 3 drops **before** sending y_3 (its update is lost; the
 survivors' shares of its mask key clean up the masks it left in the others' y); client 4 sends
 y_4 and drops **before unmasking** (its update still counts: the others hold shares of b_4):""",
     ),
@@ -381,7 +443,17 @@ updates = {u: np.clip(rng.normal(0.0, 0.02, size=2000), -CLIP, CLIP) for u in ra
 seen = sa.secure_sum(updates, clip=CLIP, bits=BITS, seed=SEED)
 seen_again = sa.secure_sum(updates, clip=CLIP, bits=BITS, seed=SEED + 1)  # next round, same x
 x_0 = sa.quantize(updates[0], CLIP, BITS).astype(float)
-y_0, y_0_again = (r.masked[0].astype(float) / 2**r.modulus_bits for r in (seen, seen_again))
+y_0, y_0_again = (r.masked[0].astype(float) / 2**r.modulus_bits for r in (seen, seen_again))""",
+    ),
+    (
+        "md",
+        """\
+`y_0` is client 0's masked vector scaled to [0, 1), from two rounds with the same update. Side
+by side, the update and what the server gets of it:""",
+    ),
+    (
+        "code",
+        """\
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 axes[0].hist(updates[0], bins=40, color="C0")
 axes[0].set(title="client 0's update x_0", xlabel="value")
@@ -434,13 +506,22 @@ by at most the quantisation bound divided by Σ n_k / n_max.""",
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 digits = fedlab.load_digits()
 split = fedlab.partition.iid(digits.y_train, NUM_CLIENTS, seed=SEED)
 mlp = fedlab.models.model_fn("mlp", 10)  # hashable: every run below shares one compiled kernel
 algorithm = fedlab.FedAvg(client_lr=CLIENT_LR, local_epochs=LOCAL_EPOCHS, batch_size=BATCH_SIZE)
-secure = sa.SecureAggregation(clip=CLIP, bits=BITS)
+secure = sa.SecureAggregation(clip=CLIP, bits=BITS)""",
+    ),
+    (
+        "md",
+        """\
+Two simulations from the same seed, so the same start, the same clients and the same batches —
+one plain, one secure — and one round of each:""",
+    ),
+    (
+        "code",
+        """\
 one = {
     name: fedlab.Simulation(algorithm, mlp, digits, split, seed=SEED, secure_aggregation=setting)
     for name, setting in (("plain", None), ("secure", secure))
@@ -450,22 +531,28 @@ records = {name: sim.step() for name, sim in one.items()}""",
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 sizes = np.array([len(ix) for ix in split.client_indices], float)
 bound = sa.quantization_error_bound(NUM_CLIENTS, CLIP, BITS) / (sizes / sizes.max()).sum()
-gaps, unchanged = [], []
-weights_now = zip(one["plain"].weights, one["secure"].weights, start, strict=True)
-for plain_w, secure_w, start_w in weights_now:
-    gaps.append(np.abs(plain_w - secure_w).ravel())
-    unchanged.append((plain_w == start_w).ravel())  # plain FedAvg's update was exactly 0
-gaps, unchanged = np.concatenate(gaps), np.concatenate(unchanged)
-print(f"largest weight difference after one round: {gaps.max():.2e}  (bound {bound:.2e})")
-print(f"{unchanged.sum():,} weights plain FedAvg left alone: mean gap {gaps[unchanged].mean():.2e}")
-print(f"the other {(~unchanged).sum():,}: mean gap {gaps[~unchanged].mean():.2e}")
+gaps = sa.weight_gaps(one["plain"].weights, one["secure"].weights, start)
+assert gaps.max_gap <= bound + 1e-7  # + float32 rounding of the weights""",
+    ),
+    (
+        "md",
+        """\
+`sa.weight_gaps` compares the two models weight by weight, separating the weights plain FedAvg
+did not move at all (its update was exactly 0) from the rest:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
+print(f"largest weight difference after one round: {gaps.max_gap:.2e}  (bound {bound:.2e})")
+print(f"{gaps.num_unchanged:,} weights plain FedAvg left alone: "
+      f"mean gap {gaps.mean_gap_unchanged:.2e}")
+print(f"the other {gaps.num_changed:,}: mean gap {gaps.mean_gap_changed:.2e}")
 print(f"accuracy: plain {records['plain'].test_accuracy:.4f}, "
-      f"secure {records['secure'].test_accuracy:.4f}")
-assert gaps.max() <= bound + 1e-7  # + float32 rounding of the weights""",
+      f"secure {records['secure'].test_accuracy:.4f}")""",
     ),
     (
         "md",
@@ -486,7 +573,17 @@ SETTINGS = {
     "secure": secure,
     "secure, dropout 0.1": sa.SecureAggregation(clip=CLIP, bits=BITS, dropout=0.1),
     "secure, dropout 0.3": sa.SecureAggregation(clip=CLIP, bits=BITS, dropout=0.3),
-}
+}""",
+    ),
+    (
+        "md",
+        """\
+Everything else — data, split, model, seed — is the same in all four runs, so any difference
+comes from the secure aggregation setting alone:""",
+    ),
+    (
+        "code",
+        """\
 runs = {
     name: fedlab.simulate(
         algorithm, mlp, digits, split, NUM_ROUNDS, seed=SEED, progress=False,
@@ -499,14 +596,7 @@ runs = {
         "code",
         CHECK
         + """\
-base = runs["plain FedAvg"].test_accuracy
-print(f"{'run':<22}{'final acc':>10}{'max |Δacc|':>11}{'summed/round':>13}{'aborted':>8}{'kB up':>8}")
-for name, h in runs.items():
-    summed = np.mean([len(r.clients) - len(r.secure_dropped) for r in h.rounds])
-    aborted = sum(r.secure_aborted for r in h.rounds)
-    print(f"{name:<22}{h.test_accuracy[-1]:>10.4f}{np.abs(h.test_accuracy - base).max():>11.4f}",
-          end="")
-    print(f"{summed:>13.1f}{aborted:>8}{h.bytes_up[0] / 1e3:>8.1f}")
+print(sa.runs_table(runs, baseline="plain FedAvg"))
 print("dropped, dropout 0.3:", [r.secure_dropped for r in runs["secure, dropout 0.3"].rounds[:4]])""",
     ),
     (
@@ -559,30 +649,34 @@ rows_drop = sa.measure_overhead(
         "code",
         CHECK
         + """\
-print(f"{'n':>4}{'plain B':>9}{'client sent':>13}{'received':>10}{'× plain':>9}", end="")
-print(f"{'server recv kB':>16}{'dropped':>9}{'server recv kB':>16}")
-for row, drop in zip(rows, rows_drop, strict=True):
-    print(f"{row.num_clients:>4}{row.plain_bytes:>9}{row.client_bytes_sent:>13,.0f}", end="")
-    print(f"{row.client_bytes_received:>10,.0f}{row.client_bytes_sent / row.plain_bytes:>9.2f}",
-          end="")
-    print(f"{row.server_bytes_received / 1e3:>16.1f}{drop.num_dropouts:>9}", end="")
-    print(f"{drop.server_bytes_received / 1e3:>16.1f}")""",
+print(sa.overhead_table(rows, rows_drop))""",
     ),
     (
         "code",
         """\
 n = np.array(OVERHEAD_CLIENTS)
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
-axes[0].plot(n, [r.client_bytes_sent / 1e3 for r in rows], "o-", label="client sends")
-axes[0].plot(n, [r.client_bytes_received / 1e3 for r in rows], "s-", label="client receives")
-axes[0].plot(n, [r.plain_bytes / 1e3 for r in rows], "k:", label="plain float32 update")
-axes[0].set(xlabel="clients n", ylabel="kB per client", title="Bytes per client, m = 1,000")
-axes[1].plot(n, [r.client_seconds * 1e3 for r in rows], "o-", label="one client")
-axes[1].plot(n, [r.server_seconds * 1e3 for r in rows], "s-", label="server")
-axes[1].plot(n, [r.server_seconds * 1e3 for r in rows_drop], "s--", label="server, 30 % dropped")
-axes[1].set(xlabel="clients n", ylabel="ms (this machine)", title="Computation per round")
-for ax in axes:
-    ax.legend(fontsize="small")""",
+fig, ax = plt.subplots(figsize=(5.5, 3.4), layout="constrained")
+ax.plot(n, [r.client_bytes_sent / 1e3 for r in rows], "o-", label="client sends")
+ax.plot(n, [r.client_bytes_received / 1e3 for r in rows], "s-", label="client receives")
+ax.plot(n, [r.plain_bytes / 1e3 for r in rows], "k:", label="plain float32 update")
+ax.set(xlabel="clients n", ylabel="kB per client", title="Bytes per client, m = 1,000")
+ax.legend(fontsize="small");""",
+    ),
+    (
+        "md",
+        """\
+Bytes per client climb in a straight line with n while the plain update stays flat. The
+computation, for one client and for the server (with and without dropouts):""",
+    ),
+    (
+        "code",
+        """\
+fig, ax = plt.subplots(figsize=(5.5, 3.4), layout="constrained")
+ax.plot(n, [r.client_seconds * 1e3 for r in rows], "o-", label="one client")
+ax.plot(n, [r.server_seconds * 1e3 for r in rows], "s-", label="server")
+ax.plot(n, [r.server_seconds * 1e3 for r in rows_drop], "s--", label="server, 30 % dropped")
+ax.set(xlabel="clients n", ylabel="ms (this machine)", title="Computation per round")
+ax.legend(fontsize="small");""",
     ),
     (
         "md",
@@ -615,11 +709,21 @@ clients, each holding one digit, send the gradient of their loss at the current 
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 model = fedlab.models.build_model(mlp, digits.x_train[:1], SEED)
 weights = [v.numpy() for v in model.trainable_variables]
-shapes = [w.shape for w in weights]
+shapes = [w.shape for w in weights]""",
+    ),
+    (
+        "md",
+        """\
+The model at its starting weights. Each of three clients holds one digit and computes its
+gradient there; the server will only ever see them through `secure_sum`:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 picked = [0, 1, 2]
 grads = [
     leakage.shared_update(model, weights, digits.x_train[i : i + 1], digits.y_train[i : i + 1])
@@ -632,20 +736,16 @@ print("labels:", digits.y_train[picked], f"  {len(flat[0]):,} values each, clip 
     (
         "md",
         """\
-A small helper: cut a flat vector back into the model's weight shapes, and run notebook 10's
-attack (`leakage.invert_gradient`, iDLG labels, L-BFGS) on it, scored against the true digits.""",
+A small helper: cut a flat vector back into the model's weight shapes (`sa.unflatten`), run
+notebook 10's attack (`leakage.invert_gradient`, iDLG labels, L-BFGS) on it, and score it
+against the true digits.""",
     ),
     (
         "code",
         """\
-def unflatten(vector):
-    ends = np.cumsum([np.prod(s) for s in shapes])
-    parts = np.split(vector, ends[:-1])
-    return [part.reshape(s) for part, s in zip(parts, shapes, strict=True)]
-
-
 def invert(vector, rows, seed=SEED):
-    found = leakage.invert_gradient(weights, unflatten(vector), num_examples=len(rows), seed=seed)
+    gradient = sa.unflatten(vector, shapes)
+    found = leakage.invert_gradient(weights, gradient, num_examples=len(rows), seed=seed)
     x_true, y_true = digits.x_train[rows], digits.y_train[rows]
     order, errors = leakage.match_reconstructions(x_true, found.x)
     labels = found.labels[order]
@@ -707,20 +807,24 @@ server never sees a noise-free quantity. With z = 1, the differencing attack now
     ),
     (
         "code",
-        CHECK
-        + """\
+        """\
 S, Z = 1.0, 1.0  # clip norm and noise multiplier (notebook 11)
 rng = np.random.default_rng(SEED)
-
-
-def dp_round(vectors, seed):
-    clipped = [v * min(1.0, S / np.linalg.norm(v)) for v in vectors]
-    noisy = [v + rng.normal(0.0, Z * S / np.sqrt(len(vectors)), v.shape) for v in clipped]
-    wide = float(max(np.abs(v).max() for v in noisy))  # coordinate range for quantisation
-    return sa.secure_sum(noisy, clip=wide, bits=BITS, seed=seed).sum
-
-
-difference = dp_round(flat, 1) - dp_round(flat[:2], 2)
+round_a = sa.distributed_dp_sum(flat, S, Z, rng, bits=BITS, seed=1)
+round_b = sa.distributed_dp_sum(flat[:2], S, Z, rng, bits=BITS, seed=2)
+difference = round_a - round_b""",
+    ),
+    (
+        "md",
+        """\
+`sa.distributed_dp_sum` does each client's part — clip to norm S, add noise of standard deviation
+z·S/√n — and then runs `secure_sum`. Compare the size of client 2's clipped gradient with the
+noise left in the difference, and attack the difference:""",
+    ),
+    (
+        "code",
+        CHECK
+        + """\
 signal = flat[2] * min(1.0, S / np.linalg.norm(flat[2]))
 print(f"‖client 2's clipped gradient‖ = {np.linalg.norm(signal):.2f}, "
       f"‖noise in the difference‖ = {np.linalg.norm(difference - signal):.0f}")

@@ -4,6 +4,8 @@ A script lists its cells as ``("md" | "code", source)`` pairs and calls :func:`w
 are stable (``c00``, ``c01``, ...) so that regenerating a notebook gives small diffs.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -33,4 +35,6 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 def write(cells: list[tuple[str, str]], out: Path) -> None:
     """Write the unexecuted notebook for ``cells`` to ``out``."""
     nbformat.write(build(cells), out)
+    # the cells as ruff formats them (the project lints notebooks too), whatever the script wrote
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(out)], check=True)
     print(f"wrote {out}")
