@@ -24,6 +24,7 @@ step functions run it alike, record ε after every round, and the clipping and n
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -398,6 +399,12 @@ def DPFedAvg(  # noqa: N802 (named like the algorithm classes it builds)
     )
 
 
+def _with_local_noise(algorithm: DPFedAvgAlgorithm) -> LocalDPFedAvgAlgorithm:
+    """The same settings, with the noise added on each client instead of on the sum."""
+    settings = {f.name: getattr(algorithm, f.name) for f in dataclasses.fields(algorithm)}
+    return LocalDPFedAvgAlgorithm(**{**settings, "name": "LDP-FedAvg"})
+
+
 # ---------------------------------------------------------------------------- local DP (contrast)
 
 
@@ -499,16 +506,17 @@ def LocalDPFedAvg(  # noqa: N802 (named like the algorithm classes it builds)
         >>> LocalDPFedAvg(noise_multiplier=2.0, clip_norm=0.5).name
         'LDP-FedAvg'
     """
-    return LocalDPFedAvgAlgorithm(
-        local_epochs=local_epochs,
-        batch_size=batch_size,
-        client_lr=client_lr,
-        server_optimizer=ServerSGD(server_lr),
-        name="LDP-FedAvg",
-        noise_multiplier=noise_multiplier,
-        clip_norm=clip_norm,
-        delta=delta,
-        accountant=accountant,
+    return _with_local_noise(
+        DPFedAvg(
+            noise_multiplier,
+            clip_norm,
+            client_lr,
+            local_epochs,
+            batch_size,
+            server_lr,
+            delta,
+            accountant,
+        )
     )
 
 
