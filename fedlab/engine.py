@@ -636,6 +636,8 @@ class Simulation:
         clients = steps.sample_clients(
             self.num_clients, self.clients_per_round, round_num, self.seed, self.algorithm
         )[:1]
+        if len(clients) == 0:  # Poisson sampling (DP-FedAvg) may pick nobody: warm up on client 0
+            clients = np.zeros(1, np.int64)
         idx, mask = self.batch_plan(clients, round_num)
         self._kernel.round_fn(
             [tf.constant(w) for w in self.weights],

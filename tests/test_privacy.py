@@ -162,3 +162,11 @@ def test_accounting_functions_check_their_arguments():
         calibrate_noise_multiplier(0.0, 0.1, 10)
     with pytest.raises(ValueError, match="num_rounds"):
         epsilon(1.0, 0.1, -1)
+
+
+def test_warm_up_works_when_poisson_sampling_picks_nobody(digits, split):
+    algo = DPFedAvg(noise_multiplier=1.0, clip_norm=0.5)
+    seed = next(s for s in range(100) if len(steps.sample_clients(10, 1, 1, s, algo)) == 0)
+    sim = Simulation(algo, MLP, digits, split, clients_per_round=1, seed=seed)
+    assert sim.warm_up() > 0 and len(sim.history) == 0
+    assert sim.step().clients == ()  # and the real first round indeed has no clients
