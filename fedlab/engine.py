@@ -697,9 +697,9 @@ class Simulation:
             client_loss = drift = cosine = client_steps = client_examples = np.zeros(0)
             update_bytes = 0
             if algo.noisy_aggregation:
-                self._server_step(
-                    clients, [np.zeros((0, *w.shape)) for w in self.weights], [], [], round_num
-                )
+                nothing = [np.zeros((0, *w.shape)) for w in self.weights]
+                noise, self._aggregation_info, _ = self._aggregate(clients, nothing, round_num)
+                self._server_step(clients, noise, [], [], round_num)
         epsilon = self._accountant.step() if self._accountant is not None else float("nan")
         test_loss = test_accuracy = float("nan")
         if round_num % self.evaluate_every == 0:
@@ -767,23 +767,55 @@ class Simulation:
         if (
             self.compression is not None
             or self.algorithm.noisy_aggregation
-            or self.secure_aggregation
+            or self.secure_aggregation is not None
         ):
             # the server aggregates outside the graph: what it receives (decoded messages)
             deltas = [d.numpy() for d in deltas]
             sent = deltas
             if self.compression is not None:
                 sent, update_bytes = self._compress(clients, deltas, round_num)
-            aggregated = self._server_step(clients, sent, new_states, states, round_num)
+            aggregated, self._aggregation_info, secure_bytes = self._aggregate(
+                clients, sent, round_num
+            )
+            if secure_bytes is not None:
+                update_bytes = secure_bytes
+            if aggregated is None:  # secure aggregation refused to unmask: nothing changes
+                aggregated = [np.zeros_like(w) for w in self.weights]
+            else:
+                self._server_step(clients, aggregated, new_states, states, round_num)
             cosine = update_cosine(deltas, aggregated)
-            if self.secure_aggregation is not None:
-                update_bytes = self._secure_bytes
         else:
-            self._server_step(clients, aggregated, new_states, states, round_num, aggregated=True)
+            self._server_step(clients, aggregated, new_states, states, round_num)
         client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
         client_examples = mask.sum(axis=(1, 2)).astype(int)
         drift, cosine = drift.numpy().astype(float), np.asarray(cosine, float)
         return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+
+    def _aggregate(
+        self, clients: np.ndarray, updates: list, round_num: int
+    ) -> tuple[list | None, dict, int | None]:
+        """The aggregate slot outside the compiled round: secure aggregation, or the algorithm's
+        ``aggregate`` with a seeded stream per round (DP noise). Returns the aggregate (``None``
+        if secure aggregation refused), statistics for the record, and the bytes secure
+        aggregation's messages took (``None`` without it)."""
+        counts = self._sizes[clients].astype(np.float32)
+        if self.secure_aggregation is not None:
+            mean, secure = steps.secure_aggregation_round(
+                self.secure_aggregation, updates, counts, clients, round_num, self.seed
+            )
+            info = {
+                "secure_dropped": secure.dropped,
+                "secure_aborted": secure.aborted,
+                "clipped_fraction": secure.clipped_fraction,
+            }
+            return mean, info, secure.bytes_up
+        aggregate, info = self.algorithm.aggregate(
+            updates,
+            counts,
+            steps._rng(self.seed, steps._NOISE, round_num),
+            expected_clients=self.clients_per_round,
+        )
+        return aggregate, info, None
 
     def _server_step(
         self,
@@ -792,35 +824,9 @@ class Simulation:
         new_states: list[np.ndarray],
         states: list[np.ndarray],
         round_num: int,
-        aggregated: bool = False,
-    ) -> list[np.ndarray]:
-        """Aggregate ``updates`` (unless ``aggregated``), apply the server update, keep the new
-        client states; return the aggregate. The global model changes only if all is finite."""
-        if not aggregated and self.secure_aggregation is not None:
-            mean, secure = steps.secure_aggregation_round(
-                self.secure_aggregation,
-                updates,
-                self._sizes[clients].astype(np.float32),
-                clients,
-                round_num,
-                self.seed,
-            )
-            self._secure_bytes = secure.bytes_up
-            self._aggregation_info = {
-                "secure_dropped": secure.dropped,
-                "secure_aborted": secure.aborted,
-                "clipped_fraction": secure.clipped_fraction,
-            }
-            if mean is None:  # the server refused to unmask: nothing changes this round
-                return [np.zeros_like(w) for w in self.weights]
-            updates = mean
-        elif not aggregated:
-            updates, self._aggregation_info = self.algorithm.aggregate(
-                updates,
-                self._sizes[clients].astype(np.float32),
-                steps._rng(self.seed, steps._NOISE, round_num),
-                expected_clients=self.clients_per_round,
-            )
+    ) -> None:
+        """Apply the server update to the aggregate ``updates`` and keep the new client states.
+        The global model changes only if all is finite."""
         updates = [np.asarray(a) for a in updates]
         state_delta = [
             np.mean(new - old, axis=0) for new, old in zip(new_states, states, strict=True)
@@ -837,7 +843,6 @@ class Simulation:
         self.weights, self.server_state = new_weights, new_state
         for all_states, new in zip(self.client_states, new_states, strict=True):
             all_states[clients] = new  # clients not selected keep theirs
-        return updates
 
     def _compress(
         self, clients: np.ndarray, deltas: list[np.ndarray], round_num: int

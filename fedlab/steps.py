@@ -577,40 +577,29 @@ def run_round(
             "secure_aborted": secure.aborted,
             "clipped_fraction": secure.clipped_fraction,
         }
-        if mean is None:  # the server refused to unmask: nothing changes
-            zero = [np.zeros_like(w, np.float32) for w in global_weights]
-            weights = [np.array(w, copy=True) for w in global_weights]
-            return RoundResult(
-                weights,
-                server_state,
-                results,
-                zero,
-                client_states,
-                straggling,
-                dropped,
-                bytes_up,
-                residuals,
-                info,
-            )
         aggregated = mean
     else:
         aggregated, info = algorithm.aggregate(
             stacked, counts, _rng(seed, _NOISE, round_num), expected_clients=clients_per_round
         )
-    aggregated = [np.asarray(a) for a in aggregated]
-    state_delta = [
-        np.mean([new - old for new, old in zip(news, olds, strict=True)], axis=0)
-        for news, olds in zip(
-            zip(*(r.client_state for r in results), strict=True),
-            zip(*(client_states[r.client_id] for r in results), strict=True),
-            strict=True,
+    if aggregated is None:  # secure aggregation refused to unmask: nothing changes
+        aggregated = [np.zeros_like(w, np.float32) for w in global_weights]
+        new_weights = [np.array(w, copy=True) for w in global_weights]
+    else:
+        aggregated = [np.asarray(a) for a in aggregated]
+        state_delta = [
+            np.mean([new - old for new, old in zip(news, olds, strict=True)], axis=0)
+            for news, olds in zip(
+                zip(*(r.client_state for r in results), strict=True),
+                zip(*(client_states[r.client_id] for r in results), strict=True),
+                strict=True,
+            )
+        ]
+        for r in results:
+            client_states[r.client_id] = r.client_state
+        new_weights, server_state = algorithm.server_update(
+            global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
         )
-    ]
-    for r in results:
-        client_states[r.client_id] = r.client_state
-    new_weights, server_state = algorithm.server_update(
-        global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
-    )
     return RoundResult(
         new_weights,
         server_state,
