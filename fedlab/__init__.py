@@ -21,6 +21,9 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
 * :mod:`fedlab.leakage`, :mod:`fedlab.privacy`, :mod:`fedlab.secure_aggregation` — privacy:
   gradient inversion (DLG/iDLG), DP-FedAvg with a real accountant, the Bonawitz et al. protocol
   (import them by name)
+* :mod:`fedlab.personalization`, :mod:`fedlab.multitask` — one model does not fit every client:
+  local-only, fine-tuning, FedPer, Ditto, IFCA, multi-task heads; per-client test sets come from
+  :func:`fedlab.partition.hold_out` (import them by name)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

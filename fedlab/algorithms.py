@@ -478,7 +478,34 @@ class Algorithm:
         """
         return []
 
+    def num_global_models(self) -> int:
+        """How many global models the server keeps (clustered FL, IFCA: one per cluster)."""
+        return 1
+
     # -- slot 2: client update -----------------------------------------------------------
+    trains_global: ClassVar[bool] = True
+    """False for local-only training: nothing is sent, only the personal models train."""
+
+    def personal_init(self, weights: Weights) -> Weights | None:
+        """A client's personal weights before its first round (``None``: the client keeps no
+        personal model). Kept by the engine per client, also for clients not selected."""
+        return None
+
+    def personal_mask(self, weights: Weights) -> Weights | None:
+        """0/1 per weight element, 1 where the weight stays on the client (FedPer's head):
+        local training starts from the client's own values there, and they are never sent."""
+        return None
+
+    def personal_strength(self) -> float | None:
+        """λ of a personal model trained after the global update on ``F_k(v) + λ/2‖v − w‖²``
+        (Ditto; 0: local-only training). ``None``: no personal training pass."""
+        return None
+
+    def fine_tune_steps(self) -> int:
+        """Local SGD steps each client fine-tunes the global model for before it is evaluated
+        on the client's own test set (0: none)."""
+        return 0
+
     def client_state_init(self, weights: Weights) -> Weights:
         """A client's persistent state before its first round (SCAFFOLD: zero control variates).
 
@@ -528,6 +555,15 @@ class Algorithm:
         ``rng`` and ``expected_clients`` (the mean number of clients per round).
         """
         return list(self.aggregator(stacked_deltas, num_examples)), {}
+
+    def share_masks(self, weights: Weights, data, split) -> Weights | None:
+        """Which parts of its update each client sends and which clients each weight is averaged
+        over: one 0/1 array per weight, broadcastable to ``[num_clients, *weight.shape]``.
+
+        ``None`` (the default): every client sends everything. Multi-task FL: a task head is
+        averaged only over that task's clients (:mod:`fedlab.personalization`).
+        """
+        return None
 
     def make_accountant(self, sampling_rate: float):
         """A privacy accountant for this algorithm (``None``: it promises no privacy)."""

@@ -31,6 +31,10 @@ class Dataset:
         image_shape: shape of one input as an image (e.g. ``(8, 8, 1)``), ``None`` if not images.
         client_ids: for datasets with a natural split, the client of each training example.
         test_client_ids: the client of each test example, likewise.
+        label_groups: for multi-task datasets (:mod:`fedlab.multitask`), the ``[start, stop)``
+            range of joint class ids of each task, in order and covering ``[0, num_classes)``;
+            a target's loss and prediction are taken only over its own task's classes.
+            ``None`` for one task.
 
     Example:
         >>> digits = load_digits()
@@ -47,6 +51,12 @@ class Dataset:
     image_shape: tuple[int, ...] | None = None
     client_ids: np.ndarray | None = None
     test_client_ids: np.ndarray | None = None
+    label_groups: tuple[tuple[int, int], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_groups is not None:
+            groups = check_label_groups(self.label_groups, self.num_classes)
+            object.__setattr__(self, "label_groups", groups)
 
     def __repr__(self) -> str:  # the arrays are too long to print
         return f"Dataset({self.summary()})"
@@ -88,10 +98,52 @@ class Dataset:
             >>> load_digits().summary()
             'digits: 1437 train / 360 test examples, input shape (64,), 10 classes'
         """
+        tasks = "" if self.label_groups is None else f" in {len(self.label_groups)} tasks"
         return (
             f"{self.name}: {self.num_train} train / {self.num_test} test examples, "
-            f"input shape {self.input_shape}, {self.num_classes} classes"
+            f"input shape {self.input_shape}, {self.num_classes} classes{tasks}"
         )
+
+
+def check_label_groups(
+    label_groups: object, num_classes: int | None = None
+) -> tuple[tuple[int, int], ...]:
+    """``label_groups`` as a tuple of ``(start, stop)`` int pairs, checked to tile the classes.
+
+    The ranges must be non-empty, in order and back to back from 0 (``stop`` of one is ``start``
+    of the next); the last ``stop`` must be ``num_classes`` when that is given.
+
+    Example:
+        >>> check_label_groups([[0, 10], (10, 12)], num_classes=12)
+        ((0, 10), (10, 12))
+    """
+    wrong = (
+        "label_groups must be a list of (start, stop) class ranges that tile "
+        f"[0, num_classes) in order, e.g. ((0, 10), (10, 12)); got {label_groups!r}"
+    )
+    if isinstance(label_groups, str | bytes | dict):
+        raise TypeError(wrong)
+    try:
+        pairs = [tuple(pair) for pair in label_groups]  # type: ignore[union-attr]
+    except TypeError:
+        raise TypeError(wrong) from None
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(wrong)
+    groups = []
+    expected_start = 0
+    for k, (start, stop) in enumerate(pairs):
+        start = check_int(
+            f"label_groups[{k}] start", start, low=expected_start, high=expected_start
+        )
+        stop = check_int(f"label_groups[{k}] stop", stop, low=start + 1)
+        groups.append((start, stop))
+        expected_start = stop
+    if num_classes is not None and expected_start != num_classes:
+        raise ValueError(
+            f"label_groups must end at num_classes={num_classes}, but the last stop is "
+            f"{expected_start}"
+        )
+    return tuple(groups)
 
 
 def load_digits(test_size: float = 0.2, seed: int = 0) -> Dataset:

@@ -125,16 +125,22 @@ class _Kernel:
     def __init__(self, model, algorithm: Algorithm, strategy: str, specs: dict):
         self.model, self.algorithm, self.strategy = model, algorithm, strategy
         self.ignore_class = specs["ignore_class"]
+        self.label_groups = specs["label_groups"]
         self.trace_count = 0
         w, nt, x, y = specs["weights"], specs["non_trainable"], specs["x"], specs["y"]
+        stacked = [tf.TensorSpec([None, *spec.shape], tf.float32) for spec in w]
+        plan = [
+            tf.TensorSpec([None, None, None], tf.int32),  # idx[client, step, example]
+            tf.TensorSpec([None, None, None], tf.float32),  # mask, 0 for padding
+            tf.TensorSpec([], tf.float32),  # client learning rate
+        ]
         self.round_fn = tf.function(
             self._round,
             autograph=False,
             input_signature=[
                 w,
-                tf.TensorSpec([None, None, None], tf.int32),  # idx[client, step, example]
-                tf.TensorSpec([None, None, None], tf.float32),  # mask, 0 for padding
-                tf.TensorSpec([], tf.float32),  # client learning rate
+                stacked,  # where each client starts (the global model, or its own head: FedPer)
+                *plan,
                 tf.TensorSpec([None], tf.float32),  # examples per client
                 specs["states"],
                 specs["broadcast"],
@@ -143,7 +149,24 @@ class _Kernel:
                 y,
             ],
         )
+        self.personal_fn = tf.function(
+            self._personal,
+            autograph=False,
+            input_signature=[stacked, w, *plan, tf.TensorSpec([], tf.float32), nt, x, y],
+        )
         self.eval_fn = tf.function(self._evaluate, input_signature=[w, nt, x, y], autograph=False)
+        self.client_eval_fn = tf.function(
+            self._client_evaluate,
+            autograph=False,
+            input_signature=[
+                stacked,
+                tf.TensorSpec([None, None], tf.int32),  # idx[client, example]
+                tf.TensorSpec([None, None], tf.float32),
+                nt,
+                x,
+                y,
+            ],
+        )
         self.gradient_fn = tf.function(
             self._gradients,
             autograph=False,
@@ -158,63 +181,69 @@ class _Kernel:
             ],
         )
 
-    def _client_step(self, w, w_broadcast, xb, yb, mb, lr, state, broadcast, nt):
-        """One local SGD step of one client on a (possibly padded) batch; ``mb`` masks padding."""
+    def _client_step(self, w, anchor, xb, yb, mb, lr, state, broadcast, nt, lam=None):
+        """One local SGD step of one client on a (possibly padded) batch; ``mb`` masks padding.
+
+        ``anchor`` is the broadcast global model. With ``lam`` (a personal model, Ditto) the step
+        is plain SGD on the client's loss followed by the proximal step of ``λ/2‖v − anchor‖²``,
+        ``v ← (v + η λ anchor) / (1 + η λ)``: stable for every λ ≥ 0, ``v = anchor`` as λ → ∞.
+        """
         with tf.GradientTape() as tape:
             tape.watch(w)
             logits, _ = self.model.stateless_call(w, nt, xb, training=True)
             n = tf.reduce_sum(mb)
-            losses = steps.example_losses(yb, logits, self.ignore_class)
+            losses = steps.example_losses(yb, logits, self.ignore_class, self.label_groups)
             loss = tf.reduce_sum(losses * mb) / tf.maximum(n, 1.0)
-        grads = self.algorithm.local_gradient(
-            steps.dense_gradients(tape.gradient(loss, w)), w, w_broadcast, state, broadcast
-        )
+        grads = steps.dense_gradients(tape.gradient(loss, w))
+        if lam is None:
+            grads = self.algorithm.local_gradient(grads, w, anchor, state, broadcast)
         active = tf.cast(n > 0, tf.float32)  # clients that ran out of batches stand still
-        return [wi - (lr * active) * g for wi, g in zip(w, grads, strict=True)], loss, n
+        new = [wi - (lr * active) * g for wi, g in zip(w, grads, strict=True)]
+        if lam is not None:
+            pull = lr * lam * active
+            new = [(v + pull * a) / (1.0 + pull) for v, a in zip(new, anchor, strict=True)]
+        return new, loss, n
 
-    def _train_vectorized(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
+    def _train_vectorized(self, start, idx, mask, states, x, y, step):
+        """Local training of every client at once from ``start`` ([client, ...] weights)."""
         num = tf.shape(idx)[0]
 
         def one_step(s, w, loss_sum, seen):
             xb, yb, mb = tf.gather(x, idx[:, s]), tf.gather(y, idx[:, s]), mask[:, s]
-
-            def one_client(args):
-                w_k, xb_k, yb_k, mb_k, state_k = args
-                return self._client_step(
-                    w_k, global_w, xb_k, yb_k, mb_k, lr, state_k, broadcast, nt
-                )
-
-            w, loss, n = tf.vectorized_map(one_client, (w, xb, yb, mb, states))
+            w, loss, n = tf.vectorized_map(lambda args: step(*args), (w, xb, yb, mb, states))
             return s + 1, w, loss_sum + loss * n, seen + n
 
-        w = [tf.repeat(g[None], num, axis=0) for g in global_w]  # broadcast
         _, w, loss_sum, seen = _repeat(
-            tf.shape(idx)[1], one_step, (w, tf.zeros([num]), tf.zeros([num]))
+            tf.shape(idx)[1], one_step, (list(start), tf.zeros([num]), tf.zeros([num]))
         )
-        return [wk - g[None] for wk, g in zip(w, global_w, strict=True)], loss_sum / seen
+        return w, loss_sum / seen
 
-    def _train_loop(self, global_w, idx, mask, lr, states, broadcast, nt, x, y):
+    def _train_loop(self, start, idx, mask, states, x, y, step):
+        """Local training of one client after another (a compiled loop) from ``start``."""
         num = tf.shape(idx)[0]
 
-        def one_client(k, deltas, losses):
+        def one_client(k, trained, losses):
             state_k = [state[k] for state in states]
 
             def one_step(s, w, loss_sum, seen):
                 xb, yb = tf.gather(x, idx[k, s]), tf.gather(y, idx[k, s])
-                w, loss, n = self._client_step(
-                    w, global_w, xb, yb, mask[k, s], lr, state_k, broadcast, nt
-                )
+                w, loss, n = step(w, xb, yb, mask[k, s], state_k)
                 return s + 1, w, loss_sum + loss * n, seen + n
 
             zero = tf.constant(0.0)
-            _, w, loss_sum, seen = _repeat(tf.shape(idx)[1], one_step, (list(global_w), zero, zero))
-            deltas = [d.write(k, wk - g) for d, wk, g in zip(deltas, w, global_w, strict=True)]
-            return k + 1, deltas, losses.write(k, loss_sum / seen)
+            w0 = [w[k] for w in start]
+            _, w, loss_sum, seen = _repeat(tf.shape(idx)[1], one_step, (w0, zero, zero))
+            trained = [t.write(k, wk) for t, wk in zip(trained, w, strict=True)]
+            return k + 1, trained, losses.write(k, loss_sum / seen)
 
-        deltas = [tf.TensorArray(tf.float32, size=num, element_shape=g.shape) for g in global_w]
+        trained = [tf.TensorArray(tf.float32, size=num, element_shape=s.shape[1:]) for s in start]
         losses = tf.TensorArray(tf.float32, size=num)
-        _, deltas, losses = _repeat(num, one_client, (deltas, losses))
-        return [d.stack() for d in deltas], losses.stack()
+        _, trained, losses = _repeat(num, one_client, (trained, losses))
+        return [t.stack() for t in trained], losses.stack()
+
+    def _train(self, start, idx, mask, states, x, y, step):
+        train = self._train_vectorized if self.strategy == "vectorized" else self._train_loop
+        return train(start, idx, mask, states, x, y, step)
 
     def _new_client_states(self, states, deltas, mask, lr, broadcast):
         """Each participating client's state after its local training (vectorised over clients)."""
@@ -228,18 +257,48 @@ class _Kernel:
 
         return tf.vectorized_map(one_client, (states, deltas, num_steps))
 
-    def _round(self, global_w, idx, mask, lr, num_examples, states, broadcast, nt, x, y):
+    def _round(self, global_w, start, idx, mask, lr, num_examples, states, broadcast, nt, x, y):
         self.trace_count += 1  # Python side effect: runs only while tracing
-        train = self._train_vectorized if self.strategy == "vectorized" else self._train_loop
-        deltas, client_loss = train(global_w, idx, mask, lr, states, broadcast, nt, x, y)
+
+        def step(w, xb, yb, mb, state):
+            return self._client_step(w, global_w, xb, yb, mb, lr, state, broadcast, nt)
+
+        trained, client_loss = self._train(start, idx, mask, states, x, y, step)
+        deltas = [t - s for t, s in zip(trained, start, strict=True)]
         aggregated = self.algorithm.aggregator(deltas, num_examples)
         new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
         drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
         return aggregated, client_loss, drift, cosine, new_states, deltas
 
+    def _personal(self, start, anchor, idx, mask, lr, lam, nt, x, y):
+        """Personal models trained from ``start`` towards ``anchor`` with strength ``lam``
+        (Ditto; ``lam = 0``: plain local training). Returns them, the losses and the drifts."""
+
+        def step(w, xb, yb, mb, state):
+            return self._client_step(w, anchor, xb, yb, mb, lr, state, [], nt, lam=lam)
+
+        trained, losses = self._train(start, idx, mask, [], x, y, step)
+        drift = client_drift([t - s for t, s in zip(trained, start, strict=True)])
+        return trained, losses, drift
+
     def _evaluate(self, w, nt, x, y):
         logits, _ = self.model.stateless_call(w, nt, x, training=False)
-        return steps.evaluation_sums(y, logits, self.ignore_class)
+        return steps.evaluation_sums(y, logits, self.ignore_class, self.label_groups)
+
+    def _client_evaluate(self, stacked_w, idx, mask, nt, x, y):
+        """Loss sum, correct and count of client k's model (row k) on its examples ``idx[k]``."""
+
+        def one_client(args):
+            w_k, idx_k, mask_k = args
+            logits, _ = self.model.stateless_call(w_k, nt, tf.gather(x, idx_k), training=False)
+            return steps.evaluation_sums(
+                tf.gather(y, idx_k), logits, self.ignore_class, self.label_groups, mask_k
+            )
+
+        if self.strategy == "vectorized":
+            return tf.vectorized_map(one_client, (stacked_w, idx, mask))
+        signature = (tf.TensorSpec([], tf.float32),) * 3
+        return tf.map_fn(one_client, (stacked_w, idx, mask), fn_output_signature=signature)
 
     def _gradients(self, w, idx, mask, num_chunks, nt, x, y):
         """Every client's mean loss gradient over chunks of its data (vectorised or looped)."""
@@ -248,7 +307,8 @@ class _Kernel:
             with tf.GradientTape() as tape:
                 tape.watch(w)
                 logits, _ = self.model.stateless_call(w, nt, xb, training=False)
-                loss = tf.reduce_sum(steps.example_losses(yb, logits, self.ignore_class) * mb)
+                losses = steps.example_losses(yb, logits, self.ignore_class, self.label_groups)
+                loss = tf.reduce_sum(losses * mb)
             return steps.dense_gradients(tape.gradient(loss, w))
 
         num = tf.shape(idx)[0]
@@ -277,6 +337,36 @@ class _Kernel:
             sums = [o.stack() for o in out]
         n = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.float32)
         return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
+
+
+def _finite_rows(stacked: list[np.ndarray]) -> np.ndarray:
+    """Per client (row), whether every weight is finite."""
+    return np.all([np.isfinite(a.reshape(len(a), -1)).all(axis=1) for a in stacked], axis=0)
+
+
+def masked_mean(updates: list, num_examples, masks: list) -> list[np.ndarray]:
+    """Each weight element averaged over the clients that share it, weighted by examples:
+    ``Σ_k m_k n_k Δ_k / Σ_k m_k n_k`` (0 where no client shares it).
+
+    ``masks`` are 0/1 arrays broadcastable to each ``[K, ...]`` update (FedPer: 0 on the head
+    for everyone; multi-task: a task's head is 1 only for that task's clients).
+
+    Example:
+        >>> upd = [np.array([[1.0, 5.0], [3.0, 7.0]])]
+        >>> masked_mean(upd, np.array([1, 3]), [np.array([[1.0, 1.0], [1.0, 0.0]])])[0].tolist()
+        [2.5, 5.0]
+    """
+    n = np.asarray(num_examples, np.float64)
+    out = []
+    for u, m in zip(updates, masks, strict=True):
+        u = np.asarray(u, np.float64)
+        share = np.broadcast_to(np.asarray(m, np.float64), u.shape) * n.reshape(
+            -1, *[1] * (u.ndim - 1)
+        )
+        total = share.sum(axis=0)
+        mean = (share * u).sum(axis=0) / np.where(total > 0, total, 1.0)
+        out.append(np.where(total > 0, mean, 0.0).astype(np.float32))
+    return out
 
 
 _KERNELS: OrderedDict[tuple, _Kernel] = OrderedDict()
@@ -420,6 +510,7 @@ class Simulation:
             None if max_local_steps is None else step_budgets(max_local_steps, self.num_clients)
         )
         self.ignore_class = getattr(data, "ignore_class", None)
+        self.label_groups = getattr(data, "label_groups", None)
 
         self.model = build_model(model_fn, data.x_train, self.seed)
         self.weights: list[np.ndarray] = [v.numpy() for v in self.model.trainable_variables]
@@ -429,6 +520,7 @@ class Simulation:
             np.repeat(np.asarray(s, np.float32)[None], self.num_clients, axis=0)
             for s in algorithm.client_state_init(self.weights)
         ]
+        self._init_personal(model_fn, data, split)
         self._broadcast_shapes = [np.shape(b) for b in algorithm.broadcast_state(self.server_state)]
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]
         self._x = tf.constant(np.asarray(data.x_train, np.float32))
@@ -437,6 +529,7 @@ class Simulation:
         self._y_test = np.asarray(data.y_test, np.int32)
         self._sizes = np.array([len(i) for i in split.client_indices])
         self.model_bytes = int(sum(w.nbytes for w in self.weights))
+        self._client_bytes = self._shared_bytes()
         # what else travels each round, per client (float32): the broadcast state down (SCAFFOLD:
         # c), the change of the client's state up (SCAFFOLD: Δc_k)
         self.extra_bytes_down = 4 * int(sum(np.prod(shape) for shape in self._broadcast_shapes))
@@ -455,6 +548,7 @@ class Simulation:
             "x": tf.TensorSpec([None, *self._x.shape[1:]], tf.float32),
             "y": tf.TensorSpec([None, *self._y.shape[1:]], tf.int32),
             "ignore_class": self.ignore_class,
+            "label_groups": self.label_groups,
         }
         self._kernel = _kernel(model_fn, self.model, algorithm, self.strategy, specs)
         self._gradient_args = None  # built on first use: most runs never need it
@@ -508,6 +602,222 @@ class Simulation:
             variable.assign(w)
         return self.model
 
+    # -- personal models, per-client evaluation (13_personalisation_and_multitask) ----------
+    def _init_personal(self, model_fn: ModelFn, data, split) -> None:
+        """Per-client personal weights, which elements stay on the client, what each client
+        shares, the cluster models of clustered FL, and the per-client test sets."""
+        algo, n = self.algorithm, self.num_clients
+        personal = algo.personal_init(self.weights)
+        self.personal_weights: list[np.ndarray] | None = (
+            None
+            if personal is None
+            else [np.repeat(np.asarray(p, np.float32)[None], n, axis=0) for p in personal]
+        )
+        mask = algo.personal_mask(self.weights)
+        self._personal_mask = None if mask is None else [np.asarray(m, np.float32) for m in mask]
+        share = algo.share_masks(self.weights, data, split)
+        if self._personal_mask is not None:  # personal elements are never sent
+            kept = [1.0 - m[None] for m in self._personal_mask]
+            share = kept if share is None else [a * b for a, b in zip(share, kept, strict=True)]
+        if share is not None:
+            share = [np.asarray(m, np.float32) for m in share]
+            for m, w in zip(share, self.weights, strict=True):
+                if m.ndim != w.ndim + 1 or m.shape[0] not in (1, n):
+                    raise ValueError(
+                        f"share_masks must give arrays of shape [1 or {n}, *weight.shape], got "
+                        f"{m.shape} for a weight of shape {w.shape}"
+                    )
+        self._share = share
+        num_models = check_int("num_clusters", algo.num_global_models(), low=1, high=n)
+        self.cluster_weights: list[list[np.ndarray]] = [self.weights]
+        for c in range(1, num_models):  # IFCA: the cluster models start from different weights
+            model = build_model(model_fn, data.x_train, self.seed + 7919 * c)
+            self.cluster_weights.append([v.numpy() for v in model.trainable_variables])
+        self.cluster_server_states = [algo.server_optimizer.init(w) for w in self.cluster_weights]
+        self.client_cluster = np.full(n, -1, np.int64)  # IFCA: each client's last choice
+        test = getattr(split, "test_indices", None)
+        self._client_test = None if test is None else self._example_plan(test)
+        self._client_train = None  # IFCA's every-client training plan, made on first use
+
+    def _example_plan(self, indices: Sequence[np.ndarray]) -> tuple[tf.Tensor, tf.Tensor]:
+        """Every client's examples padded to one width: ``[client, example]`` indices, mask."""
+        width = max(1, max(len(i) for i in indices))
+        idx = np.zeros((len(indices), width), np.int32)
+        mask = np.zeros((len(indices), width), np.float32)
+        for k, own in enumerate(indices):
+            idx[k, : len(own)], mask[k, : len(own)] = own, 1.0
+        return tf.constant(idx), tf.constant(mask)
+
+    def _shared_bytes(self) -> np.ndarray:
+        """Bytes each client's update takes (float32): the elements it shares."""
+        if self._share is None:
+            return np.full(self.num_clients, self.model_bytes, np.int64)
+        counts = sum(
+            np.broadcast_to(m, (self.num_clients, *w.shape)).reshape(self.num_clients, -1).sum(1)
+            for m, w in zip(self._share, self.weights, strict=True)
+        )
+        return (4 * counts).astype(np.int64)
+
+    @property
+    def has_global_model(self) -> bool:
+        """Whether the run trains one global model meant for every client (not local-only,
+        FedPer's body without a head, or IFCA's several cluster models)."""
+        return (
+            self.algorithm.trains_global
+            and len(self.cluster_weights) == 1
+            and self._personal_mask is None
+        )
+
+    def _stack(self, weights: list[np.ndarray], num: int) -> list[tf.Tensor]:
+        return [tf.constant(np.repeat(w[None], num, axis=0)) for w in weights]
+
+    def _start(self, clients: np.ndarray) -> list[tf.Tensor]:
+        """Where each client's local training starts: the global model, except for the
+        elements that stay on the client (FedPer's head), which are its own."""
+        if self._personal_mask is None:
+            return self._stack(self.weights, len(clients))
+        return [
+            tf.constant(np.where(m[None] > 0, p[clients], w[None]).astype(np.float32))
+            for p, m, w in zip(self.personal_weights, self._personal_mask, self.weights, strict=True)
+        ]
+
+    def personal_models(self) -> list[np.ndarray]:
+        """Every client's personalised model, stacked: one ``[N, ...]`` array per weight.
+
+        Ditto and local-only: the personal models; FedPer: the global body with the client's own
+        head; IFCA: the cluster model the client chose (by its training loss if it has not taken
+        part yet); FedAvg + fine-tuning: the global model after ``fine_tune_steps()`` local
+        steps; otherwise the global model for everyone.
+
+        Example:
+            >>> sim = Simulation(Ditto(lam=0.1), model_fn("mlp", 10), digits, split)  # doctest: +SKIP
+            >>> [p.shape for p in sim.personal_models()][-1]  # doctest: +SKIP
+            (10, 10)
+        """
+        algo, n = self.algorithm, self.num_clients
+        if len(self.cluster_weights) > 1:
+            choice = self.client_cluster.copy()
+            unset = np.flatnonzero(choice < 0)
+            if len(unset):
+                choice[unset] = self._cluster_losses(unset).argmin(axis=1)
+            return [
+                np.stack([self.cluster_weights[c][j] for c in choice])
+                for j in range(len(self.weights))
+            ]
+        if self._personal_mask is not None:
+            return [t.numpy() for t in self._start(np.arange(n))]
+        if self.personal_weights is not None:
+            return [p.copy() for p in self.personal_weights]
+        if algo.fine_tune_steps() > 0:
+            clients = np.arange(n)
+            k = algo.fine_tune_steps()
+            idx, mask = self.batch_plan(clients, 0, np.full(n, k), local_epochs=k)
+            tuned, _, _ = self._kernel.personal_fn(
+                self._stack(self.weights, n),
+                [tf.constant(w) for w in self.weights],
+                tf.constant(idx),
+                tf.constant(mask),
+                tf.constant(algo.client_lr, tf.float32),
+                tf.constant(0.0),
+                self._non_trainable,
+                self._x,
+                self._y,
+            )
+            return [t.numpy() for t in tuned]
+        return [np.repeat(w[None], n, axis=0) for w in self.weights]
+
+    def _client_sums(self, stacked: list, plan: tuple[tf.Tensor, tf.Tensor]) -> np.ndarray:
+        """``[client, 3]`` loss sum, correct and count of row k's model on plan row k."""
+        sums = self._kernel.client_eval_fn(
+            [tf.constant(a, tf.float32) for a in stacked], *plan, self._non_trainable, self._x, self._y
+        )
+        return np.stack([t.numpy().astype(float) for t in sums], axis=1)
+
+    def client_accuracy(self, models: list[np.ndarray] | None = None) -> np.ndarray:
+        """Accuracy of client k's model (row k of ``models``; default: the global model for
+        everyone) on client k's own test set, for every client.
+
+        Needs a split with per-client test sets (:func:`fedlab.partition.hold_out`).
+
+        Example:
+            >>> sim.client_accuracy(sim.personal_models()).shape  # doctest: +SKIP
+            (10,)
+        """
+        if self._client_test is None:
+            raise ValueError(
+                "split has no per-client test sets; make them with "
+                "fedlab.partition.hold_out(split, data.y_train, test_fraction=0.2)"
+            )
+        if models is None:
+            models = [np.repeat(w[None], self.num_clients, axis=0) for w in self.weights]
+        sums = self._client_sums(models, self._client_test)
+        return sums[:, 1] / np.maximum(sums[:, 2], 1.0)
+
+    def _evaluate_clients(self) -> dict:
+        """Per-client accuracies of the global and the personalised models for the record."""
+        if self._client_test is None:
+            return {}
+        nothing = np.full(self.num_clients, np.nan)
+        global_acc = self.client_accuracy() if self.has_global_model else nothing
+        personal = (
+            self.personal_models()
+            if not self.has_global_model
+            or self.personal_weights is not None
+            or self.algorithm.fine_tune_steps() > 0
+            else None
+        )
+        personal_acc = global_acc if personal is None else self.client_accuracy(personal)
+        info = {
+            "client_test_accuracy": tuple(global_acc.tolist()),
+            "client_personal_accuracy": tuple(personal_acc.tolist()),
+        }
+        if len(self.cluster_weights) > 1:
+            info["client_cluster"] = tuple(int(c) for c in self.client_cluster)
+        return info
+
+    def _cluster_losses(self, clients: np.ndarray) -> np.ndarray:
+        """``[client, cluster]`` mean training loss of every cluster model on each client's data
+        (IFCA: each client computes these itself and picks the lowest)."""
+        if self._client_train is None:
+            self._client_train = self._example_plan(self.split.client_indices)
+        num_models = len(self.cluster_weights)
+        rows = np.repeat(np.asarray(clients), num_models)
+        plan = tuple(tf.gather(t, rows) for t in self._client_train)
+        models = [
+            np.stack([self.cluster_weights[c][j] for c in range(num_models)] * len(clients))
+            for j in range(len(self.weights))
+        ]
+        sums = self._client_sums(models, plan)
+        return (sums[:, 0] / np.maximum(sums[:, 2], 1.0)).reshape(len(clients), num_models)
+
+    def _clustered_round(
+        self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int
+    ) -> tuple:
+        """IFCA's round: every client picks the cluster model with the lowest loss on its data
+        and trains it; each cluster model is averaged over the clients that picked it."""
+        choice = self._cluster_losses(clients).argmin(axis=1)
+        self.client_cluster[clients] = choice
+        columns = [np.zeros(len(clients)) for _ in range(5)]
+        update_bytes = 0
+        for c in np.unique(choice):
+            members = choice == c
+            self.weights, self.server_state = self.cluster_weights[c], self.cluster_server_states[c]
+            try:
+                *values, size = self._train_and_update(
+                    clients[members], None if budgets is None else budgets[members], round_num
+                )
+            finally:
+                self.cluster_weights[c], self.cluster_server_states[c] = (
+                    self.weights,
+                    self.server_state,
+                )
+            for column, value in zip(columns, values, strict=True):
+                column[members] = value
+            update_bytes += size
+        self.weights, self.server_state = self.cluster_weights[0], self.cluster_server_states[0]
+        loss, drift, cosine, client_steps, client_examples = columns
+        return loss, drift, cosine, client_steps.astype(int), client_examples.astype(int), update_bytes
+
     @property
     def trace_count(self) -> int:
         """How often the round function was traced: once per kernel, which simulations with the
@@ -535,17 +845,21 @@ class Simulation:
 
     # -- one round -------------------------------------------------------------------------
     def batch_plan(
-        self, clients: np.ndarray, round_num: int, max_steps: Sequence[int] | None = None
+        self,
+        clients: np.ndarray,
+        round_num: int,
+        max_steps: Sequence[int] | None = None,
+        local_epochs: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Padded ``[client, step, example]`` training-set indices and their 0/1 mask for a round.
 
         ``max_steps`` (one per client) cuts each client's plan short: a straggler's budget.
+        ``local_epochs`` overrides the algorithm's (fine-tuning after training uses round 0).
         """
         algo = self.algorithm
+        epochs = algo.local_epochs if local_epochs is None else local_epochs
         plans = [
-            steps.batch_order(
-                self._sizes[k], algo.batch_size, algo.local_epochs, round_num, int(k), self.seed
-            )
+            steps.batch_order(self._sizes[k], algo.batch_size, epochs, round_num, int(k), self.seed)
             for k in clients
         ]
         if max_steps is not None:
@@ -641,6 +955,7 @@ class Simulation:
         idx, mask = self.batch_plan(clients, round_num)
         self._kernel.round_fn(
             [tf.constant(w) for w in self.weights],
+            self._start(clients),
             tf.constant(idx[:, :1]),  # one client, one local step
             tf.constant(mask[:, :1]),
             tf.constant(self.algorithm.client_lr, tf.float32),
@@ -690,8 +1005,11 @@ class Simulation:
         num_examples = self._sizes[clients]
         self._aggregation_info = {}
         if len(clients):
-            client_loss, drift, cosine, client_steps, client_examples, update_bytes = (
-                self._train_and_update(clients, budgets, round_num)
+            train = (
+                self._clustered_round if len(self.cluster_weights) > 1 else self._train_and_update
+            )
+            client_loss, drift, cosine, client_steps, client_examples, update_bytes = train(
+                clients, budgets, round_num
             )
         else:  # nobody reported back: nothing changes (but DP noise is still added)
             client_loss = drift = cosine = client_steps = client_examples = np.zeros(0)
@@ -702,8 +1020,11 @@ class Simulation:
                 self._server_step(clients, noise, [], [], round_num)
         epsilon = self._accountant.step() if self._accountant is not None else float("nan")
         test_loss = test_accuracy = float("nan")
+        per_client = {}
         if round_num % self.evaluate_every == 0:
-            test_loss, test_accuracy = self.evaluate()
+            if self.has_global_model:
+                test_loss, test_accuracy = self.evaluate()
+            per_client = self._evaluate_clients()
         dissimilarity = float("nan")
         if self.dissimilarity_every is not None and round_num % self.dissimilarity_every == 0:
             dissimilarity = self.gradient_dissimilarity()
@@ -722,7 +1043,7 @@ class Simulation:
             drift_mean=float(drift.mean()) if len(clients) else float("nan"),
             drift_max=float(drift.max()) if len(clients) else float("nan"),
             update_cosine=tuple(cosine.tolist()),
-            bytes_down=len(selected) * (self.model_bytes + self.extra_bytes_down),
+            bytes_down=self._bytes_down(selected),
             bytes_up=update_bytes + len(clients) * self.extra_bytes_up,
             wall_time=time.perf_counter() - start,
             stragglers=tuple(int(k) for k in straggling),
@@ -734,20 +1055,89 @@ class Simulation:
             client_state_norm=client_norm,
             epsilon=epsilon,
             **self._aggregation_info,
+            **per_client,
         )
         self.history.append(record)
+        self._keep_client_state()
         return record
+
+    def _bytes_down(self, selected: np.ndarray) -> int:
+        """What the server sends the round's clients: nothing (local-only), every cluster model
+        (IFCA), or the shared part of the model, plus any broadcast state."""
+        if not self.algorithm.trains_global:
+            return 0
+        per_client = self._client_bytes[selected] * len(self.cluster_weights)
+        return int(per_client.sum()) + len(selected) * self.extra_bytes_down
+
+    def _keep_client_state(self) -> None:
+        """Point the History at the per-client state, so a run can be inspected afterwards."""
+        state = {}
+        if self.personal_weights is not None:
+            state["personal_weights"] = self.personal_weights
+        if len(self.cluster_weights) > 1:
+            state["cluster_weights"] = [np.stack(w) for w in zip(*self.cluster_weights, strict=True)]
+            state["client_cluster"] = [self.client_cluster]
+        if self.client_states:
+            state["client_states"] = self.client_states
+        self.history.client_state = state
 
     def _train_and_update(
         self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """Local training of ``clients``, aggregation and server update; per-client numbers
-        and the bytes of the updates sent up."""
+        """Local training of ``clients``, aggregation and server update, then any personal
+        models; per-client numbers and the bytes of the updates sent up."""
         idx, mask = self.batch_plan(clients, round_num, budgets)
+        broadcast_weights = [tf.constant(w) for w in self.weights]  # w^t, Ditto's anchor
+        if self.algorithm.trains_global:
+            client_loss, drift, cosine, update_bytes = self._global_update(
+                clients, idx, mask, broadcast_weights, round_num
+            )
+        else:  # local-only training: nothing is sent
+            client_loss = drift = cosine = np.full(len(clients), np.nan)
+            update_bytes = 0
+        lam = self.algorithm.personal_strength()
+        if lam is not None:
+            personal = [p[clients] for p in self.personal_weights]
+            trained, losses, personal_drift = self._kernel.personal_fn(
+                [tf.constant(p) for p in personal],
+                broadcast_weights,
+                tf.constant(idx),
+                tf.constant(mask),
+                tf.constant(self.algorithm.client_lr, tf.float32),
+                tf.constant(float(lam), tf.float32),
+                self._non_trainable,
+                self._x,
+                self._y,
+            )
+            losses = losses.numpy().astype(float)
+            trained = [t.numpy() for t in trained]
+            bad = clients[~np.isfinite(losses) | ~_finite_rows(trained)]
+            if len(bad):
+                raise DivergenceError(round_num, bad, self.history)
+            for all_personal, new in zip(self.personal_weights, trained, strict=True):
+                all_personal[clients] = new  # clients not selected keep theirs
+            if not self.algorithm.trains_global:
+                client_loss, drift = losses, personal_drift.numpy().astype(float)
+        client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
+        client_examples = mask.sum(axis=(1, 2)).astype(int)
+        return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+
+    def _global_update(
+        self,
+        clients: np.ndarray,
+        idx: np.ndarray,
+        mask: np.ndarray,
+        broadcast_weights: list[tf.Tensor],
+        round_num: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The global model's round: local training from the broadcast model (and the clients'
+        own personal elements), aggregation and server update."""
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
+        start = self._start(clients)
         aggregated, client_loss, drift, cosine, new_states, deltas = self._kernel.round_fn(
-            [tf.constant(w) for w in self.weights],
+            broadcast_weights,
+            start,
             tf.constant(idx),
             tf.constant(mask),
             tf.constant(self.algorithm.client_lr, tf.float32),
@@ -762,12 +1152,13 @@ class Simulation:
         bad = clients[~np.isfinite(client_loss)]
         if len(bad):
             raise DivergenceError(round_num, bad, self.history)
-        update_bytes = len(clients) * self.model_bytes
+        update_bytes = int(self._client_bytes[clients].sum())
         new_states = [s.numpy() for s in new_states]
         if (
             self.compression is not None
             or self.algorithm.noisy_aggregation
             or self.secure_aggregation is not None
+            or self._share is not None
         ):
             # the server aggregates outside the graph: what it receives (decoded messages)
             deltas = [d.numpy() for d in deltas]
@@ -784,12 +1175,14 @@ class Simulation:
             else:
                 self._server_step(clients, aggregated, new_states, states, round_num)
             cosine = update_cosine(deltas, aggregated)
+            if self._personal_mask is not None:  # FedPer: each client keeps its trained head
+                for p, m, s, d in zip(
+                    self.personal_weights, self._personal_mask, start, deltas, strict=True
+                ):
+                    p[clients] = np.where(m[None] > 0, s.numpy() + d, p[clients])
         else:
             self._server_step(clients, aggregated, new_states, states, round_num)
-        client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
-        client_examples = mask.sum(axis=(1, 2)).astype(int)
-        drift, cosine = drift.numpy().astype(float), np.asarray(cosine, float)
-        return client_loss, drift, cosine, client_steps, client_examples, update_bytes
+        return client_loss, drift.numpy().astype(float), np.asarray(cosine, float), update_bytes
 
     def _aggregate(
         self, clients: np.ndarray, updates: list, round_num: int
@@ -799,6 +1192,8 @@ class Simulation:
         if secure aggregation refused), statistics for the record, and the bytes secure
         aggregation's messages took (``None`` without it)."""
         counts = self._sizes[clients].astype(np.float32)
+        if self._share is not None:  # each weight averaged over the clients that share it
+            return masked_mean(updates, counts, [m[clients] if len(m) > 1 else m for m in self._share]), {}, None
         if self.secure_aggregation is not None:
             mean, secure = steps.secure_aggregation_round(
                 self.secure_aggregation, updates, counts, clients, round_num, self.seed

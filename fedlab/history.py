@@ -61,6 +61,16 @@ class RoundRecord:
             sending their masked update (lost to this round).
         secure_aborted: too few clients were left for secure aggregation's threshold: the
             server refused to unmask and the global model did not change.
+        client_test_accuracy: accuracy of the global model on each client's own held-out test
+            set, one number per client in client-id order (all N clients, selected or not);
+            empty when not evaluated (the split has no ``test_indices``, or not an evaluation
+            round), ``nan`` for an algorithm without one global model (FedPer, local-only, IFCA).
+        client_personal_accuracy: accuracy of each client's personalised model (FedPer's body +
+            own head, Ditto's personal model, the cluster model IFCA's client chose, the global
+            model fine-tuned on the client...) on its own test set; for algorithms that do not
+            personalise, the global model's (equal to ``client_test_accuracy``).
+        client_cluster: clustered FL (IFCA): the cluster model each client chose when it last
+            took part, one per client (-1: not yet chosen); empty for other algorithms.
     """
 
     round: int
@@ -90,6 +100,9 @@ class RoundRecord:
     noise_norm: float = math.nan
     secure_dropped: tuple[int, ...] = ()
     secure_aborted: bool = False
+    client_test_accuracy: tuple[float, ...] = ()
+    client_personal_accuracy: tuple[float, ...] = ()
+    client_cluster: tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, values: dict) -> RoundRecord:
@@ -145,6 +158,10 @@ class History:
 
     config: dict = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
+    client_state: dict[str, list[np.ndarray]] = field(default_factory=dict, compare=False)
+    """Per-client state after the last round (personal models, cluster models and choices,
+    SCAFFOLD's variates), one ``[num_clients, ...]`` array per weight; saved beside the JSON
+    as ``.npz`` by :meth:`save`. Not part of equality."""
 
     def __len__(self) -> int:
         return len(self.rounds)
@@ -191,6 +208,11 @@ class History:
         lambda self: np.cumsum(self.series("bytes_down") + self.series("bytes_up")) / 1e6,
         doc="Megabytes (10⁶ bytes) sent down and up so far, after each round: the x axis that "
         "compares methods with different costs per round fairly.",
+    )
+    personal_accuracy = property(
+        lambda self: self.fairness("personal")["mean"],
+        doc="Mean over clients of each client's personalised-model accuracy on its own test set, "
+        "per round (nan where not evaluated).",
     )
     perplexity = property(
         lambda self: np.exp(self.series("test_loss")),
@@ -242,6 +264,44 @@ class History:
         doc="Number of clients whose updates were aggregated per round.",
     )
 
+    def client_accuracy(self, kind: str = "personal") -> np.ndarray:
+        """Per-client test accuracy after every round, ``[num_rounds, num_clients]``.
+
+        ``kind`` is ``"personal"`` (each client's personalised model) or ``"global"`` (the global
+        model on each client's own test set). Rows of rounds without per-client evaluation are
+        ``nan``.
+
+        Example:
+            >>> History().client_accuracy().shape
+            (0, 0)
+        """
+        if kind not in ("personal", "global"):
+            raise ValueError(f"kind must be 'personal' or 'global', got {kind!r}")
+        name = "client_personal_accuracy" if kind == "personal" else "client_test_accuracy"
+        rows = [getattr(r, name) for r in self.rounds]
+        width = max((len(r) for r in rows), default=0)
+        out = np.full((len(rows), width), np.nan)
+        for i, row in enumerate(rows):
+            if len(row) == width:
+                out[i] = row
+        return out
+
+    def fairness(self, kind: str = "personal") -> dict[str, np.ndarray]:
+        """Statistics of the per-client accuracies after every round (nan where not evaluated):
+        ``mean``, ``median``, ``worst10`` (mean of the worst 10 % of clients, at least one) and
+        ``std`` (see :func:`fedlab.metrics.fairness`).
+
+        Example:
+            >>> sorted(History().fairness())
+            ['mean', 'median', 'std', 'worst10']
+        """
+        from fedlab.metrics import fairness
+
+        table = self.client_accuracy(kind)
+        stats = [fairness(row) for row in table]
+        names = ("mean", "median", "worst10", "std")
+        return {n: np.array([s[n] for s in stats], dtype=float) for n in names}
+
     def to_dict(self) -> dict:
         """A JSON-friendly dict (tuples become lists)."""
         return {"config": self.config, "rounds": [asdict(r) for r in self.rounds]}
@@ -265,12 +325,26 @@ class History:
         """
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.to_dict(), f, indent=1)
+        if self.client_state:  # arrays beside the JSON: path.npz, keys "name/index"
+            arrays = {
+                f"{name}/{i}": np.asarray(a)
+                for name, values in self.client_state.items()
+                for i, a in enumerate(values)
+            }
+            np.savez_compressed(_state_path(path), **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:
-        """Read a history written by :meth:`save`."""
+        """Read a history written by :meth:`save` (with its client state, if it was saved)."""
         with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+            history = cls.from_dict(json.load(f))
+        state_file = _state_path(path)
+        if os.path.exists(state_file):
+            with np.load(state_file) as arrays:
+                keys = sorted(arrays.files, key=lambda k: (k.split("/")[0], int(k.split("/")[1])))
+                for key in keys:
+                    history.client_state.setdefault(key.split("/")[0], []).append(arrays[key])
+        return history
 
     def __eq__(self, other: object) -> bool:
         """Equal when configs match and every number matches exactly (NaN equals NaN)."""
@@ -293,6 +367,12 @@ class History:
             return values
 
         return _same(results(self), results(other))
+
+
+def _state_path(path: str | os.PathLike) -> str:
+    """Where :meth:`History.save` keeps the client state: the JSON path with ``.npz``."""
+    root, _ = os.path.splitext(os.fspath(path))
+    return root + ".npz"
 
 
 def _same(a, b) -> bool:

@@ -80,3 +80,27 @@ def accuracy(logits, labels) -> float:
         0.5
     """
     return float(np.mean(np.argmax(np.asarray(logits), axis=-1) == np.asarray(labels)))
+
+
+def fairness(accuracies) -> dict[str, float]:
+    """How evenly a model serves its clients: statistics of per-client accuracies.
+
+    ``mean`` and ``median`` over clients, ``worst10`` the mean of the worst 10 % (at least one
+    client) and ``std``; all ``nan`` when ``accuracies`` is empty or all ``nan``. ``nan`` entries
+    are left out.
+
+    Example:
+        >>> {k: round(v, 3) for k, v in fairness([0.9, 0.8, 0.5, 1.0]).items()}
+        {'mean': 0.8, 'median': 0.85, 'worst10': 0.5, 'std': 0.187}
+    """
+    values = np.asarray(accuracies, dtype=float).ravel()
+    values = np.sort(values[np.isfinite(values)])
+    if len(values) == 0:
+        return dict.fromkeys(("mean", "median", "worst10", "std"), float("nan"))
+    worst = max(1, int(np.ceil(0.1 * len(values))))
+    return {
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "worst10": float(values[:worst].mean()),
+        "std": float(values.std()),
+    }

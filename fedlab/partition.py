@@ -12,7 +12,13 @@ Every partitioner is seeded and returns a :class:`ClientSplit` built through
 :func:`feature_skew` same labels IID, each client's *inputs* transformed differently
 :func:`natural`     an existing client id per example (Synthetic(α, β) devices)
 :func:`mixed`       SCAFFOLD's "s% similarity": a share s IID, the rest sorted by label
+:func:`rotated_groups` planted groups of clients, each group's images rotated alike
 ==================  ==========================================================================
+
+For personalised and clustered FL (``13_personalisation_and_multitask``): :func:`hold_out` gives
+each client its own test set drawn from its own data (``ClientSplit.test_indices``), and
+:func:`rotated_groups` plants groups of clients whose images are rotated alike
+(``ClientSplit.client_groups``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ class ClientSplit:
         num_classes: number of label classes.
         label_counts: ``[num_clients, num_classes]`` count of each label on each client.
         scheme: how the split was made (``"iid"``, ``"natural"``, ...).
+        test_indices: per client, sorted int64 indices into the *training* set held out as that
+            client's own test set (see :func:`hold_out`); disjoint from every client's
+            ``client_indices``. ``None`` when nothing is held out.
+        client_groups: one int per client, a planted group (rotation group, task id) for
+            checking clustering and multi-task runs; ``None`` when there is none.
 
     Example:
         >>> split = iid(np.array([0, 1, 0, 1, 1, 0]), num_clients=2, seed=0)
@@ -50,6 +61,17 @@ class ClientSplit:
     num_classes: int
     label_counts: np.ndarray
     scheme: str
+    test_indices: tuple[np.ndarray, ...] | None = None
+    client_groups: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # normalise and check the optional fields (frozen: set through object.__setattr__)
+        if self.test_indices is not None:
+            held_out = _check_test_indices(self.test_indices, self.client_indices, None)
+            object.__setattr__(self, "test_indices", held_out)
+        if self.client_groups is not None:
+            groups = _check_client_groups(self.client_groups, len(self.client_indices))
+            object.__setattr__(self, "client_groups", groups)
 
     @property
     def num_clients(self) -> int:
@@ -65,6 +87,13 @@ class ClientSplit:
     def num_examples(self) -> int:
         """Total number of examples over all clients."""
         return int(self.sizes.sum())
+
+    @property
+    def test_sizes(self) -> np.ndarray | None:
+        """Number of held-out test examples on each client (``None`` without ``test_indices``)."""
+        if self.test_indices is None:
+            return None
+        return np.array([len(i) for i in self.test_indices], dtype=np.int64)
 
     def label_distribution(self) -> np.ndarray:
         """Each client's label proportions, ``[num_clients, num_classes]`` rows summing to 1.
@@ -85,11 +114,15 @@ class ClientSplit:
         labels: ArrayLike,
         num_classes: int | None = None,
         scheme: str = "custom",
+        test_indices: Sequence[ArrayLike] | None = None,
+        client_groups: ArrayLike | None = None,
     ) -> ClientSplit:
         """Build a split from per-client index lists, checking they are valid and disjoint.
 
         This is how every partitioner makes its result: integer indices into ``labels`` (the
         training labels), no example on two clients. Not every example needs a client.
+        ``test_indices`` (per client, held-out indices into the same labels) and
+        ``client_groups`` (one int per client) are optional.
 
         Example:
             >>> ClientSplit.from_indices([[0, 2], [1]], np.array([0, 1, 1])).label_counts.tolist()
@@ -101,7 +134,9 @@ class ClientSplit:
         counts = np.stack([np.bincount(labels[i], minlength=num_classes) for i in indices]).astype(
             np.int64
         )
-        return cls(tuple(indices), num_classes, counts, scheme)
+        if test_indices is not None:  # checked here against the labels' length, too
+            test_indices = _check_test_indices(test_indices, indices, len(labels))
+        return cls(tuple(indices), num_classes, counts, scheme, test_indices, client_groups)
 
     def label_entropy(self) -> np.ndarray:
         """Shannon entropy (bits) of each client's label distribution: 0 = one class only.
@@ -139,21 +174,30 @@ class ClientSplit:
     def to_dict(self) -> dict:
         """A JSON-friendly dict (plain ints and lists of ints), e.g. to save beside a history.
 
+        ``test_indices`` and ``client_groups`` appear only when they are set.
+
         Example:
             >>> ClientSplit.from_indices([[0, 2], [1]], np.array([0, 1, 1])).to_dict()
             {'scheme': 'custom', 'num_classes': 2,
              'client_indices': [[0, 2], [1]], 'label_counts': [[1, 1], [0, 1]]}
         """
-        return {
+        values = {
             "scheme": self.scheme,
             "num_classes": self.num_classes,
             "client_indices": [i.tolist() for i in self.client_indices],
             "label_counts": self.label_counts.tolist(),
         }
+        if self.test_indices is not None:
+            values["test_indices"] = [i.tolist() for i in self.test_indices]
+        if self.client_groups is not None:
+            values["client_groups"] = self.client_groups.tolist()
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> ClientSplit:
         """Inverse of :meth:`to_dict`, checking the indices are disjoint and match the counts.
+
+        Dicts without ``test_indices`` or ``client_groups`` (older files) load with them ``None``.
 
         Example:
             >>> split = iid(np.array([0, 1, 1, 0, 1]), num_clients=2, seed=0)
@@ -173,12 +217,24 @@ class ClientSplit:
                 f"label_counts must have shape ({len(indices)}, {num_classes}), non-negative "
                 f"rows summing to the client sizes {sizes}, got {counts.tolist()}"
             )
-        return cls(tuple(indices), num_classes, counts.astype(np.int64), str(values["scheme"]))
+        return cls(
+            tuple(indices),
+            num_classes,
+            counts.astype(np.int64),
+            str(values["scheme"]),
+            values.get("test_indices"),
+            values.get("client_groups"),
+        )
 
     def __repr__(self) -> str:
+        extra = ""
+        if self.test_indices is not None:
+            extra += f", num_test={int(self.test_sizes.sum())}"
+        if self.client_groups is not None:
+            extra += f", num_groups={len(np.unique(self.client_groups))}"
         return (
             f"ClientSplit(scheme={self.scheme!r}, num_clients={self.num_clients}, "
-            f"num_examples={self.num_examples}, num_classes={self.num_classes})"
+            f"num_examples={self.num_examples}, num_classes={self.num_classes}{extra})"
         )
 
     def __eq__(self, other: object) -> bool:
@@ -190,11 +246,11 @@ class ClientSplit:
 
 
 def _check_client_indices(
-    client_indices: Sequence[ArrayLike], num_examples: int | None
+    client_indices: Sequence[ArrayLike], num_examples: int | None, name: str = "client_indices"
 ) -> list[np.ndarray]:
     """Each client's indices as a sorted int64 array; integers in range, no example twice."""
     wrong = TypeError(
-        "client_indices must be a list with one array of indices per client, "
+        f"{name} must be a list with one array of indices per client, "
         f"got {type(client_indices).__name__}"
     )
     if isinstance(client_indices, str | bytes | dict):
@@ -204,30 +260,66 @@ def _check_client_indices(
     except TypeError:  # not iterable: a number, None, ...
         raise wrong from None
     if len(client_indices) == 0:
-        raise ValueError("client_indices must hold at least one client")
+        raise ValueError(f"{name} must hold at least one client")
     highest = "inf" if num_examples is None else num_examples - 1
     indices = []
     for k, raw in enumerate(client_indices):
-        array = check_array(f"client_indices[{k}]", raw)
+        array = check_array(f"{name}[{k}]", raw)
         if array.ndim != 1:
             raise ValueError(
-                f"client_indices[{k}] must be a flat list of indices (one list per client), "
+                f"{name}[{k}] must be a flat list of indices (one list per client), "
                 f"got shape {array.shape}"
             )
         if array.size and array.dtype.kind not in "iu":
-            raise TypeError(f"client_indices[{k}] must hold integers, got {array.dtype}")
+            raise TypeError(f"{name}[{k}] must hold integers, got {array.dtype}")
         array = np.sort(array.astype(np.int64))
         if array.size and (
             array[0] < 0 or (num_examples is not None and array[-1] >= num_examples)
         ):
-            raise ValueError(f"client_indices[{k}] has indices outside [0, {highest}]")
+            raise ValueError(f"{name}[{k}] has indices outside [0, {highest}]")
         indices.append(array)
     everything = np.concatenate(indices)
     if len(np.unique(everything)) != len(everything):
-        raise ValueError(
-            "client_indices must be disjoint: an example is given to two clients (or twice)"
-        )
+        raise ValueError(f"{name} must be disjoint: an example is given to two clients (or twice)")
     return indices
+
+
+def _check_test_indices(
+    test_indices: Sequence[ArrayLike],
+    client_indices: Sequence[np.ndarray],
+    num_examples: int | None,
+) -> tuple[np.ndarray, ...]:
+    """Held-out indices: one sorted int64 array per client, disjoint, none used for training."""
+    if isinstance(test_indices, np.ndarray) and test_indices.dtype != object:
+        test_indices = list(test_indices)
+    held_out = _check_client_indices(test_indices, num_examples, name="test_indices")
+    if len(held_out) != len(client_indices):
+        raise ValueError(
+            f"test_indices must hold one array per client ({len(client_indices)}), "
+            f"got {len(held_out)}"
+        )
+    training = np.concatenate([np.asarray(i, np.int64) for i in client_indices])
+    both = np.intersect1d(np.concatenate(held_out), training)
+    if len(both):
+        raise ValueError(
+            f"test_indices must be disjoint from every client's client_indices: "
+            f"{len(both)} example(s) are in both, e.g. index {int(both[0])}"
+        )
+    return tuple(held_out)
+
+
+def _check_client_groups(client_groups: ArrayLike, num_clients: int) -> np.ndarray:
+    """One non-negative int per client, as int64."""
+    groups = check_array("client_groups", client_groups, ndim=1)
+    if groups.size and groups.dtype.kind not in "iu":
+        raise TypeError(f"client_groups must hold integers, got {groups.dtype}")
+    if len(groups) != num_clients:
+        raise ValueError(
+            f"client_groups must hold one int per client ({num_clients}), got {len(groups)}"
+        )
+    if groups.size and groups.min() < 0:
+        raise ValueError(f"client_groups must be non-negative, got {groups.tolist()}")
+    return groups.astype(np.int64)
 
 
 def _check_labels(labels: ArrayLike) -> np.ndarray:
@@ -508,6 +600,122 @@ def feature_skew(
     return skewed, ClientSplit(split.client_indices, split.num_classes, split.label_counts, scheme)
 
 
+def hold_out(
+    split: ClientSplit, labels: ArrayLike, test_fraction: float = 0.2, seed: int = 0
+) -> ClientSplit:
+    """Give each client its own test set, drawn at random from its own examples.
+
+    A client with ``n`` examples keeps ``n - m`` for training and moves ``m = round(test_fraction
+    · n)`` (Python's ``round``) into ``test_indices``, with at least one test example when
+    ``n ≥ 2`` and never fewer than one training example (a client with one example keeps it).
+    ``labels`` are the training labels the split was made from: ``label_counts`` are recounted
+    for what stays in training. ``scheme``, ``num_classes`` and ``client_groups`` are kept.
+    Personalised FL evaluates each client on these: data from the client's own distribution.
+
+    Example:
+        >>> split = iid(np.arange(20) % 2, num_clients=2, seed=0)
+        >>> held = hold_out(split, np.arange(20) % 2, test_fraction=0.2, seed=0)
+        >>> held.sizes.tolist(), held.test_sizes.tolist()
+        ([8, 8], [2, 2])
+    """
+    if not isinstance(split, ClientSplit):
+        raise TypeError(f"split must be a fedlab ClientSplit, got {type(split).__name__}")
+    if split.test_indices is not None:
+        raise ValueError("hold_out: split already has test_indices; hold out from the original")
+    labels = _check_labels(labels)
+    test_fraction = check_float(
+        "test_fraction", test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    )
+    rng = _seeded(seed)
+    used = np.concatenate(split.client_indices)
+    if used.size and used.max() >= len(labels):
+        raise ValueError(
+            f"hold_out: split has indices up to {int(used.max())} but labels has only "
+            f"{len(labels)} entries; pass the training labels the split was made from"
+        )
+    counts = [np.bincount(labels[i], minlength=split.num_classes) for i in split.client_indices]
+    if split.label_counts.shape != (split.num_clients, len(counts[0])) or not np.array_equal(
+        np.stack(counts), split.label_counts
+    ):
+        raise ValueError(
+            "hold_out: labels do not match split.label_counts; pass the training labels the "
+            "split was made from"
+        )
+    train, test = [], []
+    for indices in split.client_indices:
+        n = len(indices)
+        m = min(max(round(test_fraction * n), 1), n - 1) if n >= 2 else 0
+        chosen = rng.permutation(n)[:m]
+        keep = np.ones(n, dtype=bool)
+        keep[chosen] = False
+        train.append(indices[keep])
+        test.append(np.sort(indices[chosen]))
+    return ClientSplit.from_indices(
+        train,
+        labels,
+        split.num_classes,
+        scheme=split.scheme,
+        test_indices=test,
+        client_groups=split.client_groups,
+    )
+
+
+def _rotate_exact(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate ``[n, H, W, C]`` images like :func:`_rotate`: exactly (np.rot90) for square images
+    and multiples of 90°, else bilinearly. Positive angles turn clockwise as ``imshow`` shows."""
+    quarter_turns, rest = divmod(degrees, 90.0)
+    if rest == 0 and images.shape[1] == images.shape[2]:
+        return np.rot90(images, k=-int(quarter_turns), axes=(1, 2))
+    return _rotate(images, degrees)
+
+
+def rotated_groups(
+    dataset: Dataset, num_clients: int, num_groups: int = 4, seed: int = 0
+) -> tuple[Dataset, ClientSplit]:
+    """Planted groups of clients for clustered FL (IFCA): same labels, each group's images turned.
+
+    Labels are split IID; client ``k`` is in group ``k % num_groups`` (balanced groups) and every
+    one of its images is rotated by ``g · 360 / num_groups`` degrees for group ``g``, clockwise
+    as ``imshow`` shows it: with :func:`np.rot90` (exactly) when the angle is a multiple of 90
+    and the image square, else bilinearly. Test example ``i`` is rotated as group
+    ``i % num_groups``. Returns the rotated dataset and an IID :class:`ClientSplit` whose
+    ``client_groups`` hold each client's group.
+
+    Example:
+        >>> from fedlab.data import load_digits
+        >>> rotated, split = rotated_groups(load_digits(), num_clients=8, num_groups=4)
+        >>> rotated.name, split.scheme, split.client_groups.tolist()
+        ('digits+rotated(4)', 'rotated(4 groups)', [0, 1, 2, 3, 0, 1, 2, 3])
+    """
+    image_shape = getattr(dataset, "image_shape", None)
+    if image_shape is None:
+        raise ValueError(
+            "rotated_groups needs a dataset of images (dataset.image_shape must be set)"
+        )
+    num_clients = check_int("num_clients", num_clients, low=1, high=dataset.num_train)
+    num_groups = check_int("num_groups", num_groups, low=1, high=num_clients)
+    split = iid(dataset.y_train, num_clients, seed=seed, num_classes=dataset.num_classes)
+    groups = np.arange(num_clients) % num_groups
+    shape = tuple(image_shape) if len(image_shape) == 3 else (*image_shape, 1)
+
+    def turned(x: np.ndarray, rows: np.ndarray, group: int) -> np.ndarray:
+        images = x[rows].reshape(len(rows), *shape)
+        return _rotate_exact(images, group * 360.0 / num_groups).reshape(len(rows), *x.shape[1:])
+
+    x_train = np.array(dataset.x_train, copy=True)
+    for k, own in enumerate(split.client_indices):
+        x_train[own] = turned(dataset.x_train, own, int(groups[k]))
+    x_test = np.array(dataset.x_test, copy=True)
+    test_groups = np.arange(dataset.num_test) % num_groups
+    for g in range(num_groups):
+        rows = np.flatnonzero(test_groups == g)
+        x_test[rows] = turned(dataset.x_test, rows, g)
+    rotated = replace(
+        dataset, name=f"{dataset.name}+rotated({num_groups})", x_train=x_train, x_test=x_test
+    )
+    return rotated, replace(split, scheme=f"rotated({num_groups} groups)", client_groups=groups)
+
+
 PARTITIONERS = {
     "iid": iid,
     "dirichlet": dirichlet,
@@ -516,5 +724,5 @@ PARTITIONERS = {
     "quantity_skew": quantity_skew,
     "mixed": mixed,
 }
-"""Partitioners that take ``(labels, num_clients, ..., seed)``; ``natural`` and ``feature_skew``
-need more than labels and are called directly."""
+"""Partitioners that take ``(labels, num_clients, ..., seed)``; ``natural``, ``feature_skew``,
+``rotated_groups`` and ``hold_out`` need more than labels and are called directly."""

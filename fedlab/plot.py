@@ -1,4 +1,5 @@
-"""Plots of a :class:`~fedlab.history.History` (``01_one_round_by_hand``, ``04_client_drift``).
+"""Plots of a :class:`~fedlab.history.History` (``01_one_round_by_hand``, ``04_client_drift``,
+and the per-client fairness plots of the personalisation notebook).
 
 Every function takes ``ax=None`` (a new figure is made when it is ``None``), reads numbers that
 were computed elsewhere, and returns a :class:`Drawn` record: the figure, the axes and the exact
@@ -8,7 +9,7 @@ arrays it drew, so a test or a widget can check what is on screen.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -17,8 +18,11 @@ import PIL.Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from fedlab.history import History
+from fedlab.metrics import fairness
+from fedlab.validate import check_choice
 
 
 @dataclass(frozen=True)
@@ -308,3 +312,198 @@ def plot_client_samples(
         tuple(axes.ravel()),
         {"client": np.array(clients), "indices": np.array(picks, dtype=object)},
     )
+
+
+def _check_runs(name: str, runs: object) -> None:
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"{name} must be a dict of run name -> values, got {type(runs).__name__}")
+    if not runs:
+        raise ValueError(f"{name} must hold at least one run, got an empty {type(runs).__name__}")
+
+
+def _client_accuracies(name: str, values: ArrayLike) -> np.ndarray:
+    """One run's per-client accuracies, checked: 1-D, in [0, 1], ``nan`` left out, at least one."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{name} must be a 1-D array of per-client accuracies, got {type(values).__name__}"
+        ) from error
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of per-client accuracies (e.g. one row of "
+            f"History.client_accuracy()), got shape {array.shape}"
+        )
+    array = array[~np.isnan(array)]
+    if len(array) == 0:
+        raise ValueError(f"{name} must hold at least one accuracy that is not nan")
+    if np.any((array < 0) | (array > 1)):
+        raise ValueError(f"{name} must hold accuracies in [0, 1], got {array.min()}..{array.max()}")
+    return array
+
+
+def plot_client_accuracy(
+    runs: Mapping[str, ArrayLike], ax: Axes | None = None, legend: bool = True
+) -> Drawn:
+    """How well each client is served: per-client accuracies of several models, worst to best.
+
+    ``runs`` maps a name to one accuracy per client (``nan`` entries, clients not evaluated, are
+    left out), e.g. ``{"global": ..., "personalised": ..., "local only": ...}``. Each run is one
+    step curve: its clients sorted from worst to best, client *i* of *n* at x = (i + ½)/n, so
+    runs with different numbers of clients share the x axis (0: the worst client, 1: the best).
+    A flat, high curve is a model that is fair as well as accurate; a curve that dives on the
+    left leaves some clients behind. The run's mean (:func:`fedlab.metrics.fairness`) is a thin
+    dotted line across the plot, its worst-10 % mean a thick bar over those worst clients, and
+    both numbers are in the legend. ``legend=False`` leaves the legend to the caller.
+
+    ``data`` holds, per run ``name``: ``"name/rank"`` and ``"name/accuracy"`` (the curve, sorted)
+    and ``"name/mean"``, ``"name/worst10"`` (0-d arrays).
+
+    Example:
+        >>> drawn = plot_client_accuracy({"global": [0.9, np.nan, 0.6, 0.7, 0.8]})
+        >>> drawn.data["global/accuracy"].tolist(), drawn.data["global/rank"].tolist()
+        ([0.6, 0.7, 0.8, 0.9], [0.125, 0.375, 0.625, 0.875])
+        >>> drawn.axes[0].get_legend().get_texts()[0].get_text()
+        'global: mean 0.75, worst 10 % 0.60'
+        >>> plt.close(drawn.fig)
+    """
+    _check_runs("runs", runs)
+    checked = {name: _client_accuracies(f"runs[{name!r}]", v) for name, v in runs.items()}
+    fig, (ax,) = _axes(ax)
+    data: dict[str, np.ndarray] = {}
+    for name, values in checked.items():
+        accuracy = np.sort(values)
+        n = len(accuracy)
+        rank = (np.arange(n) + 0.5) / n
+        stats = fairness(accuracy)
+        num_worst = max(1, int(np.ceil(0.1 * n)))  # the clients fairness()'s worst10 averages
+        (line,) = ax.plot(
+            rank,
+            accuracy,
+            drawstyle="steps-mid",
+            marker="o" if n <= 50 else None,
+            markersize=3,
+            label=f"{name}: mean {stats['mean']:.2f}, worst 10 % {stats['worst10']:.2f}",
+        )
+        color = line.get_color()
+        ax.axhline(stats["mean"], color=color, linestyle=":", linewidth=1, alpha=0.8)
+        ax.plot(
+            [0, num_worst / n],
+            [stats["worst10"]] * 2,
+            color=color,
+            linewidth=4,
+            alpha=0.45,
+            solid_capstyle="butt",
+        )
+        data[f"{name}/rank"] = rank
+        data[f"{name}/accuracy"] = accuracy
+        data[f"{name}/mean"] = np.array(stats["mean"])
+        data[f"{name}/worst10"] = np.array(stats["worst10"])
+    ax.set(
+        xlabel="clients ranked by accuracy (worst → best)",
+        ylabel="accuracy on own test set",
+        title="Accuracy per client",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    if legend:
+        ax.legend(fontsize="small", loc="lower right")
+    return Drawn(fig, (ax,), data)
+
+
+_STATS = {
+    "mean": ("mean", "-"),
+    "median": ("median", "-."),
+    "worst10": ("worst 10 %", "--"),
+    "std": ("std", ":"),
+}
+_KINDS = {"personal": "personalised models", "global": "global model"}
+
+
+def plot_fairness(
+    histories: Mapping[str, History | tuple[History, str]],
+    kind: str = "personal",
+    stats: Sequence[str] = ("mean", "worst10"),
+    ax: Axes | None = None,
+    x: str = "round",
+    legend: bool = True,
+) -> Drawn:
+    """Fairness over training: statistics of the per-client accuracies of several runs per round.
+
+    For each run, :meth:`History.fairness` of its ``kind`` of accuracy (``"personal"``: each
+    client's personalised model; ``"global"``: the global model on each client's own test set):
+    one colour per run, one line style per statistic (``mean`` solid, ``median`` dash-dot,
+    ``worst10`` dashed, ``std`` dotted). Rounds without per-client evaluation are skipped: the
+    line joins the evaluated rounds. To give one run another kind, pass ``(history, kind)``
+    instead of the History, e.g. ``{"FedAvg": (fedavg, "global"), "Ditto": ditto}`` (runs of
+    mixed kinds carry their kind in the legend). ``x="megabytes"`` puts the megabytes sent so far
+    on the x axis; ``legend=False`` leaves the legend to the caller.
+
+    ``data`` holds, per run ``name``: ``"name/round"`` (or ``"name/megabytes"``), the evaluated
+    rounds' x values, and ``"name/<stat>"`` for each statistic drawn.
+
+    Example:
+        >>> from fedlab.history import RoundRecord
+        >>> r = RoundRecord(1, (0,), (0.5,), (5,), 0.5, 0.4, 0.9, (0.1,), 0.1, 0.1, (1.0,), 8, 8,
+        ...                 0.01, client_personal_accuracy=(0.9, 0.5))
+        >>> drawn = plot_fairness({"Ditto": History(rounds=[r])})
+        >>> drawn.data["Ditto/mean"].tolist(), drawn.data["Ditto/worst10"].tolist()
+        ([0.7], [0.5])
+        >>> plt.close(drawn.fig)
+    """
+    _check_runs("histories", histories)
+    check_choice("kind", kind, _KINDS)
+    check_choice("x", x, _X_AXES)
+    stats = [stats] if isinstance(stats, str) else list(stats)
+    if not stats:
+        raise ValueError(f"stats must name at least one of {list(_STATS)}, got none")
+    for stat in stats:
+        check_choice("stats", stat, _STATS)
+    runs: dict[str, tuple[str, np.ndarray, dict[str, np.ndarray]]] = {}
+    for name, value in histories.items():
+        history, run_kind = value if isinstance(value, tuple) else (value, kind)
+        if not isinstance(history, History):
+            raise TypeError(
+                f"histories[{name!r}] must be a fedlab History or a (History, kind) tuple, "
+                f"got {type(value).__name__}"
+            )
+        check_choice(f"kind of histories[{name!r}]", run_kind, _KINDS)
+        table = history.fairness(run_kind)
+        if np.isnan(table["mean"]).all():
+            raise ValueError(
+                f"histories[{name!r}] has no per-client {run_kind} accuracy in any round "
+                "(was the split made with test_indices?)"
+            )
+        runs[name] = run_kind, _x_values(history, x), table
+    mixed = len({run_kind for run_kind, _, _ in runs.values()}) > 1
+    fig, (ax,) = _axes(ax)
+    data: dict[str, np.ndarray] = {}
+    for name, (run_kind, xs, table) in runs.items():
+        evaluated = ~np.isnan(table["mean"])
+        data[f"{name}/{x}"] = xs[evaluated]
+        color = None
+        for stat in stats:
+            label, style = _STATS[stat]
+            values = table[stat][evaluated]
+            (line,) = ax.plot(
+                xs[evaluated],
+                values,
+                style,
+                color=color,
+                marker=".",
+                label=f"{name} ({run_kind}): {label}" if mixed else f"{name}: {label}",
+            )
+            color = line.get_color()
+            data[f"{name}/{stat}"] = values
+    title = "Fairness across clients"
+    if not mixed:
+        title += f" ({_KINDS[next(iter(runs.values()))[0]]})"
+    ax.set(
+        xlabel=_X_AXES[x],
+        ylabel="accuracy on clients' own test sets",
+        title=title,
+        ylim=(0, 1),
+    )
+    if legend:
+        ax.legend(fontsize="small")
+    return Drawn(fig, (ax,), data)

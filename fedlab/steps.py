@@ -110,11 +110,24 @@ def batch_order(
     return batches
 
 
-def example_losses(y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None) -> tf.Tensor:
+def _task_logits(y: tf.Tensor, logits: tf.Tensor, label_groups) -> tf.Tensor:
+    """``logits`` limited to each target's own task (multi-task data); unchanged without tasks."""
+    if not label_groups:
+        return logits
+    from fedlab.multitask import mask_logits  # only multi-task data needs it
+
+    return mask_logits(y, logits, label_groups)
+
+
+def example_losses(
+    y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None, label_groups=None
+) -> tf.Tensor:
     """Per-example cross-entropy from logits, averaged over any sequence axes.
 
     With ``ignore_class`` (e.g. the ``<pad>`` token of :func:`fedlab.keyboard.keyboard`), targets
     of that class do not count: an example's loss is the mean over its other targets (0 if none).
+    With ``label_groups`` (multi-task data, :mod:`fedlab.multitask`) the softmax runs over the
+    classes of the target's own task only.
 
     Example:
         >>> float(example_losses(tf.constant([0]), tf.constant([[0.0, 0.0]]))[0])  # log 2
@@ -123,6 +136,7 @@ def example_losses(y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = N
         >>> float(example_losses(seq, tf.constant([[[0.0, 0.0], [9.0, 0.0]]]), ignore_class=0)[0])
         0.6931471824645996
     """
+    logits = _task_logits(y, logits, label_groups)
     if ignore_class is None:  # every target counts: a plain mean
         losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
         return tf.reshape(
@@ -155,19 +169,30 @@ def target_losses(
 
 
 def evaluation_sums(
-    y: tf.Tensor, logits: tf.Tensor, ignore_class: int | None = None
+    y: tf.Tensor,
+    logits: tf.Tensor,
+    ignore_class: int | None = None,
+    label_groups=None,
+    example_mask: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Summed loss, number correct and number of targets that count (for a mean over targets).
 
     For a sequence model every token is a target, so the test loss is per token (its
     ``exp`` is the perplexity) and the accuracy is next-token accuracy; ``ignore_class``
-    targets (padding) are left out of all three sums.
+    targets (padding) are left out of all three sums, as are examples whose ``example_mask``
+    (one 0/1 per example) is 0. With ``label_groups`` (multi-task data) both loss and
+    prediction are taken over the target's own task's classes.
 
     Example:
         >>> [round(float(v), 4) for v in evaluation_sums(tf.constant([1]), tf.constant([[0.0, 1.0]]))]
         [0.3133, 1.0, 1.0]
     """
+    logits = _task_logits(y, logits, label_groups)
     losses, valid = target_losses(y, logits, ignore_class)
+    if example_mask is not None:
+        shape = tf.concat([tf.shape(example_mask), tf.ones([tf.rank(valid) - 1], tf.int32)], 0)
+        valid = valid * tf.reshape(tf.cast(example_mask, valid.dtype), shape)
+        losses = losses * valid
     hits = tf.cast(
         tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32
     )

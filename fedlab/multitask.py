@@ -1,0 +1,188 @@
+"""Multi-task FL on one image set: clients solve different tasks (``13_personalisation_and_multitask``).
+
+Each client answers its own question about a handwritten digit: which digit it is, whether it
+is odd, whether it is at least 5, whether it is drawn with a closed loop. All tasks share one
+model whose output layer has a block of *joint* classes per task; :attr:`Dataset.label_groups`
+records each task's ``[start, stop)`` block, and :func:`mask_logits` hides every other block so
+the loss and the prediction of an example are taken over its own task's classes only.
+
+* :data:`TASKS` — the tasks: name -> ``(num_classes, function of the digit label)``.
+* :func:`multitask_digits` — an IID split where client ``k`` solves task ``k % len(tasks)``.
+* :func:`task_of` — the task of each joint label.
+* :func:`mask_logits` — TensorFlow: logits outside each target's task set to ``-1e9``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+import tensorflow as tf
+from numpy.typing import ArrayLike
+
+from fedlab.data import Dataset, check_label_groups
+from fedlab.partition import ClientSplit, iid
+from fedlab.validate import check_array, check_choice, check_int
+
+MASKED_LOGIT = -1e9
+"""What :func:`mask_logits` puts in place of another task's logits: ``exp`` of it is 0."""
+
+
+def _digit(y: np.ndarray) -> np.ndarray:
+    return y
+
+
+def _parity(y: np.ndarray) -> np.ndarray:
+    return y % 2
+
+
+def _ge5(y: np.ndarray) -> np.ndarray:
+    return (y >= 5).astype(y.dtype)
+
+
+def _loop(y: np.ndarray) -> np.ndarray:
+    return np.isin(y, (0, 6, 8, 9)).astype(y.dtype)
+
+
+TASKS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
+    "digit": (10, _digit),
+    "parity": (2, _parity),
+    "ge5": (2, _ge5),
+    "loop": (2, _loop),
+}
+"""Task name -> ``(num_classes, function of the digit label)``.
+
+``"digit"``: the digit itself (10 classes); ``"parity"``: ``y % 2`` (1 = odd); ``"ge5"``:
+``y >= 5``; ``"loop"``: 1 when the digit is drawn with a closed loop, ``y in {0, 6, 8, 9}``.
+A 4 counts as open, as most of scikit-learn's handwritten 4s are drawn.
+"""
+
+
+def _check_tasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(tasks, str) or not isinstance(tasks, Sequence):
+        raise TypeError(
+            f"tasks must be a list of task names from {list(TASKS)}, got {type(tasks).__name__}"
+        )
+    if len(tasks) == 0:
+        raise ValueError(f"tasks must name at least one task from {list(TASKS)}")
+    names = tuple(check_choice(f"tasks[{k}]", name, TASKS) for k, name in enumerate(tasks))
+    if len(set(names)) != len(names):
+        raise ValueError(f"tasks must not repeat a task, got {list(names)}")
+    return names
+
+
+def multitask_digits(
+    dataset: Dataset,
+    num_clients: int,
+    tasks: Sequence[str] = ("digit", "parity", "ge5", "loop"),
+    seed: int = 0,
+) -> tuple[Dataset, ClientSplit]:
+    """Digits split IID among clients that solve different tasks, with joint labels.
+
+    Client ``k`` solves task ``t = k % len(tasks)`` (its ``client_groups`` entry): its labels
+    become ``offset_t + task(y)``, where ``offset_t`` is the number of classes of the tasks
+    before ``t``. The returned dataset has the total number of classes (16 for the default
+    tasks) and ``label_groups`` (``((0, 10), (10, 12), (12, 14), (14, 16))`` by default). Its
+    test set is ``x_test`` once per task, task by task, each copy with that task's joint labels,
+    so a global test accuracy is the mean over the tasks. ``dataset`` must hold digit labels
+    0-9 (``load_digits`` or ``load_mnist``) and ``num_clients`` must be at least the number of
+    tasks.
+
+    Example:
+        >>> from fedlab.data import load_digits
+        >>> joint, split = multitask_digits(load_digits(), num_clients=8)
+        >>> joint.num_classes, joint.label_groups, split.client_groups.tolist()
+        (16, ((0, 10), (10, 12), (12, 14), (14, 16)), [0, 1, 2, 3, 0, 1, 2, 3])
+    """
+    names = _check_tasks(tasks)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a fedlab Dataset, got {type(dataset).__name__}")
+    if dataset.num_classes != 10 or dataset.label_groups is not None:
+        raise ValueError(
+            f"multitask_digits needs a dataset of digit labels 0-9 (10 classes, one task), "
+            f"got {dataset.name!r} with {dataset.num_classes} classes"
+        )
+    num_clients = check_int("num_clients", num_clients, low=len(names), high=dataset.num_train)
+    split = iid(dataset.y_train, num_clients, seed=seed, num_classes=10)
+    sizes = [TASKS[name][0] for name in names]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    label_groups = tuple((int(offsets[t]), int(offsets[t + 1])) for t in range(len(names)))
+    total = int(offsets[-1])
+
+    def joint(y: np.ndarray, t: int) -> np.ndarray:
+        return (offsets[t] + TASKS[names[t]][1](y.astype(np.int64))).astype(np.int32)
+
+    groups = np.arange(num_clients) % len(names)
+    y_train = np.array(dataset.y_train, dtype=np.int32, copy=True)
+    for k, own in enumerate(split.client_indices):
+        y_train[own] = joint(dataset.y_train[own], int(groups[k]))
+    y_test = np.concatenate([joint(dataset.y_test, t) for t in range(len(names))])
+    x_test = np.concatenate([dataset.x_test] * len(names))
+    result = replace(
+        dataset,
+        name=f"{dataset.name}+multitask({','.join(names)})",
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=total,
+        client_ids=None,
+        test_client_ids=None,
+        label_groups=label_groups,
+    )
+    joint_split = ClientSplit.from_indices(
+        split.client_indices,
+        y_train,
+        total,
+        scheme=f"multitask({len(names)} tasks)",
+        client_groups=groups,
+    )
+    return result, joint_split
+
+
+def task_of(y: ArrayLike, label_groups: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The task (index into ``label_groups``) of each joint label in ``y``, as int64.
+
+    Example:
+        >>> task_of([0, 9, 10, 13, 15], ((0, 10), (10, 12), (12, 14), (14, 16))).tolist()
+        [0, 0, 1, 2, 3]
+    """
+    groups = check_label_groups(label_groups)
+    y = check_array("y", y, dtype_kind="iu")
+    top = groups[-1][1]
+    if y.size and (y.min() < 0 or y.max() >= top):
+        raise ValueError(f"y must hold joint labels in [0, {top - 1}], got values outside")
+    stops = np.array([stop for _, stop in groups])
+    return np.searchsorted(stops, y, side="right").astype(np.int64)
+
+
+def mask_logits(
+    y: tf.Tensor, logits: tf.Tensor, label_groups: Sequence[tuple[int, int]] | None
+) -> tf.Tensor:
+    """Logits with every class outside each target's task replaced by :data:`MASKED_LOGIT`.
+
+    ``y`` holds joint labels (shape ``[n]``), ``logits`` the model's outputs (``[n, C]``). Each
+    row keeps the logits of the task containing its label and gets ``-1e9`` elsewhere
+    (``tf.where``), so softmax cross-entropy over all ``C`` classes equals the cross-entropy over
+    the task's own classes, the gradient reaching the other logits is exactly 0, and
+    ``argmax`` predicts within the task. Plain TensorFlow ops: works inside ``tf.function`` and
+    ``tf.vectorized_map``. ``label_groups=None`` (one task) returns ``logits`` unchanged.
+
+    Example:
+        >>> masked = mask_logits(tf.constant([1, 2]), tf.zeros([2, 4]), ((0, 2), (2, 4)))
+        >>> masked.numpy().tolist()
+        [[0.0, 0.0, -1000000000.0, -1000000000.0], [-1000000000.0, -1000000000.0, 0.0, 0.0]]
+    """
+    if label_groups is None:
+        return logits
+    num_classes = logits.shape[-1]
+    groups = check_label_groups(label_groups, num_classes)  # checked once, when traced
+    starts = tf.constant([start for start, _ in groups], dtype=tf.int32)
+    stops = tf.constant([stop for _, stop in groups], dtype=tf.int32)
+    y = tf.cast(y, tf.int32)
+    task = tf.reduce_sum(tf.cast(y[..., None] >= starts, tf.int32), axis=-1) - 1
+    low = tf.gather(starts, task)[..., None]
+    high = tf.gather(stops, task)[..., None]
+    classes = tf.range(tf.shape(logits)[-1], dtype=tf.int32)
+    keep = (classes >= low) & (classes < high)
+    return tf.where(keep, logits, tf.cast(MASKED_LOGIT, logits.dtype))
