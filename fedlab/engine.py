@@ -678,7 +678,9 @@ class Simulation:
             return self._stack(self.weights, len(clients))
         return [
             tf.constant(np.where(m[None] > 0, p[clients], w[None]).astype(np.float32))
-            for p, m, w in zip(self.personal_weights, self._personal_mask, self.weights, strict=True)
+            for p, m, w in zip(
+                self.personal_weights, self._personal_mask, self.weights, strict=True
+            )
         ]
 
     def personal_models(self) -> list[np.ndarray]:
@@ -729,7 +731,11 @@ class Simulation:
     def _client_sums(self, stacked: list, plan: tuple[tf.Tensor, tf.Tensor]) -> np.ndarray:
         """``[client, 3]`` loss sum, correct and count of row k's model on plan row k."""
         sums = self._kernel.client_eval_fn(
-            [tf.constant(a, tf.float32) for a in stacked], *plan, self._non_trainable, self._x, self._y
+            [tf.constant(a, tf.float32) for a in stacked],
+            *plan,
+            self._non_trainable,
+            self._x,
+            self._y,
         )
         return np.stack([t.numpy().astype(float) for t in sums], axis=1)
 
@@ -816,7 +822,14 @@ class Simulation:
             update_bytes += size
         self.weights, self.server_state = self.cluster_weights[0], self.cluster_server_states[0]
         loss, drift, cosine, client_steps, client_examples = columns
-        return loss, drift, cosine, client_steps.astype(int), client_examples.astype(int), update_bytes
+        return (
+            loss,
+            drift,
+            cosine,
+            client_steps.astype(int),
+            client_examples.astype(int),
+            update_bytes,
+        )
 
     @property
     def trace_count(self) -> int:
@@ -1075,7 +1088,9 @@ class Simulation:
         if self.personal_weights is not None:
             state["personal_weights"] = self.personal_weights
         if len(self.cluster_weights) > 1:
-            state["cluster_weights"] = [np.stack(w) for w in zip(*self.cluster_weights, strict=True)]
+            state["cluster_weights"] = [
+                np.stack(w) for w in zip(*self.cluster_weights, strict=True)
+            ]
             state["client_cluster"] = [self.client_cluster]
         if self.client_states:
             state["client_states"] = self.client_states
@@ -1193,7 +1208,13 @@ class Simulation:
         aggregation's messages took (``None`` without it)."""
         counts = self._sizes[clients].astype(np.float32)
         if self._share is not None:  # each weight averaged over the clients that share it
-            return masked_mean(updates, counts, [m[clients] if len(m) > 1 else m for m in self._share]), {}, None
+            return (
+                masked_mean(
+                    updates, counts, [m[clients] if len(m) > 1 else m for m in self._share]
+                ),
+                {},
+                None,
+            )
         if self.secure_aggregation is not None:
             mean, secure = steps.secure_aggregation_round(
                 self.secure_aggregation, updates, counts, clients, round_num, self.seed
