@@ -98,6 +98,11 @@ def _check_data(data, split) -> None:
             raise ValueError(
                 f"split: client {k} has indices outside the {n} training examples of data"
             )
+    for k, indices in enumerate(getattr(split, "test_indices", None) or ()):
+        if len(indices) and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError(
+                f"split: client {k}'s test indices are outside the {n} training examples of data"
+            )
 
 
 def _repeat(count: tf.Tensor, body: Callable, loop_vars: tuple) -> tuple:

@@ -241,6 +241,7 @@ def local_update(
     broadcast_state: Weights = (),
     max_steps: int | None = None,
     ignore_class: int | None = None,
+    label_groups=None,
 ) -> ClientResult:
     """Stage 3: train a copy of ``weights`` on one client's ``x, y`` with local SGD.
 
@@ -249,7 +250,8 @@ def local_update(
     ``client_state`` is the client's persistent state (SCAFFOLD's variate; empty for FedAvg) and
     ``broadcast_state`` what the server sent beside the weights. ``max_steps`` stops after that
     many steps (a straggler's budget, see :mod:`fedlab.stragglers`); ``None`` runs them all.
-    ``ignore_class``: targets of this class (padding) do not count in the loss.
+    ``ignore_class``: targets of this class (padding) do not count in the loss; ``label_groups``:
+    multi-task data, each target's loss over its own task's classes (:mod:`fedlab.multitask`).
 
     Example:
         >>> result = local_update(model, weights, x_k, y_k, FedAvg(), client_id=3)  # doctest: +SKIP
@@ -277,7 +279,9 @@ def local_update(
     for batch in batches:
         xb, yb = tf.constant(x[batch]), tf.constant(y[batch])
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(example_losses(yb, model(xb, training=True), ignore_class))
+            loss = tf.reduce_mean(
+                example_losses(yb, model(xb, training=True), ignore_class, label_groups)
+            )
         current = [tf.convert_to_tensor(v) for v in variables]
         grads = algorithm.local_gradient(
             dense_gradients(tape.gradient(loss, variables)), current, start, state, sent
@@ -365,6 +369,7 @@ def full_gradient(
     x: np.ndarray,
     y: np.ndarray,
     ignore_class: int | None = None,
+    label_groups=None,
 ) -> Weights:
     """∇F_k(w): the gradient of the mean loss over all of a client's ``x, y`` at ``weights``.
 
@@ -382,7 +387,9 @@ def full_gradient(
         variable.assign(w)
     with tf.GradientTape() as tape:
         logits = model(tf.constant(x, tf.float32), training=False)
-        loss = tf.reduce_mean(example_losses(tf.constant(y, tf.int32), logits, ignore_class))
+        loss = tf.reduce_mean(
+            example_losses(tf.constant(y, tf.int32), logits, ignore_class, label_groups)
+        )
     return [g.numpy() for g in dense_gradients(tape.gradient(loss, variables))]
 
 
@@ -428,6 +435,7 @@ def evaluate(
     x: np.ndarray,
     y: np.ndarray,
     ignore_class: int | None = None,
+    label_groups=None,
 ) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``weights`` on ``x, y``.
 
@@ -440,7 +448,7 @@ def evaluate(
     for variable, w in zip(model.trainable_variables, weights, strict=True):
         variable.assign(w)
     logits = model(tf.constant(x), training=False)
-    loss_sum, correct, count = evaluation_sums(tf.constant(y), logits, ignore_class)
+    loss_sum, correct, count = evaluation_sums(tf.constant(y), logits, ignore_class, label_groups)
     count = max(float(count), 1.0)
     return float(loss_sum) / count, float(correct) / count
 
@@ -509,6 +517,16 @@ def run_round(
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
     """
     num_clients = len(split.client_indices)
+    if (
+        not algorithm.trains_global
+        or algorithm.num_global_models() > 1
+        or algorithm.personal_init(global_weights) is not None
+        or algorithm.share_masks(global_weights, data, split) is not None
+    ):
+        raise ValueError(
+            f"run_round shows one global model's round; {algorithm.name} keeps personal models, "
+            "heads or clusters: run it with fedlab.simulate (see fedlab.personalization)"
+        )
     if server_state is None:
         server_state = algorithm.server_optimizer.init(global_weights)
     if client_states is None:
@@ -566,6 +584,7 @@ def run_round(
                 sent,
                 max_steps=budget[k],
                 ignore_class=getattr(data, "ignore_class", None),
+                label_groups=getattr(data, "label_groups", None),
             )
         )
     sent = [r.delta for r in results]  # what the server receives
