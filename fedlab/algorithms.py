@@ -11,9 +11,14 @@ slot                  here                                    algorithms that ch
 sample + broadcast    ``Algorithm.sample_clients``,           SCAFFOLD (sends the server control
                       ``Algorithm.broadcast_state``           variate c down with the weights)
 client update         ``Algorithm.local_gradient``,           FedProx (+ μ(w − w_g)), SCAFFOLD
-                      ``client_state_init``,                  (+ c − c_k, keeps c_k per client)
-                      ``client_state_update`` (hooks)
-aggregate             :class:`WeightedMean`                   later: DP noise, secure aggregation
+                      ``client_state_init``,                  (+ c − c_k, keeps c_k per client);
+                      ``client_state_update`` (hooks);        personalisation: FedPer, Ditto,
+                      ``personal_init``, ``personal_mask``,   local-only, fine-tuning, IFCA
+                      ``personal_strength``,                  (:mod:`fedlab.personalization`)
+                      ``fine_tune_steps``, ``num_global_models``
+aggregate             ``Algorithm.aggregate``:                DP-FedAvg (:mod:`fedlab.privacy`);
+                      :class:`WeightedMean`,                  FedPer, multi-task heads
+                      ``share_masks``
 server update         ``server_optimizer``:                   FedAvg/FedSGD, FedAvgM, FedAdam,
                       :class:`ServerSGD`,                     FedYogi, FedAdagrad; SCAFFOLD (also
                       :class:`ServerMomentum`,                updates c)
