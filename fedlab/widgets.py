@@ -42,8 +42,16 @@ from fedlab.controls import checked_slider
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
-from fedlab.plot import Drawn, canvas_png, plot_accuracy, plot_drift, plot_loss
-from fedlab.validate import check_choice, check_int
+from fedlab.personalization import PERSONALIZATION
+from fedlab.plot import (
+    Drawn,
+    canvas_png,
+    plot_accuracy,
+    plot_client_accuracy,
+    plot_drift,
+    plot_loss,
+)
+from fedlab.validate import check_choice, check_float, check_int
 
 DATASETS = {"digits": "digits", "Synthetic(α, β)": "synthetic"}
 """Dataset dropdown: label shown -> name used in code."""
@@ -69,14 +77,29 @@ ALGORITHM_NAMES = {
     "fedadam": "FedAdam",
     "fedyogi": "FedYogi",
     "fedadagrad": "FedAdagrad",
+    "ditto": "Ditto",
+    "fedper": "FedPer",
+    "local": "local only",
+    "finetune": "FedAvg + fine-tuning",
 }
-"""Algorithm dropdown: name used in code (a key of :data:`fedlab.algorithms.ALGORITHMS`) -> label."""
+"""Algorithm dropdown: name used in code (a key of :data:`fedlab.algorithms.ALGORITHMS` or of
+:data:`fedlab.personalization.PERSONALIZATION`) -> label. IFCA and multi-task FedAvg are left
+out: they need data made for them (planted client groups, tasks)."""
 
-ALGORITHM_PARAMETERS = {"fedprox": ("mu",), "fedavgm": ("momentum",)}
+PERSONALIZED = ("ditto", "fedper", "local", "finetune")
+"""The algorithms of :data:`ALGORITHM_NAMES` that give each client a model of its own."""
+
+_FACTORIES = ALGORITHMS | {name: PERSONALIZATION[name] for name in PERSONALIZED}
+
+ALGORITHM_PARAMETERS = {"fedprox": ("mu",), "fedavgm": ("momentum",), "ditto": ("lam",)}
 """The extra controls each algorithm uses beyond E, B and the learning rates."""
 
 BATCH_SIZES = (5, 10, 20, 50, 100, None)
 """Batch sizes in the dropdown; ``None`` is full batch (one step per local epoch)."""
+
+VIEWS = {"curves": "curves", "per client": "clients"}
+"""The "view" toggle: the training curves, or each run's accuracy per client at its last
+evaluated round (:func:`fedlab.plot.plot_client_accuracy`)."""
 
 X_AXES = {"round": "round", "MB sent": "megabytes"}
 """The "x axis" toggle: label shown -> ``x`` of :func:`fedlab.plot.plot_accuracy` and
@@ -99,6 +122,7 @@ _SLIDERS = {
     "server_lr": (widgets.FloatLogSlider, "server lr", -3, 1, 0.1),
     "mu": (widgets.FloatLogSlider, "μ (proximal)", -3, 1, 0.1),
     "momentum": (widgets.FloatSlider, "server momentum β", 0.0, 0.99, 0.01),
+    "lam": (widgets.FloatLogSlider, "λ (Ditto)", -3, 2, 0.1),
 }
 
 # fedlab's errors name Python arguments; the dashboard shows the control's own label.
@@ -139,11 +163,13 @@ def run_label(settings: dict) -> str:
         parts.append(f"μ={s['mu']:g}")
     if "momentum" in s:
         parts.append(f"β={s['momentum']:g}")
+    if "lam" in s:
+        parts.append(f"λ={s['lam']:g}")
     if s["algorithm"] != "fedsgd":
         batch = "∞" if s.get("batch_size") is None else s["batch_size"]
         parts += [f"E={s['local_epochs']}", f"B={batch}"]
     parts.append(f"lr={s['client_lr']:g}")
-    if s["server_lr"] != _default_server_lr(s["algorithm"]):
+    if "server_lr" in s and s["server_lr"] != _default_server_lr(s["algorithm"]):
         parts.append(f"η={s['server_lr']:g}")
     parts.append(f"C={s['clients_per_round']}/{s['num_clients']}")
     split = s["partition"]
@@ -161,9 +187,16 @@ def run_label(settings: dict) -> str:
     return " ".join(parts)
 
 
+def _uses_server_lr(algorithm: str) -> bool:
+    """False for local-only training: no server, no server learning rate."""
+    return "server_lr" in inspect.signature(_FACTORIES[algorithm]).parameters
+
+
 def _default_server_lr(algorithm: str) -> float:
-    """The server learning rate an algorithm's factory uses by default (1, or 0.01 if adaptive)."""
-    return inspect.signature(ALGORITHMS[algorithm]).parameters["server_lr"].default
+    """The server learning rate an algorithm's factory uses by default (1, or 0.01 if adaptive;
+    1 for local-only, which has none)."""
+    parameter = inspect.signature(_FACTORIES[algorithm]).parameters.get("server_lr")
+    return 1.0 if parameter is None else parameter.default
 
 
 def client_loss_range(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,10 +258,16 @@ class Dashboard:
     **Controls:** dataset (digits, or Synthetic(α, β) with its two sliders), client split (iid,
     Dirichlet label skew with α, the FedAvg paper's shards, or Synthetic's natural devices),
     number of clients, model, seed; algorithm (FedAvg, FedSGD, FedProx with its μ, SCAFFOLD,
-    FedAvgM with its server momentum β, FedAdam, FedYogi, FedAdagrad), local epochs E, batch
-    size B, client and server learning rates; clients per round and rounds. *x axis* (display
-    only): the loss and accuracy curves against the round or against the megabytes sent so far
-    (up + down, ``History.megabytes_sent``); switching redraws every run, no training.
+    FedAvgM with its server momentum β, FedAdam, FedYogi, FedAdagrad, and the personalised
+    Ditto with its λ, FedPer, local-only training and FedAvg + fine-tuning), local epochs E,
+    batch size B, client and server learning rates; clients per round and rounds. IFCA and
+    multi-task FedAvg (:mod:`fedlab.personalization`) are not offered: they need data made for
+    them (planted client groups, tasks). *x axis* (display only): the loss and accuracy curves
+    against the round or against the megabytes sent so far (up + down,
+    ``History.megabytes_sent``); switching redraws every run, no training. *view* (display only):
+    ``curves``, or ``per client``: every run's accuracy on each client's own held-out test set at
+    its last evaluated round, worst to best (:func:`fedlab.plot.plot_client_accuracy`; the
+    global model, and for the personalised algorithms the clients' own models too).
 
     **Buttons:** *Run* trains until the run has ``rounds`` rounds (again from scratch once it
     has), *Stop* pauses after the round in flight and keeps the history (Run resumes it), *Step*
@@ -269,8 +308,10 @@ class Dashboard:
         model: ``"mlp"`` (FedModel), ``"logreg"`` or ``"cnn"`` (digits only).
         algorithm: a key of :data:`ALGORITHM_NAMES`: ``"fedavg"``, ``"fedsgd"`` (one full-batch
             step: E and B are not used), ``"fedprox"``, ``"scaffold"``, ``"fedavgm"``,
-            ``"fedadam"``, ``"fedyogi"``, ``"fedadagrad"``. Choosing one in the dropdown sets the
-            server lr to that algorithm's default (0.01 for the adaptive ones, else 1).
+            ``"fedadam"``, ``"fedyogi"``, ``"fedadagrad"``, ``"ditto"``, ``"fedper"``,
+            ``"local"`` (local-only: no server, the server lr is not used), ``"finetune"``.
+            Choosing one in the dropdown sets the server lr to that algorithm's default (0.01
+            for the adaptive ones, else 1).
         local_epochs: local epochs E, 1–20.
         batch_size: local batch size B, or ``None`` for full batch.
         client_lr: client learning rate, 0.001–10.
@@ -278,6 +319,7 @@ class Dashboard:
             plain FedAvg).
         mu: FedProx's proximal weight μ, 0.001–10.
         momentum: FedAvgM's server momentum β, 0–0.99.
+        lam: Ditto's λ, 0.001–100 (how strongly personal models are pulled to the global one).
         num_rounds: rounds of a run (the ``rounds`` box), at least 1.
         seed: seeds the data split, initial weights, client sampling and batch order.
         save_dir: folder that Save writes into.
@@ -287,6 +329,11 @@ class Dashboard:
         warm_up: build the run the controls ask for, and trace its TensorFlow functions, in a
             background thread as soon as the Dashboard is made, so that the first Run shows a
             round at once instead of after a second or two of tracing.
+        client_test_fraction: share of each client's examples held out as its own test set
+            (:func:`fedlab.partition.hold_out`), in [0, 1); every evaluated round records each
+            client's accuracy on it, for the per-client view. 0: no per-client test sets (all
+            examples train; the per-client view says so).
+        view: ``"curves"`` or ``"clients"`` (the *view* toggle; display only).
 
     Attributes:
         controls: the control widgets by name (the argument names above); set ``.value`` to
@@ -296,7 +343,8 @@ class Dashboard:
         message: where errors and saved paths appear.
         image: the PNG of the plots.
         drawn: what the last redraw drew, by panel (``"loss"``, ``"client_loss"``, ``"drift"``,
-            and ``"accuracy: <label>"`` per run), as :class:`fedlab.plot.Drawn` records.
+            and ``"accuracy: <label>"`` per run; in the per-client view ``"clients"``), as
+            :class:`fedlab.plot.Drawn` records.
         widget: the whole panel, an :class:`ipywidgets.VBox`.
 
     Example:
@@ -328,14 +376,21 @@ class Dashboard:
         server_lr: float | None = None,
         mu: float = 0.01,
         momentum: float = 0.9,
+        lam: float = 0.1,
         num_rounds: int = 30,
         seed: int = 0,
         save_dir: str = "fedlab-runs",
         x_axis: str = "round",
         warm_up: bool = True,
+        client_test_fraction: float = 0.2,
+        view: str = "curves",
     ):
         check_choice("dataset", dataset, list(PARTITIONS))
         check_choice("x_axis", x_axis, list(X_AXES.values()))
+        check_choice("view", view, list(VIEWS.values()))
+        self._client_test_fraction = check_float(
+            "client_test_fraction", client_test_fraction, low=0.0, high=1.0, high_inclusive=False
+        )
         check_choice(f"partition (for {dataset})", partition, PARTITIONS[dataset])
         check_choice("model", model, list(MODELS))
         check_choice("algorithm", algorithm, list(ALGORITHM_NAMES))
@@ -355,6 +410,7 @@ class Dashboard:
             "server_lr": server_lr,
             "mu": mu,
             "momentum": momentum,
+            "lam": lam,
         }
         style = {"description_width": "initial"}
         c: dict[str, widgets.ValueWidget] = {}
@@ -409,6 +465,16 @@ class Dashboard:
             tooltips=["loss and accuracy per round", "... per megabyte sent so far (up + down)"],
             style=style | {"button_width": "70px"},
         )
+        c["view"] = widgets.ToggleButtons(
+            options=list(VIEWS.items()),
+            value=view,
+            description="view",
+            tooltips=[
+                "loss, accuracy and drift over the rounds",
+                "each run's accuracy per client (own test set) at its last evaluated round",
+            ],
+            style=style | {"button_width": "80px"},
+        )
         for control in (c["dataset"], c["partition"], c["model"], c["algorithm"]):
             control.layout.width = "190px"
         self.controls = c
@@ -448,13 +514,14 @@ class Dashboard:
                     layout=wrap,
                 ),
                 widgets.HBox(
-                    [c["algorithm"], c["mu"], c["momentum"], c["local_epochs"], c["batch_size"]]
+                    [c["algorithm"], c["mu"], c["momentum"], c["lam"], c["local_epochs"]]
+                    + [c["batch_size"]]
                     + [c["client_lr"], c["server_lr"], c["clients_per_round"], c["seed"]],
                     layout=wrap,
                 ),
                 widgets.HBox(
                     [c["num_rounds"], b["Run"], b["Stop"], b["Step"], b["Reset"], b["Clear"]]
-                    + [c["x_axis"], c["save_dir"], b["Save"]],
+                    + [c["x_axis"], c["view"], c["save_dir"], b["Save"]],
                     layout=wrap,
                 ),
                 self.status,
@@ -479,9 +546,10 @@ class Dashboard:
         self._preparing: threading.Thread | None = None
         self._sync_controls()
         for name, control in c.items():
-            if name not in ("num_rounds", "save_dir", "x_axis"):
+            if name not in ("num_rounds", "save_dir", "x_axis", "view"):
                 control.observe(self._on_control, names="value")
-        c["x_axis"].observe(lambda _: self._redraw(), names="value")  # display only: no new run
+        for name in ("x_axis", "view"):  # display only: no new run
+            c[name].observe(lambda _: self._redraw(), names="value")
         self._redraw()
         if warm_up:  # after the first drawing, which would otherwise wait for the thread's GIL
             self._preparing = threading.Thread(
@@ -508,13 +576,14 @@ class Dashboard:
         s["seed"] = c["seed"].value
         s["algorithm"] = c["algorithm"].value
         s["client_lr"] = _round_log(c["client_lr"].value)
-        s["server_lr"] = _round_log(c["server_lr"].value)
+        if _uses_server_lr(s["algorithm"]):
+            s["server_lr"] = _round_log(c["server_lr"].value)
         if s["algorithm"] != "fedsgd":
             s["local_epochs"] = c["local_epochs"].value
             s["batch_size"] = c["batch_size"].value
         for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
             value = c[name].value
-            s[name] = _round_log(value) if name == "mu" else round(value, 3)
+            s[name] = _round_log(value) if name in ("mu", "lam") else round(value, 3)
         parameter = PARAMETER_OF[s["partition"]]
         if parameter == "alpha":
             s["alpha"] = _round_log(c["alpha"].value)
@@ -540,7 +609,8 @@ class Dashboard:
             c[name].layout.display = None if shown else "none"
         fedsgd = c["algorithm"].value == "fedsgd"
         c["local_epochs"].disabled = c["batch_size"].disabled = fedsgd
-        for name in ("mu", "momentum"):
+        c["server_lr"].disabled = not _uses_server_lr(c["algorithm"].value)
+        for name in ("mu", "momentum", "lam"):
             shown = name in ALGORITHM_PARAMETERS.get(c["algorithm"].value, ())
             c[name].layout.display = None if shown else "none"
 
@@ -593,12 +663,18 @@ class Dashboard:
             split = partition.shards(
                 data.y_train, s["num_clients"], s["shards_per_client"], seed=s["seed"]
             )
-        options = {"client_lr": s["client_lr"], "server_lr": s["server_lr"]}
+        if self._client_test_fraction > 0:  # each client's own test set, for the per-client view
+            split = partition.hold_out(
+                split, data.y_train, self._client_test_fraction, seed=s["seed"]
+            )
+        options = {"client_lr": s["client_lr"]}
+        if "server_lr" in s:
+            options["server_lr"] = s["server_lr"]
         if s["algorithm"] != "fedsgd":
             options |= {"local_epochs": s["local_epochs"], "batch_size": s["batch_size"]}
         for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
             options[name] = s[name]
-        algorithm = ALGORITHMS[s["algorithm"]](**options)
+        algorithm = _FACTORIES[s["algorithm"]](**options)
         return Simulation(
             algorithm,
             model_fn(s["model"], data.num_classes),
@@ -840,9 +916,14 @@ class Dashboard:
         if not len(history):
             return "ready"
         last = history.rounds[-1]
+        personal = ""
+        if (self._settings or {}).get("algorithm") in PERSONALIZED:
+            mean = _last_evaluated(history, "personal")
+            if mean is not None:
+                personal = f" · personalised mean {np.nanmean(mean):.3f}"
         return (
             f"round {last.round} · train loss {last.train_loss:.3f} · test loss "
-            f"{last.test_loss:.3f} · test accuracy {last.test_accuracy:.3f} · "
+            f"{last.test_loss:.3f} · test accuracy {last.test_accuracy:.3f}{personal} · "
             f"{1000 * last.wall_time:.0f} ms/round (+{1000 * self.draw_seconds:.0f} ms plot)"
         )
 
@@ -868,9 +949,15 @@ class Dashboard:
                 live = self.history
                 snapshot = History(live.config, list(live.rounds))
                 current = _Run(self._settings, run_label(self._settings), snapshot)
-            self.drawn, legends = _draw(
-                self._plots.axes, current, self._kept, self._target, self.controls["x_axis"].value
-            )
+            if self.controls["view"].value == "clients":
+                self._plots.show("clients")
+                self.drawn, legends = _draw_clients(
+                    self._plots.client_ax, [*self._kept, current], self._client_test_fraction
+                )
+            else:
+                self._plots.show("curves")
+                x = self.controls["x_axis"].value
+                self.drawn, legends = _draw(self._plots.axes, current, self._kept, self._target, x)
             self.image.value = self._plots.render(legends)
             self.draw_seconds = time.perf_counter() - start
 
@@ -903,9 +990,21 @@ class _Plots:
         self.axes = self.figure.subplots(2, 2)
         for ax in self.axes.flat:  # (_draw sets the x tick locators: rounds or megabytes)
             ax.tick_params(labelsize=8.5)
+        # the "per client" view: one axes over the whole figure, shown instead of the four
+        self.client_ax = self.figure.add_axes((0.075, 0.085, 0.91, 0.865), visible=False)
+        self.client_ax.tick_params(labelsize=8.5)
         self._cache_key: tuple | None = None
         self._background = None
         self._legend_images: list = []
+
+    def show(self, view: str) -> None:
+        """Show the four curve axes (``"curves"``) or the per-client axes (``"clients"``)."""
+        for ax in self.axes.flat:
+            ax.set_visible(view == "curves")
+        self.client_ax.set_visible(view == "clients")
+
+    def _shown(self) -> list[Axes]:
+        return [ax for ax in self.figure.axes if ax.get_visible()]
 
     def render(self, legends: Sequence[tuple[Axes, dict]] = ()) -> bytes:
         """The figure as PNG bytes, from the cached background and legends where still valid.
@@ -916,12 +1015,16 @@ class _Plots:
         """
         curves = {
             ax: sorted((*ax.lines, *ax.collections, *ax.patches), key=lambda a: a.get_zorder())
-            for ax in self.axes.flat
+            for ax in self._shown()
         }
         for artist in (a for artists in curves.values() for a in artists):
             artist.set_animated(True)
         key = (
-            tuple((ax.get_xlim(), ax.get_ylim(), ax.get_xlabel()) for ax in self.axes.flat),
+            tuple(
+                (id(ax), ax.get_xlim(), ax.get_ylim(), ax.get_xlabel())
+                + tuple(text.get_text() for text in ax.texts)
+                for ax in self._shown()
+            ),
             tuple(
                 (id(ax), tuple(ax.get_legend_handles_labels()[1]), tuple(sorted(kw.items())))
                 for ax, kw in legends
@@ -964,6 +1067,46 @@ def _x_locator(x: str) -> MaxNLocator:
     if x == "round":
         return MaxNLocator(nbins=6, steps=[1, 2, 5, 10], integer=True)
     return MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+
+
+def _last_evaluated(history: History, kind: str) -> np.ndarray | None:
+    """Each client's ``kind`` accuracy at the last round that evaluated any client, or None."""
+    table = history.client_accuracy(kind)
+    rows = [row for row in table if np.isfinite(row).any()]
+    return rows[-1] if rows else None
+
+
+def _draw_clients(
+    ax: Axes, runs: Sequence[_Run], client_test_fraction: float
+) -> tuple[dict[str, Drawn], list[tuple[Axes, dict]]]:
+    """Every run's accuracy per client at its last evaluated round, worst to best, on ``ax``.
+
+    Each run's global model on the clients' own test sets, and, for an algorithm of
+    :data:`PERSONALIZED`, its personalised models (local-only and FedPer have no global model).
+    Reads the Histories only; trains nothing.
+    """
+    _clear(ax)
+    ax.set_title("")
+    accuracies: dict[str, np.ndarray] = {}
+    for run in runs:
+        personal = run.settings.get("algorithm") in PERSONALIZED
+        for kind, suffix in (("global", "global"), ("personal", "personalised")):
+            if kind == "personal" and not personal:
+                continue
+            values = _last_evaluated(run.history, kind)
+            if values is not None:
+                accuracies[f"{run.label} · {suffix}" if personal else run.label] = values
+    if not accuracies:
+        if client_test_fraction == 0:
+            text = "No per-client test sets: this Dashboard was made with client_test_fraction=0."
+        else:
+            text = "No evaluated round yet: Run or Step to see each client's accuracy."
+        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        return {}, []
+    drawn = {"clients": plot_client_accuracy(accuracies, ax=ax, legend=False)}
+    ax.set_xlabel(ax.get_xlabel(), fontsize=9, labelpad=1)
+    return drawn, [(ax, {"loc": "lower right"})]
 
 
 def _draw(
@@ -1031,6 +1174,8 @@ __all__ = [
     "DATASETS",
     "PARAMETER_OF",
     "PARTITIONS",
+    "PERSONALIZED",
+    "VIEWS",
     "X_AXES",
     "Dashboard",
     "run_label",

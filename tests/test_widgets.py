@@ -365,3 +365,98 @@ def test_the_x_axis_is_not_a_run_setting_and_bad_values_raise():
     assert dash.controls["x_axis"] in dash.widget.children[2].children  # with the buttons
     with pytest.raises(ValueError, match="x_axis"):
         Dashboard(x_axis="bytes", warm_up=False)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "extra", "label"),
+    [
+        ("ditto", {"lam": 0.5}, "Ditto λ=0.5 E=1"),
+        ("fedper", {}, "FedPer E=1"),
+        ("local", {}, "local only E=1"),
+        ("finetune", {}, "FedAvg + fine-tuning E=1"),
+    ],
+)
+def test_personalised_algorithms_run_with_their_own_controls(algorithm, extra, label):
+    dash = Dashboard(algorithm=algorithm, warm_up=False, **extra, **SMALL)
+    assert (dash.controls["lam"].layout.display != "none") == (algorithm == "ditto")
+    assert dash.controls["mu"].layout.display == "none"
+    local = algorithm == "local"
+    assert dash.controls["server_lr"].disabled == local  # local-only has no server
+    settings = dash.settings()
+    assert ("server_lr" in settings) != local and {k: settings[k] for k in extra} == extra
+    assert run_label(settings).startswith(label)
+    dash.run(num_rounds=2, block=True)
+    assert len(dash.history) == 2 and dash.message.value == ""
+    config = dash.history.config["algorithm"]
+    for name, value in extra.items():
+        assert config[name] == value
+    personal = dash.history.client_accuracy("personal")
+    assert personal.shape == (2, 5) and np.isfinite(personal).all()
+    assert np.isnan(dash.history.test_accuracy).all() == (algorithm in ("fedper", "local"))
+    assert f"personalised mean {np.mean(personal[-1]):.3f}" in dash.status.value
+
+
+def test_ifca_and_multitask_are_not_offered():
+    with pytest.raises(ValueError, match="algorithm"):
+        Dashboard(algorithm="ifca", warm_up=False)
+    with pytest.raises(ValueError, match="algorithm"):
+        Dashboard(algorithm="multitask", warm_up=False)
+
+
+def test_the_per_client_view_draws_every_run_at_its_last_round_without_training():
+    dash = Dashboard(warm_up=False, **SMALL)
+    assert dash.controls["view"].value == "curves" and "view" not in dash.settings()
+    assert dash.controls["view"] in dash.widget.children[2].children  # beside the x-axis toggle
+    dash.run(num_rounds=2, block=True)
+    fedavg = dash.history
+    dash.controls["algorithm"].value = "ditto"
+    dash.run(num_rounds=3, block=True)
+    ditto = dash.history
+    (fedavg_label, _), (ditto_label, _) = dash.runs
+    curves_png, runs_before = bytes(dash.image.value), dash.runs
+
+    dash.controls["view"].value = "clients"  # redraws at once, trains nothing
+    assert dash.runs == runs_before and len(fedavg) == 2 and len(ditto) == 3
+    data = dash.drawn["clients"].data
+    expected = {
+        fedavg_label: fedavg.client_accuracy("global")[-1],
+        f"{ditto_label} · global": ditto.client_accuracy("global")[-1],
+        f"{ditto_label} · personalised": ditto.client_accuracy("personal")[-1],
+    }
+    assert sorted(k[: -len("/accuracy")] for k in data if k.endswith("/accuracy")) == sorted(
+        expected
+    )
+    for name, values in expected.items():
+        assert len(values) == 5  # one accuracy per client, on its own held-out test set
+        np.testing.assert_array_equal(data[f"{name}/accuracy"], np.sort(values))
+    (ax,) = dash.drawn["clients"].axes
+    assert ax.get_visible() and not any(a.get_visible() for a in dash._plots.axes.flat)
+    assert len(legend_texts(ax)) == 3
+    clients_png = bytes(dash.image.value)
+    assert clients_png.startswith(PNG) and clients_png != curves_png
+
+    dash.controls["view"].value = "curves"
+    assert "loss" in dash.drawn and not ax.get_visible()
+    assert bytes(dash.image.value).startswith(PNG) and bytes(dash.image.value) != clients_png
+
+
+def test_per_client_test_sets_are_held_out_and_can_be_switched_off():
+    held = Dashboard(warm_up=False, view="clients", **SMALL)
+    assert "No evaluated round yet" in held._plots.client_ax.texts[0].get_text()
+    held.step()
+    assert held.history.client_accuracy("global").shape == (1, 5)
+    assert "clients" in held.drawn
+
+    none = Dashboard(client_test_fraction=0, warm_up=False, view="clients", **SMALL)
+    none.step()
+    assert none.history.client_accuracy("global").size == 0  # no per-client evaluation
+    assert none.drawn == {}
+    assert "client_test_fraction=0" in none._plots.client_ax.texts[0].get_text()
+    # the held-out examples do not train: fewer examples per round than with all of them
+    assert sum(held.history.rounds[0].client_num_examples) < sum(
+        none.history.rounds[0].client_num_examples
+    )
+    with pytest.raises(ValueError, match="client_test_fraction"):
+        Dashboard(client_test_fraction=1.0, warm_up=False)
+    with pytest.raises(ValueError, match="view"):
+        Dashboard(view="table", warm_up=False)

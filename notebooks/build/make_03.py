@@ -345,7 +345,7 @@ round of every new run also compiles the run's TensorFlow function: about a seco
     (
         "code",
         """\
-dash = fedlab.widgets.Dashboard(num_rounds=30)
+dash = fedlab.widgets.Dashboard(num_rounds=30, client_test_fraction=0)  # all data trains, as above
 dash.run(num_rounds=5, block=True)  # five rounds now, so the saved notebook shows a plot
 dash""",
     ),
