@@ -47,3 +47,13 @@ def checked_slider(name: str, spec: SliderSpec, value: Any, **options: Any) -> w
         continuous_update=False,
         **options,
     )
+
+
+def round_log(value: float) -> float:
+    """A log slider's value as meant: 0.1 for 0.10000000000000002, 0.2 for 0.19952623.
+
+    Example:
+        >>> round_log(0.19952623149688797)
+        0.2
+    """
+    return float(f"{value:.3g}")

@@ -286,6 +286,16 @@ class History:
                 out[i] = row
         return out
 
+    def last_client_accuracy(self, kind: str = "personal") -> np.ndarray | None:
+        """Each client's accuracy at the last round that evaluated clients (``None``: none did).
+
+        Example:
+            >>> History().last_client_accuracy() is None
+            True
+        """
+        rows = [row for row in self.client_accuracy(kind) if np.isfinite(row).any()]
+        return rows[-1] if rows else None
+
     def fairness(self, kind: str = "personal") -> dict[str, np.ndarray]:
         """Statistics of the per-client accuracies after every round (nan where not evaluated):
         ``mean``, ``median``, ``worst10`` (mean of the worst 10 % of clients, at least one) and

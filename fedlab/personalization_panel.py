@@ -20,11 +20,10 @@ import html
 import threading
 
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fedlab.controls import checked_slider
+from fedlab.controls import checked_slider, round_log
 from fedlab.data import Dataset
 from fedlab.engine import DivergenceError, Simulation, simulate
 from fedlab.history import History
@@ -45,18 +44,6 @@ def _sliders() -> dict[str, tuple]:
         "lam": (widgets.FloatLogSlider, "Ditto λ", -3, 2, 0.1),
         "num_rounds": (widgets.IntSlider, "rounds T", 1, 100, 1),
     }
-
-
-def _round_log(value: float) -> float:
-    """A log slider's value as meant: 0.1 for 0.10000000000000002, 0.2 for 0.19952623."""
-    return float(f"{value:.3g}")
-
-
-def _last_evaluated(history: History, kind: str) -> np.ndarray:
-    """Each client's ``kind`` accuracy at the last round that evaluated any client."""
-    table = history.client_accuracy(kind)
-    evaluated = [row for row in table if np.isfinite(row).any()]
-    return evaluated[-1] if evaluated else np.full(table.shape[1], np.nan)
 
 
 class PersonalizationPanel:
@@ -169,12 +156,12 @@ class PersonalizationPanel:
     @property
     def alpha(self) -> float:
         """The slider's α, rounded to 3 significant digits."""
-        return _round_log(self.controls["alpha"].value)
+        return round_log(self.controls["alpha"].value)
 
     @property
     def lam(self) -> float:
         """The slider's λ, rounded to 3 significant digits."""
-        return _round_log(self.controls["lam"].value)
+        return round_log(self.controls["lam"].value)
 
     def split(self) -> ClientSplit:
         """The client split for the slider's α, with each client's held-out test set (cached)."""
@@ -254,7 +241,7 @@ class PersonalizationPanel:
     def _draw(self) -> None:
         """Per-client accuracy at the last round and fairness over the rounds, as a PNG."""
         runs = self._labels()
-        accuracies = {name: _last_evaluated(h, kind) for name, (h, kind) in runs.items()}
+        accuracies = {name: h.last_client_accuracy(kind) for name, (h, kind) in runs.items()}
         parts = []
         for name, values in accuracies.items():
             stats = fairness(values)

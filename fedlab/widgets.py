@@ -38,7 +38,7 @@ from matplotlib.transforms import Bbox
 from fedlab import data as datasets
 from fedlab import partition
 from fedlab.algorithms import ALGORITHMS
-from fedlab.controls import checked_slider
+from fedlab.controls import checked_slider, round_log
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
@@ -131,11 +131,6 @@ _LABEL_OF = {name: spec[1] for name, spec in _SLIDERS.items()} | {
     "seed": "seed",
     "batch_size": "batch size B",
 }
-
-
-def _round_log(value: float) -> float:
-    """A log slider's value as meant: 0.1 for 0.10000000000000002, 0.2 for 0.19952623."""
-    return float(f"{value:.3g}")
 
 
 def _friendly(error: Exception) -> str:
@@ -575,18 +570,18 @@ class Dashboard:
         }
         s["seed"] = c["seed"].value
         s["algorithm"] = c["algorithm"].value
-        s["client_lr"] = _round_log(c["client_lr"].value)
+        s["client_lr"] = round_log(c["client_lr"].value)
         if _uses_server_lr(s["algorithm"]):
-            s["server_lr"] = _round_log(c["server_lr"].value)
+            s["server_lr"] = round_log(c["server_lr"].value)
         if s["algorithm"] != "fedsgd":
             s["local_epochs"] = c["local_epochs"].value
             s["batch_size"] = c["batch_size"].value
         for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
             value = c[name].value
-            s[name] = _round_log(value) if name in ("mu", "lam") else round(value, 3)
+            s[name] = round_log(value) if name in ("mu", "lam") else round(value, 3)
         parameter = PARAMETER_OF[s["partition"]]
         if parameter == "alpha":
-            s["alpha"] = _round_log(c["alpha"].value)
+            s["alpha"] = round_log(c["alpha"].value)
         elif parameter:
             s[parameter] = c[parameter].value
         if s["dataset"] == "synthetic":
@@ -918,7 +913,7 @@ class Dashboard:
         last = history.rounds[-1]
         personal = ""
         if (self._settings or {}).get("algorithm") in PERSONALIZED:
-            mean = _last_evaluated(history, "personal")
+            mean = history.last_client_accuracy("personal")
             if mean is not None:
                 personal = f" · personalised mean {np.nanmean(mean):.3f}"
         return (
@@ -1069,13 +1064,6 @@ def _x_locator(x: str) -> MaxNLocator:
     return MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
 
 
-def _last_evaluated(history: History, kind: str) -> np.ndarray | None:
-    """Each client's ``kind`` accuracy at the last round that evaluated any client, or None."""
-    table = history.client_accuracy(kind)
-    rows = [row for row in table if np.isfinite(row).any()]
-    return rows[-1] if rows else None
-
-
 def _draw_clients(
     ax: Axes, runs: Sequence[_Run], client_test_fraction: float
 ) -> tuple[dict[str, Drawn], list[tuple[Axes, dict]]]:
@@ -1093,7 +1081,7 @@ def _draw_clients(
         for kind, suffix in (("global", "global"), ("personal", "personalised")):
             if kind == "personal" and not personal:
                 continue
-            values = _last_evaluated(run.history, kind)
+            values = run.history.last_client_accuracy(kind)
             if values is not None:
                 accuracies[f"{run.label} · {suffix}" if personal else run.label] = values
     if not accuracies:
