@@ -64,6 +64,7 @@ def pretrain(
         ),
         jit_compile=False,
     )
+    keras.utils.set_random_seed(seed)  # fit's shuffling draws from TensorFlow's global seed
     model.fit(np.asarray(x), np.asarray(y), batch_size=batch_size, epochs=epochs, verbose=0)
     return [np.asarray(w) for w in model.get_weights()]
 

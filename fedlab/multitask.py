@@ -186,3 +186,27 @@ def mask_logits(
     classes = tf.range(tf.shape(logits)[-1], dtype=tf.int32)
     keep = (classes >= low) & (classes < high)
     return tf.where(keep, logits, tf.cast(MASKED_LOGIT, logits.dtype))
+
+
+def task_table(accuracies: dict, client_tasks, tasks: Sequence[str] = tuple(TASKS)) -> str:
+    """A text table: for each run (label -> per-client accuracy), the mean accuracy of each
+    task's clients and over all clients. ``client_tasks`` is each client's task id
+    (``split.client_groups`` of :func:`multitask_digits`).
+
+    Example:
+        >>> print(task_table({"run": np.array([1.0, 0.5, 0.8, 0.6])}, [0, 1, 0, 1], ("digit", "parity")))
+                              digit parity   mean
+        run                   0.900  0.550  0.725
+    """
+    client_tasks = np.asarray(client_tasks)
+    lines = [f"{'':20s}" + "".join(f" {name[:6]:>6s}" for name in tasks) + f" {'mean':>6s}"]
+    for name, values in accuracies.items():
+        values = np.asarray(values, dtype=float)
+        if values.shape != client_tasks.shape:
+            raise ValueError(
+                f"accuracies[{name!r}] must have one value per client ({len(client_tasks)}), "
+                f"got shape {values.shape}"
+            )
+        cells = "".join(f" {values[client_tasks == t].mean():6.3f}" for t in range(len(tasks)))
+        lines.append(f"{name:20s}{cells} {values.mean():6.3f}")
+    return "\n".join(lines)

@@ -171,6 +171,31 @@ class ClientSplit:
         shares = counts / counts.sum(axis=1, keepdims=True)
         return float(np.mean(0.5 * np.abs(shares - overall).sum(axis=1)))
 
+    def subset(self, clients) -> ClientSplit:
+        """The split restricted to ``clients`` (in that order), e.g. one task's clients.
+
+        Their training and test indices, label counts and groups are kept as they are.
+
+        Example:
+            >>> split = iid(np.array([0, 1, 0, 1, 1, 0]), num_clients=3, seed=0)
+            >>> split.subset([2, 0]).sizes.tolist()
+            [2, 2]
+        """
+        keep = np.asarray(clients, dtype=np.int64).reshape(-1)
+        if len(keep) == 0 or keep.min() < 0 or keep.max() >= self.num_clients:
+            raise ValueError(
+                f"clients must be a non-empty list of ids in [0, {self.num_clients - 1}], got "
+                f"{keep.tolist()}"
+            )
+        return ClientSplit(
+            tuple(self.client_indices[k] for k in keep),
+            self.num_classes,
+            self.label_counts[keep],
+            self.scheme,
+            None if self.test_indices is None else tuple(self.test_indices[k] for k in keep),
+            None if self.client_groups is None else self.client_groups[keep],
+        )
+
     def to_dict(self) -> dict:
         """A JSON-friendly dict (plain ints and lists of ints), e.g. to save beside a history.
 

@@ -34,12 +34,15 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from fedlab.algorithms import Algorithm, ServerSGD, Weights, _store
+from fedlab.history import History
+from fedlab.metrics import fairness
 from fedlab.validate import check_float, check_int
 
 
@@ -465,3 +468,27 @@ def cluster_purity(assigned, planted) -> float:
         if c >= 0
     )
     return right / len(assigned)
+
+
+def fairness_table(runs: Mapping[str, tuple[History, str]]) -> str:
+    """A text table of each run's per-client accuracy at its last evaluated round: mean, median
+    and worst 10 % (:meth:`fedlab.history.History.fairness`).
+
+    ``runs`` maps a label to ``(history, kind)``, kind ``"global"`` or ``"personal"``.
+
+    Example:
+        >>> print(fairness_table({"FedAvg": (fedavg, "global"), "Ditto": (ditto, "personal")}))  # doctest: +SKIP
+                                 mean median worst10
+        FedAvg                  0.798  0.910   0.107
+        Ditto                   0.955  1.000   0.733
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty dict of label -> (History, kind)")
+    width = max(22, max(len(name) for name in runs) + 1)
+    lines = [f"{'':{width}s} {'mean':>6s} {'median':>6s} {'worst10':>7s}"]
+    for name, (history, kind) in runs.items():
+        stats = fairness(history.last_client_accuracy(kind) if len(history) else [])
+        lines.append(
+            f"{name:{width}s} {stats['mean']:6.3f} {stats['median']:6.3f} {stats['worst10']:7.3f}"
+        )
+    return "\n".join(lines)

@@ -326,8 +326,10 @@ class Dashboard:
             round at once instead of after a second or two of tracing.
         client_test_fraction: share of each client's examples held out as its own test set
             (:func:`fedlab.partition.hold_out`), in [0, 1); every evaluated round records each
-            client's accuracy on it, for the per-client view. 0: no per-client test sets (all
-            examples train; the per-client view says so).
+            client's accuracy on it, for the per-client view and the personalised algorithms
+            (e.g. 0.2). 0 (the default): every example trains, so a run equals
+            ``fedlab.simulate`` with the same settings; the per-client view then says how to
+            turn it on.
         view: ``"curves"`` or ``"clients"`` (the *view* toggle; display only).
 
     Attributes:
@@ -377,7 +379,7 @@ class Dashboard:
         save_dir: str = "fedlab-runs",
         x_axis: str = "round",
         warm_up: bool = True,
-        client_test_fraction: float = 0.2,
+        client_test_fraction: float = 0.0,
         view: str = "curves",
     ):
         check_choice("dataset", dataset, list(PARTITIONS))
@@ -1086,7 +1088,10 @@ def _draw_clients(
                 accuracies[f"{run.label} · {suffix}" if personal else run.label] = values
     if not accuracies:
         if client_test_fraction == 0:
-            text = "No per-client test sets: this Dashboard was made with client_test_fraction=0."
+            text = (
+                "No per-client test sets: make the Dashboard with client_test_fraction=0.2\n"
+                "to hold out a test set of every client's own."
+            )
         else:
             text = "No evaluated round yet: Run or Step to see each client's accuracy."
         ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)

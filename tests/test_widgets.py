@@ -377,7 +377,7 @@ def test_the_x_axis_is_not_a_run_setting_and_bad_values_raise():
     ],
 )
 def test_personalised_algorithms_run_with_their_own_controls(algorithm, extra, label):
-    dash = Dashboard(algorithm=algorithm, warm_up=False, **extra, **SMALL)
+    dash = Dashboard(algorithm=algorithm, warm_up=False, client_test_fraction=0.2, **extra, **SMALL)
     assert (dash.controls["lam"].layout.display != "none") == (algorithm == "ditto")
     assert dash.controls["mu"].layout.display == "none"
     local = algorithm == "local"
@@ -404,7 +404,7 @@ def test_ifca_and_multitask_are_not_offered():
 
 
 def test_the_per_client_view_draws_every_run_at_its_last_round_without_training():
-    dash = Dashboard(warm_up=False, **SMALL)
+    dash = Dashboard(warm_up=False, client_test_fraction=0.2, **SMALL)
     assert dash.controls["view"].value == "curves" and "view" not in dash.settings()
     assert dash.controls["view"] in dash.widget.children[2].children  # beside the x-axis toggle
     dash.run(num_rounds=2, block=True)
@@ -441,17 +441,17 @@ def test_the_per_client_view_draws_every_run_at_its_last_round_without_training(
 
 
 def test_per_client_test_sets_are_held_out_and_can_be_switched_off():
-    held = Dashboard(warm_up=False, view="clients", **SMALL)
+    held = Dashboard(warm_up=False, view="clients", client_test_fraction=0.2, **SMALL)
     assert "No evaluated round yet" in held._plots.client_ax.texts[0].get_text()
     held.step()
     assert held.history.client_accuracy("global").shape == (1, 5)
     assert "clients" in held.drawn
 
-    none = Dashboard(client_test_fraction=0, warm_up=False, view="clients", **SMALL)
+    none = Dashboard(warm_up=False, view="clients", **SMALL)  # the default: every example trains
     none.step()
     assert none.history.client_accuracy("global").size == 0  # no per-client evaluation
     assert none.drawn == {}
-    assert "client_test_fraction=0" in none._plots.client_ax.texts[0].get_text()
+    assert "client_test_fraction=0.2" in none._plots.client_ax.texts[0].get_text()
     # the held-out examples do not train: fewer examples per round than with all of them
     assert sum(held.history.rounds[0].client_num_examples) < sum(
         none.history.rounds[0].client_num_examples

@@ -100,7 +100,7 @@ the two give the same numbers.""",
 | 10 | [What updates leak](10_what_updates_leak.ipynb) | rebuild a digit and its label from one gradient (DLG, iDLG); which defences really stop it | available |
 | 11 | [Differential privacy](11_differential_privacy.ipynb) | DP-FedAvg: clipping, noise, ε from a real accountant; privacy vs accuracy; local vs central DP | available |
 | 12 | [Secure aggregation](12_secure_aggregation.ipynb) | masks that cancel, Shamir shares for dropouts: the server learns the sum, not the parts | available |
-| 13 | Personalisation and multi-task | one model per client, sharing what helps | coming soon |
+| 13 | [Personalisation and multi-task](13_personalisation_and_multitask.ipynb) | one global model is unfair to some clients: fine-tuning, FedPer, Ditto, clustered FL (IFCA); tasks sharing a body | available |
 
 Work through them in order: each one assumes the ones before it.""",
     ),
