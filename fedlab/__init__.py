@@ -24,6 +24,8 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
 * :mod:`fedlab.personalization`, :mod:`fedlab.multitask` — one model does not fit every client:
   local-only, fine-tuning, FedPer, Ditto, IFCA, multi-task heads; per-client test sets come from
   :func:`fedlab.partition.hold_out` (import them by name)
+* :mod:`fedlab.flower` — the same algorithms on Flower, every client a real process (needs
+  ``pip install 'fedlab-edu[flower]'``; import it by name)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

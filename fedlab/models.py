@@ -137,12 +137,15 @@ def seed_keras(seed: int) -> None:
         >>> bool(np.all(a == keras.random.uniform((2,))))
         True
     """
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-    from keras.src.utils import rng_utils
+    try:  # Keras 3's own global seed (what set_random_seed stores), without TensorFlow's
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
 
-    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    except (ImportError, AttributeError):  # a Keras whose internals moved: seed everything
+        keras.utils.set_random_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
 
