@@ -955,6 +955,7 @@ class Simulation:
 
         The first round otherwise pays for tracing and graph optimisation (a second or two); the
         live Dashboard warms its default run up in the background so that Run answers at once.
+        Personalised runs also trace the personal-model pass and the per-client evaluation.
         The History, weights, client states and random streams are untouched: the same seed
         gives the same rounds either way.
 
@@ -986,6 +987,22 @@ class Simulation:
         )
         w = [tf.constant(a) for a in self.weights]
         self._kernel.eval_fn(w, self._non_trainable, self._x_test[:1], self._y_test[:1])
+        lam = self.algorithm.personal_strength()
+        if lam is not None or self.algorithm.fine_tune_steps() > 0:  # the personal pass
+            self._kernel.personal_fn(
+                self._start(clients),
+                w,
+                tf.constant(idx[:, :1]),
+                tf.constant(mask[:, :1]),
+                tf.constant(self.algorithm.client_lr, tf.float32),
+                tf.constant(float(lam or 0.0), tf.float32),
+                self._non_trainable,
+                self._x,
+                self._y,
+            )
+        if self._client_test is not None or len(self.cluster_weights) > 1:  # per-client sums
+            plan = self._client_test or self._example_plan(self.split.client_indices)
+            self._client_sums(self._stack(self.weights, 1), tuple(t[:1] for t in plan))
         return time.perf_counter() - start
 
     def step(self) -> RoundRecord:

@@ -349,11 +349,7 @@ class DPFedAvgAlgorithm(Algorithm):
         aggregate, stats = dp_aggregate(
             stacked_deltas, self.clip_norm, self.noise_multiplier, expected_clients, rng
         )
-        return aggregate, {
-            "clipped_fraction": stats.clipped_fraction,
-            "update_norm": stats.update_norm,
-            "noise_norm": stats.noise_norm,
-        }
+        return aggregate, dataclasses.asdict(stats)  # the RoundRecord fields of the same names
 
     def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
         """A fresh accountant for runs that sample clients at ``sampling_rate``."""
@@ -479,11 +475,7 @@ class LocalDPFedAvgAlgorithm(DPFedAvgAlgorithm):
         aggregate, stats = local_dp_aggregate(
             stacked_deltas, self.clip_norm, self.noise_multiplier, rng
         )
-        return aggregate, {
-            "clipped_fraction": stats.clipped_fraction,
-            "update_norm": stats.update_norm,
-            "noise_norm": stats.noise_norm,
-        }
+        return aggregate, dataclasses.asdict(stats)  # the RoundRecord fields of the same names
 
     def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
         """An accountant with no sampling amplification (q = 1), whatever ``sampling_rate``."""

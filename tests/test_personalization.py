@@ -378,3 +378,15 @@ def test_step_functions_train_multitask_data_per_task(tasks):
     lo, hi = data.label_groups[1]
     moved = np.flatnonzero(np.abs(result.delta[-1]) > 0)
     assert set(moved.tolist()) == set(range(lo, hi))
+
+
+@pytest.mark.parametrize(
+    "algorithm", [Ditto(0.5), IFCA(2), FedAvgFineTune(3)], ids=lambda a: a.name
+)
+def test_warm_up_of_a_personalised_run_changes_no_numbers(digits, skewed, algorithm):
+    cold = Simulation(algorithm, MLP, digits, skewed, clients_per_round=4, seed=2)
+    warm = Simulation(algorithm, MLP, digits, skewed, clients_per_round=4, seed=2)
+    assert warm.warm_up() > 0
+    cold.run(2, progress=False), warm.run(2, progress=False)
+    assert warm.history.matches(cold.history)
+    _weights_equal(warm.personal_models(), cold.personal_models())
