@@ -1,7 +1,8 @@
 """fedlab on Flower (fedlab.flower): settings checks, and real SuperLink/SuperNode processes.
 
-The end-to-end tests start Flower processes on 127.0.0.1 and take minutes (every Flower message
-starts a fresh ClientApp process that imports TensorFlow). Flower is in the test extras: without
+The end-to-end tests start Flower processes on 127.0.0.1 and take minutes: each Flower message
+runs in a process of its own, forked by fedlab.flower_executor (default) or, in one test, started
+fresh by Flower itself (importing TensorFlow each time). Flower is in the test extras: without
 ``flwr`` they fail with the install hint rather than skip.
 """
 
@@ -106,6 +107,10 @@ def test_local_federation_checks_its_arguments():
         LocalFederation(0)
     with pytest.raises(ValueError, match="start_timeout must be a finite number"):
         LocalFederation(1, start_timeout=0)
+    with pytest.raises(ValueError, match="task_processes must be one of"):
+        LocalFederation(1, task_processes="thread")
+    with pytest.raises(TypeError, match="fast_polling must be True or False"):
+        LocalFederation(1, fast_polling="yes")
 
 
 # -- end to end: SuperLink + SuperNodes as processes ------------------------------------------
@@ -215,7 +220,8 @@ def test_node_failure_with_fail_stops_and_keeps_the_history_so_far():
     from fedlab.history import History
 
     config = FlowerConfig(num_clients=2, num_rounds=3, round_timeout=180, on_node_failure="fail")
-    with LocalFederation(2) as federation:
+    # Flower's own process model: a fresh Python per message, SuperNodes polling every 3 s
+    with LocalFederation(2, task_processes="spawn", fast_polling=False) as federation:
 
         def on_round(history):
             if len(history) == 1:
@@ -230,7 +236,8 @@ def test_node_failure_with_fail_stops_and_keeps_the_history_so_far():
 def test_processes_end_when_the_with_block_fails():
     with pytest.raises(ZeroDivisionError):
         with LocalFederation(1) as federation:
-            assert len(federation.processes) == 2  # a SuperLink and a SuperNode
+            # a SuperLink, a SuperNode and the executor that forks their task processes
+            assert sorted(federation.processes) == ["executor", "superlink", "supernode0"]
             assert all(_alive(p.pid) for p in federation.processes.values())
             1 / 0  # noqa: B018
     pids = federation.pids()
