@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import re
@@ -36,16 +37,21 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fedlab.validate import check_choice, check_float, check_int
+
+if TYPE_CHECKING:
+    from fedlab.compression import Codec, ErrorFeedback
 
 INSTALL_HINT = "pip install 'fedlab-edu[flower]'"
 DATASETS = ("digits", "synthetic")
 PARTITIONS = ("iid", "dirichlet")
 ON_NODE_FAILURE = ("continue", "fail")
 _STATE_KEY = "fedlab-client-state"  # context.state entry holding a client's persistent state
+_RESIDUAL_KEY = "fedlab-residual"  # context.state entry: a client's error-feedback residual
 _CLIENT_ERROR = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION: a bug or a config mismatch
 
 
@@ -61,6 +67,8 @@ def _require_flwr():
 
 
 # -- settings ---------------------------------------------------------------------------------
+
+COMPRESSIONS = ("none", "float16", "int8", "topk")  # FlowerConfig.compression: see make_compression
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,13 @@ class FlowerConfig:
         round_timeout: seconds the server waits for a round's replies.
         on_node_failure: ``"continue"`` (aggregate who replied, record the rest as dropped) or
             ``"fail"`` (save the history so far and stop with an error).
+        compression: how clients compress their updates (:mod:`fedlab.compression`):
+            ``"none"``, ``"float16"`` (:class:`~fedlab.compression.Float16`), ``"int8"``
+            (:class:`~fedlab.compression.StochasticQuantizer` with 8 bits) or ``"topk"``
+            (:class:`~fedlab.compression.TopK` keeping ``compression_fraction``).
+        compression_fraction: share of coordinates ``"topk"`` sends, in (0, 1].
+        error_feedback: wrap the codec in :class:`~fedlab.compression.ErrorFeedback`; each
+            client keeps its residual in its own process (needs a ``compression``).
 
     Example:
         >>> config = FlowerConfig(algorithm="scaffold", num_clients=4, clients_per_round=2)
@@ -107,6 +122,9 @@ class FlowerConfig:
     seed: int = 0
     round_timeout: float = 300.0
     on_node_failure: str = "continue"
+    compression: str = "none"
+    compression_fraction: float = 0.01
+    error_feedback: bool = False
 
     def __post_init__(self):
         from fedlab.algorithms import ALGORITHMS
@@ -133,6 +151,17 @@ class FlowerConfig:
         check_int("seed", self.seed, low=0)
         check_float("round_timeout", self.round_timeout, low=0.0, low_inclusive=False)
         check_choice("on_node_failure", self.on_node_failure, ON_NODE_FAILURE)
+        check_choice("compression", self.compression, COMPRESSIONS)
+        check_float(
+            "compression_fraction", self.compression_fraction, 0.0, 1.0, low_inclusive=False
+        )
+        if not isinstance(self.error_feedback, bool):
+            raise TypeError(f"error_feedback must be True or False, got {self.error_feedback!r}")
+        if self.error_feedback and self.compression == "none":
+            raise ValueError(
+                "error_feedback=True needs a lossy compression: set compression to one of "
+                f"{list(COMPRESSIONS[1:])}"
+            )
 
     # Flower's run config holds scalars only: None travels as 0 (batch_size, server_lr,
     # clients_per_round), which no valid setting uses.
@@ -165,7 +194,14 @@ class FlowerConfig:
                 value = run_config[key]
                 if f.name in ("batch_size", "server_lr", "clients_per_round") and value == 0:
                     value = None
-                elif f.name in ("client_lr", "server_lr", "mu", "alpha", "round_timeout"):
+                elif f.name in (
+                    "client_lr",
+                    "server_lr",
+                    "mu",
+                    "alpha",
+                    "round_timeout",
+                    "compression_fraction",
+                ):
                     value = float(value)
                 values[f.name] = value
         return cls(**values)
@@ -208,6 +244,29 @@ class FlowerConfig:
 
         return model_fn(self.model, dataset.num_classes)
 
+    def make_compression(self) -> Codec | ErrorFeedback | None:
+        """The codec the clients encode their updates with, wrapped in
+        :class:`~fedlab.compression.ErrorFeedback` if ``error_feedback``; ``None`` for
+        ``compression="none"``. :meth:`simulate` passes the same one to :func:`fedlab.simulate`.
+
+        Example:
+            >>> config = FlowerConfig(compression="topk", compression_fraction=0.1)
+            >>> config.make_compression()
+            TopK(fraction=0.1)
+            >>> dataclasses.replace(config, error_feedback=True).make_compression()
+            ErrorFeedback(codec=TopK(fraction=0.1))
+        """
+        from fedlab.compression import ErrorFeedback, Float16, StochasticQuantizer, TopK
+
+        if self.compression == "none":
+            return None
+        codec = {
+            "float16": Float16(),
+            "int8": StochasticQuantizer(bits=8),
+            "topk": TopK(self.compression_fraction),
+        }[self.compression]
+        return ErrorFeedback(codec) if self.error_feedback else codec
+
     def simulate(self):
         """The same run with :func:`fedlab.simulate` in this process (the reference).
 
@@ -225,6 +284,7 @@ class FlowerConfig:
             self.num_rounds,
             self.clients_per_round,
             seed=self.seed,
+            compression=self.make_compression(),
             progress=False,
         )
 
@@ -335,6 +395,7 @@ def _server_main(grid, context) -> None:
         model_fn = config.make_model_fn(dataset)
         del dataset  # the server keeps only the test set, never the clients' data
         algorithm = config.make_algorithm()
+        codec = _codec(config.make_compression())
         model, weights = steps.initialize(model_fn, x_test, config.seed)
         server_state = algorithm.server_optimizer.init(weights)
         num_clients = config.num_clients
@@ -418,7 +479,8 @@ def _server_main(grid, context) -> None:
                     f"({reason}); the history of rounds 1-{round_num - 1} is in {history_path}"
                 )
             clients = sorted(ok)
-            deltas = [ok[k].content["arrays"].to_numpy_ndarrays() for k in clients]
+            shapes = [tuple(np.shape(w)) for w in weights]
+            deltas = [_received_update(ok[k].content, codec, shapes) for k in clients]
             metrics = [ok[k].content["metrics"] for k in clients]
             bytes_up = sum(_content_bytes(ok[k].content) for k in clients)
             counts = np.array([int(m["num-examples"]) for m in metrics])
@@ -426,24 +488,25 @@ def _server_main(grid, context) -> None:
             drift = cosine = np.zeros(0)
             if clients:
                 stacked = [np.stack(d) for d in zip(*deltas, strict=True)]
-                aggregated, _ = algorithm.aggregate(
-                    stacked,
-                    counts.astype(np.float32),
-                    steps._rng(config.seed, steps._NOISE, round_num),
-                    expected_clients=per_round,
-                )
-                aggregated = [np.asarray(a) for a in aggregated]
                 changes = [
                     ok[k].content["state-change"].to_numpy_ndarrays()
                     for k in clients
                     if "state-change" in ok[k].content
                 ]
-                state_delta = (
-                    [np.mean(c, axis=0) for c in zip(*changes, strict=True)] if changes else []
+                weights, server_state, aggregated, _ = steps.server_step(
+                    algorithm,
+                    weights,
+                    server_state,
+                    stacked,
+                    counts,
+                    round_num,
+                    num_clients,
+                    per_round,
+                    config.seed,
+                    changes,
                 )
-                weights, server_state = algorithm.server_update(
-                    weights, aggregated, server_state, state_delta, len(clients) / num_clients
-                )
+                # with compression, drift and cosine are of the decoded updates (all the
+                # server sees); fedlab.simulate measures them before compression
                 drift = client_drift(stacked).numpy()
                 cosine = update_cosine(stacked, aggregated).numpy()
             test_loss, test_accuracy = steps.evaluate(model, weights, x_test, y_test)
@@ -507,8 +570,68 @@ def _client_query(msg, context):
     return app.Message(app.RecordDict({"partition": record}), reply_to=msg)
 
 
+def _codec(compression):
+    """The codec inside ``compression`` (a codec, ``ErrorFeedback(codec)`` or ``None``)."""
+    from fedlab.compression import ErrorFeedback
+
+    return compression.codec if isinstance(compression, ErrorFeedback) else compression
+
+
+def _compressed_reply(app, compression, delta, round_num: int, client_id: int, seed: int, residual):
+    """The client's side of compression: ``delta`` encoded as :func:`fedlab.steps.compress_update`
+    encodes it (same seeded stream). Returns an ArrayRecord of the encoded arrays in the dtypes
+    they travel in (e.g. int32 indices and float32 values for TopK), a ConfigRecord with what
+    decoding needs (the codec's settings and the update's shapes, as JSON), and the new
+    error-feedback residual (empty without error feedback)."""
+    import json
+
+    from fedlab import steps
+
+    encoded, residual = steps._encode_update(
+        compression, delta, round_num, client_id, seed, residual
+    )
+    arrays = app.ArrayRecord({name: app.Array(a) for name, a in encoded.arrays.items()})
+    about = app.ConfigRecord(
+        {"codec": json.dumps(encoded.config), "shapes": json.dumps(encoded.shapes)}
+    )
+    return arrays, about, residual
+
+
+def _decode_reply(codec, arrays, about, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The server's side: the float32 update decoded from a client's ``arrays`` and ``about``
+    (what :func:`_compressed_reply` made) with the run's ``codec``; checks that the client used
+    the same codec and the model's ``shapes``."""
+    import json
+
+    from fedlab.compression import Encoded
+
+    config = json.loads(about["codec"])
+    got = tuple(tuple(int(d) for d in shape) for shape in json.loads(about["shapes"]))
+    if config != codec.config():
+        raise ValueError(
+            f"a client encoded its update with {config} but the run uses {codec.config()}"
+        )
+    if list(got) != [tuple(s) for s in shapes]:
+        raise ValueError(f"a client's update has shapes {list(got)}, the model {list(shapes)}")
+    encoded = Encoded(config, got, {name: array.numpy() for name, array in arrays.items()})
+    return codec.decode(encoded)
+
+
+def _received_update(content, codec, shapes) -> list[np.ndarray]:
+    """A client's update from its reply: the arrays as sent, or decoded with ``codec``."""
+    if codec is None:
+        return content["arrays"].to_numpy_ndarrays()
+    if "compression" not in content:
+        raise ValueError(
+            f"the run compresses updates with {codec.config()} but a client sent them "
+            "uncompressed: server and client disagree about the run config"
+        )
+    return _decode_reply(codec, content["arrays"], content["compression"], shapes)
+
+
 def _client_train(msg, context):
     from fedlab import steps
+    from fedlab.compression import ErrorFeedback
     from fedlab.models import build_model
 
     app, _, _ = _require_flwr()
@@ -559,9 +682,24 @@ def _client_train(msg, context):
         ignore_class=ignore_class,
         label_groups=label_groups,
     )
+    compression = config.make_compression()
+    about = None
+    if compression is None:
+        update = _arrays(app, result.delta)
+    else:  # the encoded arrays travel; an error-feedback residual stays in this process
+        has_residual = isinstance(compression, ErrorFeedback)
+        if has_residual and _RESIDUAL_KEY in context.state:
+            residual = context.state[_RESIDUAL_KEY].to_numpy_ndarrays()
+        else:
+            residual = compression.init(weights) if has_residual else []
+        update, about, residual = _compressed_reply(
+            app, compression, result.delta, round_num, pid, config.seed, residual
+        )
+        if has_residual:
+            context.state[_RESIDUAL_KEY] = _arrays(app, residual)
     content = app.RecordDict(
         {
-            "arrays": _arrays(app, result.delta),
+            "arrays": update,
             "metrics": app.MetricRecord(
                 {
                     "num-examples": result.num_examples,
@@ -573,6 +711,8 @@ def _client_train(msg, context):
             ),
         }
     )
+    if about is not None:
+        content["compression"] = about
     if len(result.client_state):
         change = [new - old for new, old in zip(result.client_state, state, strict=True)]
         content["state-change"] = _arrays(app, change)  # Δc_k goes up, c_k stays here
@@ -739,7 +879,7 @@ class LocalFederation:
             executor to finish its imports.
         workdir: folder for logs, the app and histories (default: a new temporary folder).
         task_processes: ``"fork"`` or ``"spawn"``, see above.
-        fast_polling: SuperNodes ask the SuperLink for work every 0.2 s
+        fast_polling: SuperNodes ask the SuperLink for work every 0.5 s
             (:mod:`fedlab.flower_node`) instead of Flower's fixed 3 s when idle.
 
     Example:
@@ -878,9 +1018,14 @@ class LocalFederation:
         raise TimeoutError(f"the SuperLink was not healthy within {self.start_timeout:g} s")
 
     def start(self) -> LocalFederation:
-        """Start the SuperLink and every SuperNode; return self."""
+        """Start the SuperLink and every SuperNode; return self. They are stopped by
+        :meth:`stop`, at the end of a ``with`` block, or when this Python process exits."""
+        atexit.register(self.stop)
         try:
             self.link_port = _free_port()
+            ports = {i: _free_port() for i in range(self.num_nodes)}
+            if self.task_processes == "fork":  # its imports overlap the SuperLink's start
+                executor = self._launch_executor("executor", [self.link_port, *ports.values()])
             self._start(
                 "superlink",
                 [
@@ -903,12 +1048,9 @@ class LocalFederation:
                 f'address = "127.0.0.1:{self.link_port}"\ninsecure = true\n'
             )
             for i in range(self.num_nodes):
-                self.start_node(i, executor=False)
+                self.start_node(i, executor=False, port=ports[i])
             if self.task_processes == "fork":
-                self._start_executor(
-                    "executor",
-                    [self.link_port, *(self.node_ports[i] for i in range(self.num_nodes))],
-                )
+                self._await_executor("executor", executor)
         except BaseException:
             self.stop()
             raise
@@ -918,12 +1060,15 @@ class LocalFederation:
     def _isolation(self) -> str:
         return "process" if self.task_processes == "fork" else "subprocess"
 
-    def _start_executor(self, name: str, ports: list[int]) -> None:
-        """Start fedlab.flower_executor for ``ports`` and wait until it has imported fedlab."""
+    def _launch_executor(self, name: str, ports: list[int]) -> subprocess.Popen:
+        """Start fedlab.flower_executor for the Runtime APIs on ``ports``."""
         command = [sys.executable, "-m", "fedlab.flower_executor", "--insecure"]
         for port in ports:
             command += ["--runtime-api-address", f"127.0.0.1:{port}"]
-        process = self._start(name, command)
+        return self._start(name, command)
+
+    def _await_executor(self, name: str, process: subprocess.Popen) -> None:
+        """Wait until executor ``name`` has imported fedlab; note which pid serves which node."""
         log_path = self.workdir / f"{name}.log"
         deadline = time.monotonic() + max(self.start_timeout, 120.0)
         while True:
@@ -939,23 +1084,23 @@ class LocalFederation:
         for i, port in self.node_ports.items():
             if str(port) in by_address:
                 self._executor_of[i] = int(by_address[str(port)])
-            elif len(ports) == 1 and ports[0] == port:
+            elif name == f"executor{i}":
                 self._executor_of[i] = process.pid
 
-    def start_node(self, i: int, executor: bool = True) -> None:
+    def start_node(self, i: int, executor: bool = True, port: int | None = None) -> None:
         """Start (or restart) the SuperNode of partition ``i``; a restart gets a new node id
         (and, with ``task_processes="fork"``, its own task executor unless ``executor=False``)."""
         i = check_int("i", i, low=0, high=self.num_nodes - 1)
         name = f"supernode{i}"
         if name in self.processes and self.processes[name].poll() is None:
             raise RuntimeError(f"SuperNode {i} is already running")
-        port = _free_port()
+        port = port or _free_port()
         self.node_ports[i] = port
-        command = [sys.executable, "-m", "fedlab.flower_node"] if self.fast_polling else []
+        command = [sys.executable, str(Path(__file__).with_name("flower_node.py"))]
         self._start(
             name,
             [
-                *(command or [self._tool("flower-supernode")]),
+                *(command if self.fast_polling else [self._tool("flower-supernode")]),
                 "--insecure",
                 "--superlink",
                 f"127.0.0.1:{self.link_port}",
@@ -970,7 +1115,8 @@ class LocalFederation:
             ],
         )
         if executor and self.task_processes == "fork":
-            self._start_executor(f"executor{i}", [port])
+            name = f"executor{i}"
+            self._await_executor(name, self._launch_executor(name, [port]))
 
     def kill_node(self, i: int) -> None:
         """Kill SuperNode ``i`` at once (SIGKILL), as a crash would."""
@@ -990,6 +1136,40 @@ class LocalFederation:
                 except ProcessLookupError:
                     pass
 
+    def describe(self) -> list[tuple[str, int, str]]:
+        """``(name, pid, what it is)`` for each process this federation started and still runs.
+
+        Example:
+            >>> with LocalFederation(2) as federation:  # doctest: +SKIP
+            ...     for name, pid, what in federation.describe():
+            ...         print(name, what)
+        """
+        roles = {"superlink": f"SuperLink on 127.0.0.1:{self.link_port} (the server side)"}
+        for i, port in self.node_ports.items():
+            roles[f"supernode{i}"] = f"SuperNode of partition {i} (runtime API 127.0.0.1:{port})"
+            roles[f"executor{i}"] = f"forks the task processes of SuperNode {i}"
+        roles["executor"] = "fedlab.flower_executor: forks every ServerApp/ClientApp task process"
+        return [
+            (name, process.pid, roles.get(name, "flwr run: submits the run to the SuperLink"))
+            for name, process in self.processes.items()
+            if process.poll() is None
+        ]
+
+    def messages_received(self) -> dict[int, dict[str, int]]:
+        """Messages each SuperNode received so far, by type (from its log), e.g.
+        ``{0: {"query": 1, "train": 3}, ...}``."""
+        counts: dict[int, dict[str, int]] = {}
+        for i in sorted(self.node_ports):
+            path = self.workdir / f"supernode{i}.log"
+            text = path.read_text() if path.exists() else ""
+            found = re.findall(r"Receiving: (\w+) message", text)
+            counts[i] = {kind: found.count(kind) for kind in sorted(set(found))}
+        return counts
+
+    def running(self) -> list[int]:
+        """Ids of this federation's processes (and their descendants) still running."""
+        return [pid for pid in self.pids() if _running(pid)]
+
     def pids(self) -> list[int]:
         """Ids of every process this federation started, and of their descendants seen so far
         (``flwr-serverapp``, ``flwr-clientapp``, ``flower-superexec``)."""
@@ -1003,6 +1183,7 @@ class LocalFederation:
         """End every process group (SIGTERM, then SIGKILL) and wait for them."""
         self._end(*(name for name in self.processes if name != "superlink"))
         self._end("superlink")
+        atexit.unregister(self.stop)
 
     def __enter__(self) -> LocalFederation:
         return self.start()

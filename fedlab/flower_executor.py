@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     """Import fedlab once, then serve each address's tasks (a forked SuperExec per address)."""
     args = _parse_args(argv)
     os.environ.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.1")
+    import sklearn.datasets  # noqa: F401 - the digits loader's imports, also paid once
+    import sklearn.model_selection  # noqa: F401
     import tensorflow  # noqa: F401 - the import every task process would otherwise repeat
     from flwr.supercore.superexec import run_superexec  # noqa: F401
     from flwr.superlink.cli import flwr_serverapp  # noqa: F401

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from fedlab.algorithms import Algorithm
-from fedlab.compression import Codec, ErrorFeedback
+from fedlab.compression import Codec, Encoded, ErrorFeedback
 from fedlab.models import ModelFn, build_model
 from fedlab.secure_aggregation import SecureAggregation, SecureRound, secure_aggregate
 from fedlab.stragglers import Stragglers, step_budgets
@@ -324,19 +324,39 @@ def compress_update(
         >>> sent[0].tolist(), num_bytes  # one int32 index and one float32 value
         ([3.0, 0.0], 8)
     """
+    encoded, residual = _encode_update(compression, delta, round_num, client_id, seed, residual)
+    return _codec_of(compression).decode(encoded), encoded.num_bytes, residual
+
+
+def _codec_of(compression: Codec | ErrorFeedback) -> Codec:
+    """The codec that encodes (and decodes) the messages of ``compression``."""
+    if isinstance(compression, ErrorFeedback):
+        return compression.codec
+    if isinstance(compression, Codec):
+        return compression
+    raise TypeError(
+        "compression must be a fedlab codec or ErrorFeedback(codec), "
+        f"got {type(compression).__name__}"
+    )
+
+
+def _encode_update(
+    compression: Codec | ErrorFeedback,
+    delta: Weights,
+    round_num: int,
+    client_id: int,
+    seed: int = 0,
+    residual: Weights = (),
+) -> tuple[Encoded, Weights]:
+    """The client's half of :func:`compress_update`: the message it sends (encoded with a seeded
+    stream per round and client) and its new error-feedback residual (empty without). Shared
+    with the Flower ClientApp (:mod:`fedlab.flower`), which sends ``encoded.arrays`` for real."""
+    codec = _codec_of(compression)
     stream = np.random.SeedSequence([seed, _COMPRESSION, round_num, client_id])
     codec_seed = int(stream.generate_state(1)[0])
     if isinstance(compression, ErrorFeedback):
-        encoded, residual = compression.apply(delta, residual, seed=codec_seed)
-        codec = compression.codec
-    elif isinstance(compression, Codec):
-        encoded, residual, codec = compression.encode(delta, seed=codec_seed), [], compression
-    else:
-        raise TypeError(
-            "compression must be a fedlab codec or ErrorFeedback(codec), "
-            f"got {type(compression).__name__}"
-        )
-    return codec.decode(encoded), encoded.num_bytes, residual
+        return compression.apply(delta, residual, seed=codec_seed)
+    return codec.encode(delta, seed=codec_seed), []
 
 
 def secure_aggregation_round(
@@ -427,6 +447,92 @@ def server_update(
 
     new, _ = ServerSGD(server_lr).apply(global_weights, aggregated_delta, {})
     return new
+
+
+def server_step(
+    algorithm: Algorithm,
+    global_weights: Weights,
+    server_state: dict,
+    stacked_deltas: Sequence[np.ndarray] | None,
+    num_examples: Sequence[float] | np.ndarray,
+    round_num: int,
+    num_clients: int,
+    clients_per_round: int,
+    seed: int = 0,
+    state_changes: Sequence[Weights] = (),
+    aggregated_delta: Weights | None = None,
+) -> tuple[Weights, dict, Weights, dict]:
+    """Stages 4 and 5 with ``algorithm``'s slots: the server's whole half of a round.
+
+    ``stacked_deltas`` holds what the K participating clients sent (decoded), one ``[K, ...]``
+    array per weight, and ``num_examples`` their K example counts. The aggregate is
+    ``algorithm.aggregate`` with a seeded stream per round (DP noise) and ``expected_clients=
+    clients_per_round``; the server update is ``algorithm.server_update`` with the mean of the
+    clients' ``state_changes`` (per client, new minus old state, one array per state array;
+    empty for FedAvg) and participation K / ``num_clients``. When the aggregate was computed
+    elsewhere (secure aggregation: the server learns only the weighted mean), pass it as
+    ``aggregated_delta`` with ``stacked_deltas=None`` and only the server update runs.
+    :func:`run_round` and the Flower ServerApp (:mod:`fedlab.flower`) both call this.
+
+    Returns the new weights, the new server state, the aggregated update and the aggregate
+    slot's statistics (``{}`` unless the algorithm reports some, e.g. DP-FedAvg's clipping).
+
+    Example:
+        >>> from fedlab.algorithms import FedAvg
+        >>> two_clients = [np.array([[1.0, 2.0], [4.0, 8.0]])]  # [K=2, 2]: one weight
+        >>> weights, _, mean, _ = server_step(
+        ...     FedAvg(), [np.ones(2)], {}, two_clients, [3, 1], round_num=1,
+        ...     num_clients=4, clients_per_round=2)
+        >>> mean[0].tolist(), weights[0].tolist()  # (3·Δ₁ + 1·Δ₂)/4, then w + Δ
+        ([1.75, 3.5], [2.75, 4.5])
+    """
+    round_num = check_int("round_num", round_num, low=1)
+    num_clients = check_int("num_clients", num_clients, low=1)
+    clients_per_round = check_int("clients_per_round", clients_per_round, low=1, high=num_clients)
+    counts = np.asarray(num_examples, np.float32)
+    if counts.ndim != 1 or counts.size > num_clients:
+        raise ValueError(
+            f"num_examples must hold one count per participating client (at most num_clients="
+            f"{num_clients}), got shape {counts.shape}"
+        )
+    num_sent = len(counts)
+    shapes = [np.shape(w) for w in global_weights]
+    if (stacked_deltas is None) == (aggregated_delta is None):
+        raise ValueError("pass exactly one of stacked_deltas and aggregated_delta")
+    if stacked_deltas is not None:
+        got = [np.shape(d) for d in stacked_deltas]
+        if got != [(num_sent, *shape) for shape in shapes]:
+            raise ValueError(
+                f"stacked_deltas must be one [K={num_sent}, ...] array per weight, shaped "
+                f"{[(num_sent, *shape) for shape in shapes]}, got {got}"
+            )
+        aggregated, info = algorithm.aggregate(
+            list(stacked_deltas),
+            counts,
+            _rng(seed, _NOISE, round_num),
+            expected_clients=clients_per_round,
+        )
+    else:
+        aggregated, info = aggregated_delta, {}
+    aggregated = [np.asarray(a) for a in aggregated]
+    if [a.shape for a in aggregated] != shapes:
+        raise ValueError(
+            f"the aggregated update must have the weights' shapes {shapes}, "
+            f"got {[a.shape for a in aggregated]}"
+        )
+    state_changes = [list(change) for change in state_changes]
+    if state_changes and (
+        len(state_changes) != num_sent or len({len(c) for c in state_changes}) > 1
+    ):
+        raise ValueError(
+            f"state_changes must be empty or hold one list of equally many arrays per client "
+            f"(K={num_sent}), got {len(state_changes)} lists of {[len(c) for c in state_changes]}"
+        )
+    state_delta = [np.mean(column, axis=0) for column in zip(*state_changes, strict=True)]
+    new_weights, new_state = algorithm.server_update(
+        global_weights, aggregated, server_state, state_delta, num_sent / num_clients
+    )
+    return new_weights, new_state, aggregated, info
 
 
 def evaluate(
@@ -610,7 +716,25 @@ def run_round(
         else [np.zeros((0, *np.shape(w)), np.float32) for w in global_weights]
     )
     counts = np.array([r.num_examples for r in results], np.float32)
-    if secure_aggregation is not None:
+    state_changes = [
+        [new - old for new, old in zip(r.client_state, client_states[r.client_id], strict=True)]
+        for r in results
+    ]
+    refused = False
+    if secure_aggregation is None:
+        new_weights, server_state, aggregated, info = server_step(
+            algorithm,
+            global_weights,
+            server_state,
+            stacked,
+            counts,
+            round_num,
+            num_clients,
+            clients_per_round,
+            seed,
+            state_changes,
+        )
+    else:  # the server learns only the weighted mean, then updates as always
         ids = [r.client_id for r in results]
         mean, secure = secure_aggregation_round(
             secure_aggregation, stacked, counts, ids, round_num, seed
@@ -621,29 +745,27 @@ def run_round(
             "secure_aborted": secure.aborted,
             "clipped_fraction": secure.clipped_fraction,
         }
-        aggregated = mean
-    else:
-        aggregated, info = algorithm.aggregate(
-            stacked, counts, _rng(seed, _NOISE, round_num), expected_clients=clients_per_round
-        )
-    if aggregated is None:  # secure aggregation refused to unmask: nothing changes
-        aggregated = [np.zeros_like(w, np.float32) for w in global_weights]
-        new_weights = [np.array(w, copy=True) for w in global_weights]
-    else:
-        aggregated = [np.asarray(a) for a in aggregated]
-        state_delta = [
-            np.mean([new - old for new, old in zip(news, olds, strict=True)], axis=0)
-            for news, olds in zip(
-                zip(*(r.client_state for r in results), strict=True),
-                zip(*(client_states[r.client_id] for r in results), strict=True),
-                strict=True,
+        refused = mean is None
+        if refused:  # secure aggregation refused to unmask: nothing changes
+            aggregated = [np.zeros_like(w, np.float32) for w in global_weights]
+            new_weights = [np.array(w, copy=True) for w in global_weights]
+        else:
+            new_weights, server_state, aggregated, _ = server_step(
+                algorithm,
+                global_weights,
+                server_state,
+                None,
+                counts,
+                round_num,
+                num_clients,
+                clients_per_round,
+                seed,
+                state_changes,
+                aggregated_delta=mean,
             )
-        ]
+    if not refused:
         for r in results:
             client_states[r.client_id] = r.client_state
-        new_weights, server_state = algorithm.server_update(
-            global_weights, aggregated, server_state, state_delta, len(clients) / num_clients
-        )
     return RoundResult(
         new_weights,
         server_state,

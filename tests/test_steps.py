@@ -193,3 +193,95 @@ def test_full_gradient_is_the_keras_sgd_step_direction():
         np.testing.assert_allclose(g, (w - new) / 0.5, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="same length"):
         steps.full_gradient(model, weights, x, y[:-1])
+
+
+# -- server_step: the server's half of a round, shared by run_round and the Flower ServerApp --
+
+
+def test_server_step_aggregates_by_example_count_then_applies_server_lr():
+    two_clients = [np.array([[1.0, 2.0], [5.0, 6.0]], np.float32)]  # [K=2, 2]
+    weights, state, mean, info = steps.server_step(
+        FedAvg(server_lr=0.5), [np.ones(2, np.float32)], {}, two_clients, [3, 1], 1, 4, 2
+    )
+    np.testing.assert_array_equal(mean[0], [2.0, 3.0])  # (3·[1, 2] + 1·[5, 6]) / 4
+    np.testing.assert_array_equal(weights[0], [2.0, 2.5])  # [1, 1] + 0.5 · [2, 3]
+    assert state == {} and info == {}
+
+
+def test_server_step_moves_scaffolds_control_variate_by_participation():
+    from fedlab.algorithms import Scaffold
+
+    algorithm = Scaffold()
+    start = [np.zeros(2, np.float32)]
+    changes = [[np.array([2.0, 4.0], np.float32)], [np.array([4.0, 8.0], np.float32)]]
+    deltas = [np.array([[1.0, 1.0], [3.0, 3.0]], np.float32)]
+    weights, state, _, _ = steps.server_step(
+        algorithm,
+        start,
+        algorithm.server_optimizer.init(start),
+        deltas,
+        [1, 1],
+        1,
+        4,
+        2,
+        state_changes=changes,
+    )
+    np.testing.assert_array_equal(weights[0], [2.0, 2.0])
+    np.testing.assert_array_equal(state["c"][0], [1.5, 3.0])  # (K/N = 2/4) · mean [3, 6]
+
+
+def test_server_step_with_a_given_aggregate_only_updates():
+    stacked = [np.array([[1.0, 2.0], [5.0, 6.0]], np.float32)]
+    from_deltas = steps.server_step(FedAvg(), [np.ones(2)], {}, stacked, [3, 1], 1, 4, 2)
+    given = steps.server_step(
+        FedAvg(), [np.ones(2)], {}, None, [3, 1], 1, 4, 2, aggregated_delta=[np.array([2.0, 3.0])]
+    )  # e.g. secure aggregation computed the weighted mean
+    np.testing.assert_array_equal(from_deltas[0][0], given[0][0])
+    np.testing.assert_array_equal(given[2][0], [2.0, 3.0])
+
+
+def test_server_step_draws_dp_noise_from_a_stream_per_round():
+    from fedlab.privacy import DPFedAvg
+
+    stacked = [np.full((2, 3), 0.1, np.float32)]
+    algorithm = DPFedAvg(noise_multiplier=1.0, clip_norm=1.0)
+
+    def weights(round_num, seed=0):
+        return steps.server_step(
+            algorithm, [np.zeros(3)], {}, stacked, [1, 1], round_num, 4, 2, seed=seed
+        )[0][0]
+
+    np.testing.assert_array_equal(weights(1), weights(1))
+    assert not np.array_equal(weights(1), weights(2))
+    assert not np.array_equal(weights(1), weights(1, seed=1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"stacked_deltas": None}, "exactly one of stacked_deltas and aggregated_delta"),
+        ({"aggregated_delta": [np.zeros(2)]}, "exactly one of stacked_deltas and aggregated_delta"),
+        ({"stacked_deltas": [np.zeros((2, 3))]}, r"shaped \[\(2, 2\)\], got \[\(2, 3\)\]"),
+        ({"num_examples": [1, 1, 1]}, r"shaped \[\(3, 2\)\], got \[\(2, 2\)\]"),
+        ({"num_examples": [[1, 1]]}, "one count per participating client"),
+        ({"num_examples": [1] * 5}, r"at most num_clients=4"),
+        (
+            {"stacked_deltas": None, "aggregated_delta": [np.zeros(3)]},
+            r"aggregated update must have the weights' shapes \[\(2,\)\]",
+        ),
+        ({"state_changes": [[np.zeros(2)]]}, r"one list of equally many arrays per client \(K=2\)"),
+        ({"clients_per_round": 5}, r"clients_per_round must be an integer in \[1, 4\]"),
+        ({"round_num": 0}, r"round_num must be an integer in \[1, inf\]"),
+    ],
+)
+def test_server_step_rejects_mismatched_inputs(kwargs, match):
+    arguments = {
+        "stacked_deltas": [np.zeros((2, 2))],
+        "num_examples": [1, 1],
+        "round_num": 1,
+        "num_clients": 4,
+        "clients_per_round": 2,
+        **kwargs,
+    }
+    with pytest.raises(ValueError, match=match):
+        steps.server_step(FedAvg(), [np.zeros(2)], {}, **arguments)

@@ -101,6 +101,7 @@ the two give the same numbers.""",
 | 11 | [Differential privacy](11_differential_privacy.ipynb) | DP-FedAvg: clipping, noise, ε from a real accountant; privacy vs accuracy; local vs central DP | available |
 | 12 | [Secure aggregation](12_secure_aggregation.ipynb) | masks that cancel, Shamir shares for dropouts: the server learns the sum, not the parts | available |
 | 13 | [Personalisation and multi-task](13_personalisation_and_multitask.ipynb) | one global model is unfair to some clients: fine-tuning, FedPer, Ditto, clustered FL (IFCA); tasks sharing a body | available |
+| 14 | [From simulation to deployment](14_from_simulation_to_deployment.ipynb) | the same FedAvg with every client a process: a Flower SuperLink and SuperNodes on this machine; same numbers, messages, time; the classroom recipe | available |
 
 Work through them in order: each one assumes the ones before it.""",
     ),
