@@ -959,10 +959,11 @@ class LocalFederation:
         self.processes[name] = process
         return process
 
-    def _end(self, *names: str, grace: float = 10.0) -> None:
+    def _end(self, *names: str, grace: float = 10.0, polite: bool = True) -> None:
         """End processes ``names`` together: their process groups and every descendant
         (Flower's ``flower-superexec`` starts its own session, so its group is not the
-        SuperLink's). SIGTERM first, SIGKILL for whatever is left after ``grace`` seconds."""
+        SuperLink's). SIGTERM first, SIGKILL for whatever is left after ``grace`` seconds
+        (``polite=False``: SIGKILL at once)."""
         processes = [self.processes[n] for n in names if n in self.processes]
         family = {pid for process in processes for pid in _descendants(process.pid)}
         self._seen.update(family)
@@ -974,7 +975,7 @@ class LocalFederation:
         def alive() -> bool:
             return any(p.poll() is None for p in processes) or any(map(_running, family))
 
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig in (signal.SIGTERM, signal.SIGKILL) if polite else (signal.SIGKILL,):
             for group in groups:
                 try:
                     os.killpg(group, sig)
@@ -1181,7 +1182,9 @@ class LocalFederation:
 
     def stop(self) -> None:
         """End every process group (SIGTERM, then SIGKILL) and wait for them."""
-        self._end(*(name for name in self.processes if name != "superlink"))
+        executors = [name for name in self.processes if name.startswith("executor")]
+        self._end(*executors, polite=False)  # no state to save: a task in flight is lost anyway
+        self._end(*(name for name in self.processes if name not in executors + ["superlink"]))
         self._end("superlink")
         atexit.unregister(self.stop)
 

@@ -16,7 +16,7 @@ would start ``flower-superexec``::
         --host 127.0.0.1 --port 9094 --node-config "partition-id=0 num-partitions=3"
     python -m fedlab.flower_executor --runtime-api-address 127.0.0.1:9094 --insecure
 
-It polls for tasks every ``FLWR_SUPEREXEC_TASK_POLL_INTERVAL`` seconds (default here 0.1; Flower's
+It polls for tasks every ``FLWR_SUPEREXEC_TASK_POLL_INTERVAL`` seconds (default here 0.25; Flower's
 own default is 1). Linux and macOS only (``os.fork``). Written for Flower 1.42 (it uses
 ``flwr.supercore.superexec``'s executor interface, which is not public API).
 """
@@ -171,7 +171,7 @@ def _serve(address: str, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Import fedlab once, then serve each address's tasks (a forked SuperExec per address)."""
     args = _parse_args(argv)
-    os.environ.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.1")
+    os.environ.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.25")
     import sklearn.datasets  # noqa: F401 - the digits loader's imports, also paid once
     import sklearn.model_selection  # noqa: F401
     import tensorflow  # noqa: F401 - the import every task process would otherwise repeat

@@ -33,7 +33,7 @@ holds only its own data and talks to a server through messages — with
 - Start a Flower **SuperLink** (the server side) and three **SuperNodes** (one per client) as
   processes on this machine (`fedlab.flower.LocalFederation`), and run FedAvg on them.
 - Check that the deployment's History equals fedlab's in-process engine's, round by round, and
-  compare their speed.
+  compare their speed — and that of Flower's simulation runtime.
 - Count the messages and bytes that actually travelled.
 - Know the commands that turn a classroom into a federation (one SuperNode per laptop), and
   how to make that safe (TLS, node authentication).
@@ -74,14 +74,15 @@ print(", ".join(f"{name} {version}" for name, version in versions.items()))""",
         """\
 One run, described once. `FlowerConfig` holds what `fedlab.simulate` would take, as plain
 numbers and strings — the form Flower passes to every process of a run. Three clients, each
-with a third of the digits, three rounds of FedAvg.""",
+with a third of the digits, three rounds of FedAvg (the default algorithm).""",
     ),
     (
         "code",
         """\
 NUM_NODES = 3  # one SuperNode (one client, one partition) each
 NUM_ROUNDS = 3
-CONFIG = FlowerConfig(algorithm="fedavg", num_clients=NUM_NODES, num_rounds=NUM_ROUNDS, seed=0)
+BATCH_SIZE = 40  # 12 local steps a round per client: keeps a deployed round short
+CONFIG = FlowerConfig(num_clients=NUM_NODES, num_rounds=NUM_ROUNDS, batch_size=BATCH_SIZE, seed=0)
 CONFIG""",
     ),
     # ------------------------------------------------------------------ 1. the simulation
@@ -263,6 +264,30 @@ dies, is recorded in the round's `dropped` and the round goes on with the others
     (
         "md",
         """\
+Flower has a second way to run an app on one machine, its **simulation runtime**: the ServerApp
+and the ClientApps run inside one [Ray](https://www.ray.io) session, whose worker processes each
+import TensorFlow once and then serve many virtual clients. The apps are the same, and so is the
+History (`tests/test_flower_simulation.py` checks it against the engine):
+
+```python
+from fedlab.flower_simulation import run_simulation_runtime  # pip install "fedlab-edu[flower-simulation]"
+
+history = run_simulation_runtime(CONFIG)  # every process it starts ends with it
+```
+
+We do not run it here: starting Ray and its workers takes most of a minute on two cores. What
+`python3 dev.py bench flower` measured (5 rounds of this run on a quiet 2-core laptop):
+
+| | a round | the whole run |
+|---|---|---|
+| fedlab's engine | 0.024 s | 1.6 s, compiling included |
+| Flower simulation runtime (Ray) | 1.3 s | 60 s, Ray's start included |
+| Flower deployment, forked task processes (above) | 4.1 s | 27 s, + 13 s to start the processes |
+| Flower deployment, a fresh Python per message (Flower's default) | 24 s | 158 s |""",
+    ),
+    (
+        "md",
+        """\
 Done: stop every process. (`with LocalFederation(3) as federation:` does this for you; so does
 leaving Python.)""",
     ),
@@ -321,7 +346,8 @@ student's public key with `flwr supernode register`; the README has the full rec
 - With the same seed the deployed History equals the engine's round by round — the
   simulation taught the real thing.
 - A deployed round costs seconds, not milliseconds: serialisation, pulling, process start-up
-  and the slowest client. That is why we simulate to explore, and deploy to demonstrate.
+  and the slowest client. Flower's own simulation runtime (Ray) sits in between. That is why we
+  simulate to explore, and deploy to demonstrate.
 - Messages carry a few bytes of header per array on top of the weights the engine counts.
 - Insecure mode is for one machine only; across a network use TLS and node authentication,
   and remember that neither hides updates from the server.
@@ -335,9 +361,14 @@ student's public key with `flwr supernode register`; the README has the full rec
 2. Crash a client: pass `on_round=lambda h: federation.kill_node(2) if len(h) == 1 else None`
    to `federation.run` with five rounds. Which rounds list client 2 in `dropped`, and how long
    does the server wait before it notices? Restart it with `federation.start_node(2)`.
-3. Compare `LocalFederation(3, task_processes="spawn")` — Flower's default of a fresh Python per
-   message — with the forked task processes used above. Where does the time go?
-4. With four classmates, run the classroom recipe on your own network (insecure mode is fine
+3. Compress the uploads: `FlowerConfig(compression="topk", compression_fraction=0.05,
+   error_feedback=True)`. How many bytes go up now, and does the History still equal
+   `simulate`'s? Each client's error-feedback residual must survive between rounds: where does
+   it live?
+4. Compare `LocalFederation(3, task_processes="spawn", fast_polling=False)` — Flower's own
+   process model, a fresh Python per message — with the forked task processes used above
+   (`python3 dev.py bench flower` times both). Where does the time go?
+5. With four classmates, run the classroom recipe on your own network (insecure mode is fine
    for one try on a network you trust; then add TLS).""",
     ),
 ]
