@@ -25,7 +25,9 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
   local-only, fine-tuning, FedPer, Ditto, IFCA, multi-task heads; per-client test sets come from
   :func:`fedlab.partition.hold_out` (import them by name)
 * :mod:`fedlab.flower` — the same algorithms on Flower, every client a real process (needs
-  ``pip install 'fedlab-edu[flower]'``; import it by name)
+  ``pip install 'fedlab-edu[flower]'``; import it by name); :mod:`fedlab.flower_executor` and
+  :mod:`fedlab.flower_node` make a local federation's rounds short; :mod:`fedlab.flower_simulation`
+  runs the same apps on Flower's simulation runtime (``'fedlab-edu[flower-simulation]'``, Ray)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

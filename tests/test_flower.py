@@ -189,6 +189,25 @@ def test_scaffold_on_flower_keeps_client_state_and_equals_simulate(federation):
     assert set(history.rounds[0].clients) & set(history.rounds[1].clients)
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"algorithm": "fedprox", "mu": 0.5},  # the client's proximal term
+        {"algorithm": "fedadam", "partition": "dirichlet", "alpha": 0.3},  # a server optimiser
+    ],
+    ids=["fedprox", "fedadam-noniid"],
+)
+def test_client_and_server_slots_on_flower_equal_simulate(federation, settings):
+    config = FlowerConfig(
+        num_clients=3, clients_per_round=2, num_rounds=2, round_timeout=240, **settings
+    )
+    history = federation.run(config, timeout=600)
+    reference = config.simulate()
+    assert history.config["algorithm_config"] == reference.config["algorithm"]  # same settings
+    # equal test losses in round 2: the same proximal steps / the same Adam moments kept
+    _assert_same_numbers(history, reference, reference.config["num_parameters"])
+
+
 def test_killed_node_is_dropped_then_rejoins_and_every_process_ends():
     config = FlowerConfig(
         algorithm="fedavg",
