@@ -395,7 +395,8 @@ def _server_main(grid, context) -> None:
         model_fn = config.make_model_fn(dataset)
         del dataset  # the server keeps only the test set, never the clients' data
         algorithm = config.make_algorithm()
-        codec = _codec(config.make_compression())
+        compression = config.make_compression()
+        codec = None if compression is None else steps._codec_of(compression)
         model, weights = steps.initialize(model_fn, x_test, config.seed)
         server_state = algorithm.server_optimizer.init(weights)
         num_clients = config.num_clients
@@ -568,13 +569,6 @@ def _client_query(msg, context):
     pid, num = _node_partition(context)
     record = app.MetricRecord({"partition-id": pid, "num-partitions": num})
     return app.Message(app.RecordDict({"partition": record}), reply_to=msg)
-
-
-def _codec(compression):
-    """The codec inside ``compression`` (a codec, ``ErrorFeedback(codec)`` or ``None``)."""
-    from fedlab.compression import ErrorFeedback
-
-    return compression.codec if isinstance(compression, ErrorFeedback) else compression
 
 
 def _compressed_reply(app, compression, delta, round_num: int, client_id: int, seed: int, residual):
