@@ -78,7 +78,7 @@ def _update(seed: int) -> list[np.ndarray]:
 )
 def test_records_decode_to_exactly_what_compress_update_gives(compression):
     app, _, _ = flower._require_flwr()
-    codec = flower._codec(compression)
+    codec = steps._codec_of(compression)  # the codec the server decodes with
     shapes = [(5, 4), (4,)]
     has_residual = isinstance(compression, ErrorFeedback)
     residual = reference_residual = compression.init(_update(0)) if has_residual else []
