@@ -848,6 +848,70 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _end_processes(
+    processes: list[subprocess.Popen],
+    seen: set[int],
+    find=None,
+    grace: float = 10.0,
+    polite: bool = True,
+) -> None:
+    """End ``processes``, every descendant, every process in their process groups and whatever
+    ``find()`` returns (e.g. processes re-parented away from the tree), all together: SIGTERM
+    first, SIGKILL for what is left after ``grace`` seconds (``polite=False``: SIGKILL at once).
+    Each process started in a session of its own, so its group is not ours; Flower's
+    ``flower-superexec`` starts yet another session, hence the descendants' groups too. Every
+    pid met is remembered (and still ended if its parent goes first) and added to ``seen``."""
+    own = {os.getpgid(0), 0}
+    groups = {p.pid for p in processes} - own
+    met: set[int] = set()  # only this call's: an old pid may belong to someone else by now
+
+    def left() -> set[int]:
+        table = _proc_table()
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _, _) in table.items():
+            children.setdefault(parent, []).append(pid)
+        todo = [p.pid for p in processes if p.poll() is None]
+        todo += [
+            *met,
+            *(find() if find else ()),
+            *(pid for pid in table if table[pid][1] in groups),
+        ]
+        found: set[int] = set()
+        while todo:
+            pid = todo.pop()
+            if pid not in found and pid in table and table[pid][2] != "Z" and pid != os.getpid():
+                found.add(pid)
+                todo += children.get(pid, [])
+        met.update(found)
+        seen.update(found)
+        groups.update(table[pid][1] for pid in found)
+        groups.difference_update(own)
+        return found
+
+    for sig in (signal.SIGTERM, signal.SIGKILL) if polite else (signal.SIGKILL,):
+        pids = left()
+        for group in list(groups):
+            try:
+                os.killpg(group, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not left():
+            break
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -954,47 +1018,10 @@ class LocalFederation:
         return process
 
     def _end(self, *names: str, grace: float = 10.0, polite: bool = True) -> None:
-        """End processes ``names`` together: their process groups and every descendant
-        (Flower's ``flower-superexec`` starts its own session, so its group is not the
-        SuperLink's). SIGTERM first, SIGKILL for whatever is left after ``grace`` seconds
-        (``polite=False``: SIGKILL at once)."""
+        """End processes ``names`` together, with their process groups and every descendant
+        (:func:`_end_processes`); close their logs."""
         processes = [self.processes[n] for n in names if n in self.processes]
-        family = {pid for process in processes for pid in _descendants(process.pid)}
-        self._seen.update(family)
-        groups = ({p.pid for p in processes} | {_pgid(pid) for pid in family}) - {
-            os.getpgid(0),
-            0,
-        }
-
-        def alive() -> bool:
-            return any(p.poll() is None for p in processes) or any(map(_running, family))
-
-        for sig in (signal.SIGTERM, signal.SIGKILL) if polite else (signal.SIGKILL,):
-            for group in groups:
-                try:
-                    os.killpg(group, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            deadline = time.monotonic() + grace
-            while alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not alive():
-                break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            left = [
-                pid
-                for pid, (_, group, state) in _proc_table().items()
-                if (pid in family or group in groups) and state != "Z"
-            ]
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        _end_processes(processes, self._seen, grace=grace, polite=polite)
         for name in names:
             log = self._logs.pop(name, None)
             if log is not None:

@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedlab.flower import FlowerConfig, _descendants, _proc_table
+from fedlab.flower import FlowerConfig, _descendants, _end_processes, _proc_table
 from fedlab.validate import check_float, check_int
 
 if TYPE_CHECKING:
@@ -100,52 +99,6 @@ def _marked(token: str) -> list[int]:
         if needle in environ.split(b"\0"):
             found.append(pid)
     return found
-
-
-def _end(process: subprocess.Popen, token: str, seen: set[int], grace: float = 10.0) -> None:
-    """End the child's process group and every process of this run: the child's descendants
-    seen so far and anything still carrying the run's marker (Ray re-parents some of its
-    processes). SIGTERM first, SIGKILL for whatever is left after ``grace`` seconds."""
-    own_group = os.getpgid(0)
-
-    def left() -> list[int]:
-        table = _proc_table()
-        found = set(_marked(token)) | {pid for pid in seen if pid in table and table[pid][2] != "Z"}
-        if process.poll() is None:
-            found.add(process.pid)
-        return sorted(found)
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = left()
-        seen.update(pids)
-        groups = {process.pid} | {_group(pid) for pid in pids}
-        for group in groups - {own_group, 0}:
-            try:
-                os.killpg(group, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        while left() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not left():
-            break
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _group(pid: int) -> int:
-    """The process group of ``pid`` (0 once it has gone)."""
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return 0
 
 
 def run_simulation_runtime(
@@ -261,7 +214,8 @@ def run_simulation_runtime(
                 )
             ok = True
         finally:
-            _end(process, token, seen)
+            # Ray re-parents some of its processes: those are found by the run's marker
+            _end_processes([process], seen, find=lambda: _marked(token))
             if ok:
                 shutil.rmtree(ray_dir, ignore_errors=True)
                 if own_workdir:
