@@ -73,7 +73,9 @@ def test_quantize_round_trip_within_half_a_step(values, bits):
     q = quantize(values, clip=3.0, bits=bits)
     assert np.all(q <= 2**bits - 2)
     error = np.abs(dequantize(q, 1, clip=3.0, bits=bits) - values)
-    assert np.all(error <= quantization_error_bound(1, clip=3.0, bits=bits) * (1 + 1e-9))
+    # half a step, plus float64 rounding of values near ±clip (a few ulps: at 25 bits the step
+    # is 1.8e-7 and hypothesis found 1.9 off by the bound + 4e-16)
+    assert np.all(error <= quantization_error_bound(1, clip=3.0, bits=bits) + 4 * np.spacing(3.0))
 
 
 # -- the exact sum ---------------------------------------------------------------------------
