@@ -819,13 +819,6 @@ def _proc_table() -> dict[int, tuple[int, int, str]]:
     return table
 
 
-def _pgid(pid: int) -> int:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return 0
-
-
 def _running(pid: int) -> bool:
     """Does ``pid`` exist and is it not a zombie (an ended process not yet reaped)?"""
     try:

@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedlab.flower import FlowerConfig, _descendants, _end_processes, _proc_table
+from fedlab.flower import FlowerConfig, _end_processes, _proc_table
 from fedlab.validate import check_float, check_int
 
 if TYPE_CHECKING:
@@ -179,7 +179,6 @@ def run_simulation_runtime(
     spec_path.write_text(json.dumps(spec, indent=1))
     log_path = folder / "simulation.log"
     token = uuid.uuid4().hex
-    seen: set[int] = set()
     ok = False
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -194,7 +193,6 @@ def run_simulation_runtime(
         try:
             deadline = time.monotonic() + timeout
             while process.poll() is None:
-                seen.update(_descendants(process.pid))
                 if time.monotonic() > deadline:
                     raise TimeoutError(
                         f"the Flower simulation did not finish within {timeout:g} s: see {log_path}"
@@ -215,7 +213,7 @@ def run_simulation_runtime(
             ok = True
         finally:
             # Ray re-parents some of its processes: those are found by the run's marker
-            _end_processes([process], seen, find=lambda: _marked(token))
+            _end_processes([process], set(), find=lambda: _marked(token))
             if ok:
                 shutil.rmtree(ray_dir, ignore_errors=True)
                 if own_workdir:
