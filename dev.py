@@ -2,14 +2,17 @@
 
     python3 dev.py lab     # JupyterLab on notebooks/00_index.ipynb
     python3 dev.py test    # package tests + every notebook under nbval
+    python3 dev.py sync    # each notebook's .py and .ipynb in step; re-runs what changed
+    python3 dev.py audit   # re-run notebooks as other machines would; list checked outputs that differ
     python3 dev.py bench   # benchmarks/bench_engine.py; `bench NAME`: bench_NAME.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
 creates ``.venv`` and installs ``-e .[test]`` into it; later runs reinstall only when
 pyproject.toml has changed. Arguments after the command are passed on: ``python3 dev.py lab
 --no-browser``, ``python3 dev.py test -x``; for ``test``, paths after ``--`` replace the default
-``tests notebooks``: ``python3 dev.py test -x -- tests/test_engine.py``. The exit code is that of
-the command run (pytest's for ``test``).
+``tests notebooks``: ``python3 dev.py test -x -- tests/test_engine.py``; ``python3 dev.py sync --help`` lists the
+options of ``sync`` (tools/notebook_pairs.py). The exit code is that of the command run (pytest's
+for ``test``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last inst
 TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
 TEST_PATHS = ["tests", "notebooks"]
 # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py (default: engine)
-BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer")
+BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer", "flower")
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     "TF_ENABLE_ONEDNN_OPTS": "0",  # no oneDNN banner; bit-reproducible CPU results
@@ -72,8 +75,17 @@ def run(command: list[str], env: dict[str, str] | None = None) -> int:
                 continue
 
 
+def lab_options() -> list[str]:
+    """Jupyter refuses to start as root ("Running as root is not recommended"), which is the
+    usual user in containers and many lab images: there, allow it and say so."""
+    if not WINDOWS and os.geteuid() == 0:
+        step("running as root (a container?): starting JupyterLab with --allow-root")
+        return ["--allow-root"]
+    return []
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "bench"}:
+    if not argv or argv[0] not in {"lab", "test", "sync", "audit", "bench"}:
         print(__doc__)
         return 2
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 is installed)
@@ -81,7 +93,13 @@ def main(argv: list[str]) -> int:
     task, extra = argv[0], argv[1:]
     setup()
     if task == "lab":
-        return run([str(BIN / f"jupyter{EXE}"), "lab", "notebooks/00_index.ipynb", *extra])
+        return run(
+            [str(BIN / f"jupyter{EXE}"), "lab", "notebooks/00_index.ipynb", *lab_options(), *extra]
+        )
+    if task == "sync":  # notebooks run as in the tests: same quiet, reproducible environment
+        return run([str(PYTHON), "tools/notebook_pairs.py", *extra], TEST_ENV)
+    if task == "audit":
+        return run([str(PYTHON), "tools/output_audit.py", *extra], TEST_ENV)
     if task == "test":
         options, paths = extra, TEST_PATHS
         if "--" in extra:

@@ -42,6 +42,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from fedlab.controls import panel_bundle
 from fedlab.plot import Drawn, _axes
 from fedlab.validate import check_float, check_int
 
@@ -354,7 +355,8 @@ class LoraAggregationPanel:
 
     Each change makes a new :func:`two_client_example`, prints its aggregation error and
     redraws :func:`plot_lora_aggregation` into one figure that pyplot never sees (shown as a
-    PNG), so moving sliders leaves no figures behind.
+    PNG), so moving sliders leaves no figures behind. Displayed in a notebook it also leaves that
+    PNG in the cell's output, for viewers without a kernel (GitHub, nbviewer).
 
     Attributes:
         controls: ``"rank"``, ``"spread"`` and ``"seed"`` widgets; set ``.value`` to drive it.
@@ -438,10 +440,17 @@ class LoraAggregationPanel:
         fig.savefig(buffer, format="png", dpi=80)
         self.image.value = buffer.getvalue()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def __repr__(self) -> str:
+        """The example on screen, e.g. ``LoraAggregationPanel(rank 1, spread 1, seed 0: ...)``."""
+        c = self.controls
+        return (
+            f"LoraAggregationPanel(rank {c['rank'].value}, spread {c['spread'].value:g}, "
+            f"seed {c['seed'].value}: relative error {self._example.error:.3f})"
+        )
 
-        display(self.widget)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        """The panel for live front ends, plus the heatmaps as a PNG for static viewers."""
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 __all__ = [

@@ -11,19 +11,23 @@ Ditto personal models and the local-only models — sorted worst to best
 the rounds (:func:`fedlab.plot.plot_fairness`). The status line prints those numbers.
 
 The plots are drawn into one :class:`matplotlib.figure.Figure` that pyplot never sees and shown
-as a PNG, so pressing Run many times leaves no figures behind.
+as a PNG, so pressing Run many times leaves no figures behind. Until the first Run the plots are
+their empty axes with the sliders' settings and a note to press Run; displayed in a notebook,
+the panel leaves that PNG in the cell's output, so GitHub and nbviewer show it as it was saved.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from fedlab.controls import checked_slider, round_log
+from fedlab.controls import checked_slider, panel_bundle, round_log
 from fedlab.data import Dataset
 from fedlab.engine import DivergenceError, Simulation, simulate
 from fedlab.history import History
@@ -35,6 +39,8 @@ from fedlab.plot import canvas_png, plot_client_accuracy, plot_fairness
 from fedlab.validate import check_float, check_int
 
 _ERROR_COLOR = "#c62828"
+_LAYOUT = {"left": 0.06, "right": 0.99, "top": 0.92, "bottom": 0.14}
+"""Where the two plots go: a fixed layout, as "constrained" would cost about half a second per Run."""
 
 
 def _sliders() -> dict[str, tuple]:
@@ -75,7 +81,8 @@ class PersonalizationPanel:
             first Run). Ditto's has the global model's per-client accuracy as kind ``"global"``
             and the personal models' as ``"personal"``; local-only's as ``"personal"``.
         status: the HTML line with the mean and worst-10 % accuracy of each model, or an error.
-        image: the PNG of the two plots.
+        image: the PNG of the two plots (before the first Run: their empty axes, with the
+            sliders' settings and a note to press Run).
         widget: the whole panel (an ``ipywidgets.VBox``).
 
     Example:
@@ -146,6 +153,10 @@ class PersonalizationPanel:
         self.histories: dict[str, History] = {}
         self._splits: dict[float, ClientSplit] = {}
         self._local: dict[tuple[float, int], History] = {}
+        self._shown = ""  # the last Run's settings and numbers, for the text of the panel
+        for control in self.controls.values():
+            control.observe(self._on_slider, names="value")
+        self._draw()
         # trace both runs' TensorFlow functions now, in the background, so that the first Run
         # does not pay a second or two of tracing (later runs share the traced functions)
         self._warming: threading.Thread | None = threading.Thread(
@@ -230,6 +241,16 @@ class PersonalizationPanel:
         self._draw()
         return self.histories
 
+    def _settings_text(self) -> str:
+        """The sliders' settings, e.g. ``α=0.3, λ=0.1, T=20``."""
+        return f"α={self.alpha:g}, λ={self.lam:g}, T={self.controls['num_rounds'].value}"
+
+    def _on_slider(self, change: Any = None) -> None:
+        """Before the first Run, show the new settings on the empty plots (after it, the plots
+        keep the last Run until the next)."""
+        if not self.histories:
+            self._draw()
+
     def _labels(self) -> dict[str, tuple[History, str]]:
         """Curve label: (History, kind of per-client accuracy)."""
         return {
@@ -239,7 +260,11 @@ class PersonalizationPanel:
         }
 
     def _draw(self) -> None:
-        """Per-client accuracy at the last round and fairness over the rounds, as a PNG."""
+        """Per-client accuracy at the last round and fairness over the rounds (before the first
+        Run: the empty axes and the settings), as a PNG."""
+        if not self.histories:
+            self._draw_not_run()
+            return
         runs = self._labels()
         accuracies = {name: h.last_client_accuracy(kind) for name, (h, kind) in runs.items()}
         parts = []
@@ -250,22 +275,58 @@ class PersonalizationPanel:
                 f"{100 * stats['worst10']:.1f} %"
             )
         self.status.value = html.escape(" · ".join(parts))
+        self._shown = f"run with {self._settings_text()}: {' · '.join(parts)}"
         fig = self._figure
         fig.clear()
-        # a fixed layout: "constrained" would cost about half a second per Run
-        ax_clients, ax_fair = fig.subplots(
-            1, 2, gridspec_kw={"left": 0.06, "right": 0.99, "top": 0.92, "bottom": 0.14}
-        )
+        ax_clients, ax_fair = fig.subplots(1, 2, gridspec_kw=_LAYOUT)
         plot_client_accuracy(accuracies, ax=ax_clients)
         plot_fairness(runs, stats=("mean", "worst10"), ax=ax_fair)
         ax_fair.legend(fontsize="x-small", loc="lower right")
         fig.canvas.draw()
         self.image.value = canvas_png(fig.canvas)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _draw_not_run(self) -> None:
+        """The two plots' empty axes, with the sliders' settings and a note to press Run."""
+        fig = self._figure
+        fig.clear()
+        ax_clients, ax_fair = fig.subplots(1, 2, gridspec_kw=_LAYOUT)
+        ax_clients.set(
+            xlabel="clients ranked by accuracy (worst → best)",
+            ylabel="accuracy on own test set",
+            title="Accuracy per client",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+        ax_fair.set(
+            xlabel="round",
+            ylabel="accuracy on clients' own test sets",
+            title="Fairness across clients",
+            xlim=(0, self.controls["num_rounds"].value),
+            ylim=(0, 1),
+        )
+        ax_fair.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+        ax_clients.text(
+            0.5,
+            0.5,
+            f"not run yet: press Run to train\nDitto and local-only on {self._num_clients} "
+            f"clients\nwith {self._settings_text()}",
+            ha="center",
+            va="center",
+            color="0.35",
+            transform=ax_clients.transAxes,
+        )
+        fig.canvas.draw()
+        self.image.value = canvas_png(fig.canvas)
 
-        display(self.widget)
+    def __repr__(self) -> str:
+        """The sliders and what the plots show, e.g. ``PersonalizationPanel(α=0.3, ...)``."""
+        if not self.histories:
+            return f"PersonalizationPanel({self._settings_text()}; not run yet)"
+        return f"PersonalizationPanel({self._shown})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        """The panel for live front ends, plus the plots as a PNG for static viewers."""
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 __all__ = ["PersonalizationPanel"]

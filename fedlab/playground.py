@@ -42,7 +42,6 @@ Start with :func:`make_problem` and :func:`run` (or :func:`compare` for all thre
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from fedlab.controls import checked_slider
+from fedlab.controls import checked_slider, panel_bundle
 from fedlab.plot import Drawn, canvas_png
 from fedlab.validate import check_choice, check_float, check_int
 
@@ -1424,12 +1423,14 @@ class Playground:
         self.status.value = html.escape(self._status_line())
         self.redraws += 1
 
+    def __repr__(self) -> str:
+        """The run on screen, e.g. ``Playground(FedAvg ...: after 50 rounds ‖w − w*‖ = ...)``."""
+        refused = "" if self._error is None else f"; refused: {self._error}"
+        return f"Playground({self._status_line()}{refused})"
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
         """The widget for live front ends, plus the plots as a PNG for static viewers."""
-        bundle = self.widget._repr_mimebundle_() or {}
-        bundle["text/plain"] = f"Playground({html.unescape(self.status.value)})"
-        bundle["image/png"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
-        return bundle
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 __all__ = [

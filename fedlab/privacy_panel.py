@@ -7,7 +7,10 @@ averaged update, z·S/K. The **Run** button trains DP-FedAvg with those settings
 test accuracy beside a non-private FedAvg baseline (same clients, same local training).
 
 The plot is drawn into one :class:`matplotlib.figure.Figure` that pyplot never sees and shown
-as a PNG, so pressing Run many times leaves no figures behind.
+as a PNG, so pressing Run many times leaves no figures behind. Until the first Run the plot is
+the empty accuracy axes over the sliders' T rounds, with the settings and their ε written on
+them and a note to press Run; displayed in a notebook, the panel leaves that PNG in the cell's
+output, so GitHub and nbviewer show the panel as it was saved, run or not.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from typing import Any
 import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from fedlab.algorithms import FedAvg
-from fedlab.controls import checked_slider
+from fedlab.controls import checked_slider, panel_bundle
 from fedlab.data import Dataset
 from fedlab.engine import simulate
 from fedlab.history import History
@@ -61,7 +65,8 @@ class PrivacyPanel:
             ``"clients_per_round"``, ``"num_rounds"``); set ``.value`` to drive it.
         status: the HTML line with ε and the noise on the average.
         button: the Run button (or call :meth:`run`).
-        image: the PNG of the accuracy curves.
+        image: the PNG of the accuracy curves (before the first Run: the empty axes, with the
+            sliders' settings and ε and a note to press Run).
         widget: the whole panel (an ``ipywidgets.VBox``).
         history, baseline: the last DP-FedAvg and FedAvg runs (``None`` before the first Run).
 
@@ -150,13 +155,25 @@ class PrivacyPanel:
         c = self.controls
         return c["noise_multiplier"].value * c["clip_norm"].value / c["clients_per_round"].value
 
+    def _settings_text(self) -> str:
+        """The sliders' settings and their ε, e.g. ``z=1, S=0.5, K=40/100, T=20: ε = 3.49``."""
+        c = self.controls
+        return (
+            f"z={c['noise_multiplier'].value:g}, S={c['clip_norm'].value:.3g}, "
+            f"K={c['clients_per_round'].value}/{self._num_clients}, T={c['num_rounds'].value}: "
+            f"ε = {self.epsilon:.2f} at δ = {self._delta:g}"
+        )
+
     def _update(self, change: Any = None) -> None:
-        """Print ε and the noise on the average for the current sliders."""
+        """Print ε and the noise on the average for the current sliders (and, before the first
+        Run, draw them on the empty plot)."""
         self.status.value = html.escape(
             f"ε = {self.epsilon:.2f} at δ = {self._delta:g} · q = K/N = {self.sampling_rate:.3f}"
             f" · noise std on the average z·S/K = {self.noise_std:.4f}"
             + ("" if self.history is None else " · press Run to train with these settings")
         )
+        if self.history is None:
+            self._draw()
 
     def run(self) -> History:
         """Train DP-FedAvg (and, once per K and T, FedAvg) with the sliders' settings; redraw."""
@@ -184,25 +201,50 @@ class PrivacyPanel:
         return self.history
 
     def _draw(self) -> None:
-        """The two accuracy curves, as a PNG."""
+        """The two accuracy curves (before the first Run: the empty axes and the settings), as a
+        PNG."""
         fig = self._figure
         fig.clear()
         ax = fig.subplots()
-        eps = self.history.epsilon[-1]
-        for history, label in (
-            (self.baseline, "FedAvg (no privacy)"),
-            (self.history, f"DP-FedAvg (ε = {eps:.2f})"),
-        ):
-            ax.plot(history.round, history.test_accuracy, label=label)
         ax.set(xlabel="round", ylabel="test accuracy", ylim=(0, 1))
-        ax.legend(fontsize="small", loc="lower right")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+        if self.history is None:
+            ax.set_xlim(0, self.controls["num_rounds"].value)
+            ax.text(
+                0.5,
+                0.5,
+                f"not run yet: press Run to train DP-FedAvg\nwith {self._settings_text()}\n"
+                "beside FedAvg (no privacy)",
+                ha="center",
+                va="center",
+                color="0.35",
+                transform=ax.transAxes,
+            )
+        else:
+            eps = self.history.epsilon[-1]
+            for history, label in (
+                (self.baseline, "FedAvg (no privacy)"),
+                (self.history, f"DP-FedAvg (ε = {eps:.2f})"),
+            ):
+                ax.plot(history.round, history.test_accuracy, label=label)
+            ax.legend(fontsize="small", loc="lower right")
         fig.canvas.draw()
         self.image.value = canvas_png(fig.canvas)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def __repr__(self) -> str:
+        """The sliders and the last run, e.g. ``PrivacyPanel(z=1, S=0.5, ...: not run yet)``."""
+        if self.history is None:
+            shown = "not run yet"
+        else:
+            shown = (
+                f"last run: DP-FedAvg accuracy {self.history.test_accuracy[-1]:.3f} at ε = "
+                f"{self.history.epsilon[-1]:.2f}, FedAvg {self.baseline.test_accuracy[-1]:.3f}"
+            )
+        return f"PrivacyPanel({self._settings_text()}; {shown})"
 
-        display(self.widget)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        """The panel for live front ends, plus the plot as a PNG for static viewers."""
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 __all__ = ["PrivacyPanel"]

@@ -8,7 +8,9 @@ redraws the label distribution and the client sizes. The numbers come from the
 
 The plots are drawn into one :class:`matplotlib.figure.Figure`, made once and never registered
 with pyplot, and shown as a PNG in an :class:`ipywidgets.Image`, so moving a slider a hundred
-times leaves no figures behind and looks the same in every Jupyter front end.
+times leaves no figures behind and looks the same in every Jupyter front end. Displayed in a
+notebook, the panel also leaves that PNG in the cell's output, so GitHub and nbviewer show the
+split as it was (:func:`fedlab.controls.panel_bundle`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from fedlab import partition
-from fedlab.controls import checked_slider
+from fedlab.controls import checked_slider, panel_bundle
 from fedlab.data import Dataset
 from fedlab.plot import plot_client_sizes, plot_label_distribution
 from fedlab.validate import check_array, check_choice, check_int
@@ -268,10 +270,18 @@ class SplitExplorer:
         fig.savefig(buffer, format="png", dpi=90)
         return buffer.getvalue()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def __repr__(self) -> str:
+        """The split on screen, e.g. ``SplitExplorer(dirichlet(α=0.5), 10 clients, H = 0.63)``."""
+        split = self._split
+        refused = "" if self._error is None else f"; refused: {self._error}"
+        return (
+            f"SplitExplorer({split.scheme}, {split.num_clients} clients, "
+            f"H = {split.heterogeneity():.2f}{refused})"
+        )
 
-        display(self.widget)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
+        """The panel for live front ends, plus the plots as a PNG for static viewers."""
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 __all__ = ["PARAMETER_OF", "SCHEMES", "SplitExplorer"]

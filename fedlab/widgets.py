@@ -16,7 +16,6 @@ JupyterLab, Notebook, VS Code and under nbval.
 
 from __future__ import annotations
 
-import base64
 import html
 import inspect
 import threading
@@ -38,7 +37,7 @@ from matplotlib.transforms import Bbox
 from fedlab import data as datasets
 from fedlab import partition
 from fedlab.algorithms import ALGORITHMS
-from fedlab.controls import checked_slider, round_log
+from fedlab.controls import checked_slider, panel_bundle, round_log
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
@@ -289,6 +288,9 @@ class Dashboard:
     and rendered by an Agg canvas to PNG bytes, which replace ``image.value`` after every round.
     Each redraw removes the previous curves and calls :func:`fedlab.plot.plot_loss`,
     :func:`~fedlab.plot.plot_accuracy` and :func:`~fedlab.plot.plot_drift` on the same axes.
+    The x axes follow the rounds done, growing in steps (10, 20, 50, 100, 200, ... rounds), not
+    the ``rounds`` planned: the first rounds of a long run fill the plot. Displayed in a
+    notebook, the panel also leaves its PNG in the cell's output, for GitHub and nbviewer.
 
     Args:
         dataset: ``"digits"`` or ``"synthetic"`` (FedProx's Synthetic(α, β)).
@@ -537,7 +539,6 @@ class Dashboard:
         self._simulation: Simulation | None = None
         self._settings: dict | None = None  # the current simulation's settings
         self._kept: list[_Run] = []  # earlier runs, kept for comparison until Clear
-        self._target = c["num_rounds"].value  # the x axis spans the planned run
         self._data_cache: dict[tuple, datasets.Dataset] = {}
         self._prepared: tuple[dict, Simulation] | None = None  # built and traced ahead of Run
         self._preparing: threading.Thread | None = None
@@ -767,9 +768,7 @@ class Dashboard:
         simulation = self._ensure_simulation(fresh=num_rounds is None and complete)
         if simulation is None:
             return
-        done = len(simulation.history)
-        todo = target - done if num_rounds is None else num_rounds
-        self._target = max(done + todo, target)  # the x axes span the planned run
+        todo = target - len(simulation.history) if num_rounds is None else num_rounds
         self._stop_event.clear()
         self._set_running(True)
         self._thread = threading.Thread(
@@ -781,7 +780,7 @@ class Dashboard:
 
     def _train(self, simulation: Simulation, num_rounds: int) -> None:
         """The training thread: rounds until done or stopped, redrawing after each one."""
-        state = "done"
+        state, planned = "done", len(simulation.history) + num_rounds
         try:
             simulation.run(
                 num_rounds,
@@ -789,7 +788,7 @@ class Dashboard:
                 progress=False,
                 stop_event=self._stop_event,
             )
-            if self._stop_event.is_set() and len(simulation.history) < self._target:
+            if self._stop_event.is_set() and len(simulation.history) < planned:
                 state = "stopped"
         except DivergenceError as error:
             state = "diverged"
@@ -816,8 +815,6 @@ class Dashboard:
         simulation = self._ensure_simulation()
         if simulation is None:
             return None
-        if len(simulation.history) >= self._target:  # widen the x axes in steps of 10 rounds
-            self._target = 10 * (len(simulation.history) // 10 + 1)
         try:
             record = simulation.step()
         except DivergenceError as error:
@@ -851,7 +848,6 @@ class Dashboard:
         with self._lock:
             self._keep_current()
             self._simulation = self._settings = None
-        self._target = self.controls["num_rounds"].value
         self._say("")
         self._show(None)
 
@@ -954,28 +950,30 @@ class Dashboard:
             else:
                 self._plots.show("curves")
                 x = self.controls["x_axis"].value
-                self.drawn, legends = _draw(self._plots.axes, current, self._kept, self._target, x)
+                self.drawn, legends = _draw(self._plots.axes, current, self._kept, x)
             self.image.value = self._plots.render(legends)
             self.draw_seconds = time.perf_counter() - start
 
+    def __repr__(self) -> str:
+        """The status line, e.g. ``Dashboard(round 5 · train loss 0.412 · ... · done)``."""
+        return f"Dashboard({html.unescape(self.status.value)})"
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict:
         """The widget for live front ends, plus the plots as a PNG for static viewers."""
-        bundle = self.widget._repr_mimebundle_() or {}
-        bundle["text/plain"] = f"Dashboard({self.status.value})"
-        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
-        return bundle
+        return panel_bundle(self.widget, self.image.value, repr(self))
 
 
 class _Plots:
     """The dashboard's one figure (2×2 axes, no pyplot) and its rendering to PNG bytes.
 
     Rendering the whole figure takes about 100 ms on a small CPU, mostly for text: tick labels,
-    titles, legends. Between two rounds that text rarely changes, because the x axes span the
-    planned run, the y axes of loss and drift snap to round numbers, and the legends keep their
-    labels and places. So the curves are drawn *animated* (left out of a full draw), the rest
-    is rendered once into a cached background, the opaque legends are cached as small images,
-    and a redraw pastes the background, draws the curves and pastes the legends on top. The
-    caches are rendered again whenever an axis range, an x label or a legend changes.
+    titles, legends. Between two rounds that text rarely changes, because the x axes grow in
+    steps (10, 20, 50, 100, 200, ... rounds: :func:`_rounds_shown`), the y axes of loss and drift
+    snap to round numbers, and the legends keep their labels and places. So the curves are drawn
+    *animated* (left out of a full draw), the rest is rendered once into a cached background,
+    the opaque legends are cached as small images, and a redraw pastes the background, draws the
+    curves and pastes the legends on top. The caches are rendered again whenever an axis range,
+    an x label or a legend changes.
     """
 
     def __init__(self, figsize: tuple[float, float] = _FIGSIZE, dpi: float = _DPI):
@@ -1059,6 +1057,25 @@ def _nice_top(value: float) -> float:
     return float(min(t for t in ticks if t >= value))
 
 
+def _rounds_shown(rounds: int) -> int:
+    """How many rounds the x axes span: the first of 10, 20, 50, 100, 200, 500, ... ≥ ``rounds``.
+
+    The axes follow the rounds done, not the rounds planned, so the first rounds of a long run
+    fill the plot; they grow in these steps so that the cached background (see :class:`_Plots`)
+    is rendered again only a few times in a run, not after every round.
+
+    Example:
+        >>> [_rounds_shown(n) for n in (0, 5, 10, 11, 21, 60, 2000)]
+        [10, 10, 10, 20, 50, 100, 2000]
+    """
+    scale = 10
+    while True:
+        for mantissa in (1, 2, 5):
+            if mantissa * scale >= rounds:
+                return mantissa * scale
+        scale *= 10
+
+
 def _x_locator(x: str) -> MaxNLocator:
     """Tick positions for an x axis of rounds (whole numbers) or of megabytes."""
     if x == "round":
@@ -1103,13 +1120,16 @@ def _draw_clients(
 
 
 def _draw(
-    axes: np.ndarray, current: _Run, kept: Sequence[_Run], target: int, x: str = "round"
+    axes: np.ndarray, current: _Run, kept: Sequence[_Run], x: str = "round"
 ) -> tuple[dict[str, Drawn], list[tuple[Axes, dict]]]:
     """Loss, accuracy (every run), drift and update agreement on the 2×2 ``axes``.
 
     ``x``: the loss and accuracy panels' x axis, ``"round"`` or ``"megabytes"`` (the drift
-    panels are always per round). Returns what was drawn and the legends to show (axes and
-    placement), which :meth:`_Plots.render` builds only when their labels change.
+    panels are always per round). The round axes span :func:`_rounds_shown` of the most rounds
+    any run on the charts has done (the rounds planned play no part); the megabyte axes span
+    what the current run would have sent by then at its megabytes per round so far, or the
+    most any kept run sent, whichever is more. Returns what was drawn and the legends to show
+    (axes and placement), which :meth:`_Plots.render` builds only when their labels change.
     """
     ax_loss, ax_acc, ax_drift, ax_cos = axes.flat
     for ax in axes.flat:
@@ -1143,14 +1163,14 @@ def _draw(
     # from 0 to a round number, with room for the legend: steady ticks, a steady background
     for ax, room in ((ax_loss, 1.03), (ax_drift, 1.25)):
         ax.set_ylim(0.0, _nice_top(room * ax.dataLim.y1) if ax.dataLim.height >= 0 else 1.0)
-    longest = max([len(history), target, *(len(run.history) for run in kept)])
-    rounds_right = max(longest, 2) + 0.5
+    shown = _rounds_shown(max([len(history), *(len(run.history) for run in kept)]))
+    rounds_right = shown + 0.5
     if x == "round":
         right = rounds_right
-    else:  # the most sent by any run, or planned for this one at its megabytes per round so far
+    else:  # the most sent by a kept run, or by this one after `shown` rounds at its pace so far
         sent = [run.history.megabytes_sent[-1] for run in kept if len(run.history)]
         if len(history):
-            sent.append(history.megabytes_sent[-1] / len(history) * max(target, len(history)))
+            sent.append(history.megabytes_sent[-1] / len(history) * shown)
         right = _nice_top(1.02 * max(sent, default=0.0))
     for ax in axes.flat:
         panel_x = x if ax in (ax_loss, ax_acc) else "round"

@@ -293,6 +293,23 @@ def test_panel_redraws_when_a_control_changes():
         LoraAggregationPanel(rank=7)
 
 
+def test_a_notebook_keeps_a_png_of_the_heatmaps_on_screen(notebook_png):
+    panel = LoraAggregationPanel(rank=1, spread=0.0, seed=0)
+    first, width, height = notebook_png(panel)
+    assert first == bytes(panel.image.value)
+    assert (width, height) == (960, 232)  # 12 x 2.9 inches at 80 dpi
+    assert repr(panel) == "LoraAggregationPanel(rank 1, spread 0, seed 0: relative error 0.000)"
+    panel.controls["spread"].value = 1.5
+    moved, _, _ = notebook_png(panel)
+    assert moved != first and moved == bytes(panel.image.value)
+    assert repr(panel) == (
+        f"LoraAggregationPanel(rank 1, spread 1.5, seed 0: "
+        f"relative error {panel.example.error:.3f})"
+    )
+    assert panel.example.error > 0
+    assert panel.status in panel.widget.children and panel.image in panel.widget.children
+
+
 # --- the convention, checked against Keras ---------------------------------------------------
 
 

@@ -21,7 +21,25 @@ def test_sliders_have_the_documented_bounds(digits):
     assert (c["lam"].min, c["lam"].max) == (-3, 2)  # 0.001 .. 100
     assert (c["num_rounds"].min, c["num_rounds"].max) == (1, 100)
     assert (panel.alpha, panel.lam, c["num_rounds"].value) == (0.5, 2.0, 7)
-    assert panel.histories == {} and panel.image.value == b""
+    assert panel.histories == {} and panel.image.value[:4] == b"\x89PNG"  # see the next test
+
+
+def test_before_any_run_the_picture_shows_the_settings_and_says_to_run(digits, notebook_png):
+    panel = PersonalizationPanel(digits, num_clients=8, clients_per_round=4, alpha=0.5, lam=2.0)
+    first, width, height = notebook_png(panel)
+    assert first == bytes(panel.image.value)
+    assert (width, height) == (800, 304)  # 10 x 3.8 inches at 80 dpi
+    left, right = panel._figure.axes
+    assert not left.lines and not right.lines and right.get_xlim() == (0, 20)
+    assert left.get_title() == "Accuracy per client" and right.get_xlabel() == "round"
+    (note,) = left.texts
+    assert note.get_text().startswith("not run yet: press Run")
+    assert "8 clients" in note.get_text() and "α=0.5, λ=2, T=20" in note.get_text()
+    assert repr(panel) == "PersonalizationPanel(α=0.5, λ=2, T=20; not run yet)"
+    panel.controls["lam"].value = 0.5  # the picture follows the sliders
+    moved, _, _ = notebook_png(panel)
+    assert moved != first and "λ=0.5" in panel._figure.axes[0].texts[0].get_text()
+    assert repr(panel) == "PersonalizationPanel(α=0.5, λ=0.5, T=20; not run yet)"
 
 
 def test_bad_arguments_name_the_argument(digits):
@@ -47,11 +65,12 @@ def test_split_holds_out_each_clients_test_set(digits):
     assert panel.split() is split  # cached per α
 
 
-def test_run_trains_ditto_and_local_only_and_draws_them(digits):
+def test_run_trains_ditto_and_local_only_and_draws_them(digits, notebook_png):
     figures_before = plt.get_fignums()
     panel = PersonalizationPanel(
         digits, num_clients=6, clients_per_round=3, num_rounds=2, lam=0.1, seed=1
     )
+    not_run, _, _ = notebook_png(panel)
     histories = panel.run()
     assert histories is panel.histories and sorted(histories) == ["ditto", "local"]
     ditto, local = histories["ditto"], histories["local"]
@@ -72,6 +91,10 @@ def test_run_trains_ditto_and_local_only_and_draws_them(digits):
     assert (
         "local only: mean" in panel.status.value and "global (FedAvg): mean" in panel.status.value
     )
+    run_png, _, _ = notebook_png(panel)
+    assert run_png != not_run and run_png == bytes(panel.image.value)
+    assert repr(panel).startswith("PersonalizationPanel(run with α=0.3, λ=0.1, T=2: global")
+    assert f"Ditto λ=0.1: mean {100 * mean:.1f} %" in repr(panel)
 
     panel.controls["lam"].value = 10.0
     panel.button.click()  # the button runs it too; same α and T: local-only is reused
@@ -85,4 +108,4 @@ def test_refused_settings_show_the_error_in_the_panel(digits):
     panel = PersonalizationPanel(digits, num_clients=50, clients_per_round=5, alpha=0.01)
     assert panel.run() is None
     assert "⚠" in panel.status.value and "alpha" in panel.status.value
-    assert panel.histories == {} and panel.image.value == b""
+    assert panel.histories == {} and "not run yet" in panel._figure.axes[0].texts[0].get_text()

@@ -551,12 +551,18 @@ def test_panel_leaks_no_figures():
     assert len(panel._figure.axes) == 2
 
 
-def test_panel_displays_as_widget_and_png():
+def test_a_notebook_keeps_a_png_of_the_run_on_screen(notebook_png):
     panel = Playground(num_rounds=5)
-    bundle = panel._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"].startswith("Playground(FedAvg")
-    import base64
-
-    assert base64.b64decode(bundle["image/png"]) == bytes(panel.image.value)
+    first, width, height = notebook_png(panel)
+    assert first == bytes(panel.image.value)
+    assert (width, height) == (990, 396)  # 11 x 4.4 inches at 90 dpi
+    assert repr(panel) == f"Playground({panel._status_line()})"
+    assert repr(panel).startswith("Playground(FedAvg")
+    panel.controls["round"].value = 2  # the slider moves: the picture follows
+    moved, _, _ = notebook_png(panel)
+    assert moved != first and moved == bytes(panel.image.value)
+    assert "round 2: clients moved" in repr(panel)
+    panel.controls["lr"].value = 1.5  # refused: the picture keeps the last valid run
+    assert notebook_png(panel)[0] == moved
+    assert "; refused: lr = 1.5 is too large" in repr(panel)
     assert panel.status in panel.widget.children and panel.image in panel.widget.children

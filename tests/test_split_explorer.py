@@ -153,14 +153,23 @@ def test_redrawing_leaks_no_figures_and_no_axes():
     assert len(explorer._figure.axes) == 3  # labels, their colorbar, sizes: nothing piles up
 
 
-def test_displaying_shows_the_panel(monkeypatch):
-    import IPython.display
-
-    shown_widgets = []
-    monkeypatch.setattr(IPython.display, "display", shown_widgets.append)
-    explorer = SplitExplorer(LABELS)
-    explorer._ipython_display_()
-    assert shown_widgets == [explorer.widget]
+def test_a_notebook_keeps_a_png_of_the_split_on_screen(notebook_png):
+    explorer = SplitExplorer(LABELS, scheme="dirichlet", alpha=0.5, num_clients=10)
+    first, width, height = notebook_png(explorer)
+    assert first == bytes(explorer.image.value)
+    assert (width, height) == (900, 306)  # 10 x 3.4 inches at 90 dpi
+    heterogeneity = explorer.split.heterogeneity()
+    assert repr(explorer) == f"SplitExplorer(dirichlet(α=0.5), 10 clients, H = {heterogeneity:.2f})"
+    explorer.controls["num_clients"].value = 4
+    moved, _, _ = notebook_png(explorer)
+    assert moved != first and moved == bytes(explorer.image.value)
+    assert repr(explorer).startswith("SplitExplorer(dirichlet(α=0.5), 4 clients, H = ")
+    explorer.controls["classes_per_client"].value = 3  # a hidden slider: same split, same picture
+    assert notebook_png(explorer)[0] == moved
+    explorer.controls["alpha"].value = 0.01
+    explorer.controls["num_clients"].value = 40  # refused: some client gets < min_size examples
+    assert notebook_png(explorer)[0] == bytes(explorer.image.value)
+    assert "; refused: " in repr(explorer) and explorer.error in repr(explorer)
     assert (
         explorer.status in explorer.widget.children and explorer.image in explorer.widget.children
     )

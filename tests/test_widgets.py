@@ -9,9 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from fedlab import DivergenceError, History  # noqa: E402
-from fedlab.widgets import Dashboard, client_loss_range, run_label  # noqa: E402
+from fedlab.widgets import Dashboard, _rounds_shown, client_loss_range, run_label  # noqa: E402
 
 SMALL = {"num_clients": 5, "clients_per_round": 5, "num_rounds": 4}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -48,8 +50,17 @@ def test_the_panel_has_the_documented_buttons_classes_and_starting_state():
     assert dash.image.format == "png" and bytes(dash.image.value).startswith(PNG)
     assert dash.buttons["Stop"].disabled and not dash.buttons["Run"].disabled
     assert len(dash.history) == 0 and not dash.running
-    bundle = dash._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
+
+
+def test_a_notebook_keeps_a_png_of_the_plots_on_screen(notebook_png):
+    dash = Dashboard(warm_up=False, **SMALL)
+    ready, width, height = notebook_png(dash)
+    assert ready == bytes(dash.image.value) and (width, height) == (720, 448)
+    assert repr(dash) == "Dashboard(ready)"
+    dash.step()
+    stepped, _, _ = notebook_png(dash)
+    assert stepped != ready and stepped == bytes(dash.image.value)
+    assert repr(dash).startswith("Dashboard(round 1 · train loss ") and "&" not in repr(dash)
 
 
 def test_keyword_arguments_set_the_controls_and_bad_ones_raise():
@@ -340,18 +351,18 @@ def test_the_x_axis_toggle_redraws_every_run_against_megabytes_sent_and_back():
         dash.drawn["client_loss"].data["megabytes"], dash.history.megabytes_sent
     )
     assert ax_accuracy.get_xlabel() == ax_loss.get_xlabel() == "megabytes sent (down + up)"
-    planned = dash.history.megabytes_sent[-1] / 3 * 4  # `rounds` = 4 at this run's MB per round
-    assert planned <= ax_accuracy.get_xlim()[1] < 2 * planned
+    shown = dash.history.megabytes_sent[-1] / 3 * 10  # 10 rounds shown at this run's MB per round
+    assert shown <= ax_accuracy.get_xlim()[1] < 2 * shown
     drift_axes = dash.drawn["drift"].axes
     assert [ax.get_xlabel() for ax in drift_axes] == ["round", "round"]  # always per round
-    assert all(ax.get_xlim() == (0, 4.5) for ax in drift_axes)
+    assert all(ax.get_xlim() == (0, 10.5) for ax in drift_axes)
     megabytes_png = bytes(dash.image.value)
 
     dash.controls["x_axis"].value = "round"
     kept_line, current_line = ax_accuracy.lines  # each redraw draws new lines
     np.testing.assert_array_equal(kept_line.get_xdata(), [1, 2])  # the kept run's 2 rounds
     np.testing.assert_array_equal(current_line.get_xdata(), [1, 2, 3])
-    assert ax_accuracy.get_xlabel() == "round" and ax_accuracy.get_xlim() == (0, 4.5)
+    assert ax_accuracy.get_xlabel() == "round" and ax_accuracy.get_xlim() == (0, 10.5)
     assert bytes(dash.image.value) != megabytes_png and len(dash.runs) == 2
 
 
@@ -460,3 +471,47 @@ def test_per_client_test_sets_are_held_out_and_can_be_switched_off():
         Dashboard(client_test_fraction=1.0, warm_up=False)
     with pytest.raises(ValueError, match="view"):
         Dashboard(view="table", warm_up=False)
+
+
+def x_right(dash: Dashboard) -> list[float]:
+    """The right x limit of the loss, accuracy, drift and agreement panels."""
+    return [ax.get_xlim()[1] for ax in dash._plots.axes.flat]
+
+
+def test_the_x_axes_follow_the_rounds_done_not_the_rounds_planned():
+    dash = Dashboard(warm_up=False, num_clients=5, clients_per_round=5, num_rounds=2000)
+    assert x_right(dash) == [10.5] * 4  # nothing done yet: the smallest span
+    for _ in range(5):
+        dash.step()
+    assert x_right(dash) == [10.5] * 4  # not 2000
+    rights = []
+    for _ in range(6):  # rounds 6 to 11
+        dash.step()
+        rights.append(x_right(dash)[0])
+    assert rights == [10.5] * 5 + [20.5]  # it grows in a step, not every round
+    dash.controls["num_rounds"].value = 3  # the plan plays no part
+    dash.controls["x_axis"].value = "megabytes"
+    per_round = dash.history.megabytes_sent[-1] / 11
+    loss_right, accuracy_right, drift_right, _ = x_right(dash)
+    assert loss_right == accuracy_right and 20 * per_round <= accuracy_right < 2 * 20 * per_round
+    assert drift_right == 20.5  # the drift panels stay per round
+
+
+def test_kept_runs_widen_the_x_axes_until_cleared():
+    dash = Dashboard(warm_up=False, num_clients=5, clients_per_round=5, num_rounds=2000)
+    dash.run(num_rounds=12, block=True)
+    dash.controls["local_epochs"].value = 2  # a new run; the first is kept for comparison
+    dash.step()
+    assert len(dash.runs) == 2 and x_right(dash) == [20.5] * 4
+    dash.clear()
+    assert x_right(dash) == [10.5] * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=10**9))
+def test_rounds_shown_is_the_next_10_20_50_step(rounds):
+    shown = _rounds_shown(rounds)
+    assert shown >= max(rounds, 10)
+    mantissa, zeros = str(shown)[0], str(shown)[1:]
+    assert mantissa in "125" and set(zeros) == {"0"}  # 10, 20, 50, 100, 200, 500, ...
+    assert shown <= max(10, 2.5 * rounds)  # the curves fill at least 40 % of the width

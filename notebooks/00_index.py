@@ -1,0 +1,126 @@
+# %% [markdown]
+# # 00 · Federated learning with `fedlab`: the map of the course
+#
+# *Purpose: see what federated learning is, how one round of it is built, and where each notebook
+# takes you.*
+#
+# **Goals**
+# - Say in one sentence what federated learning (FL) is, and what never leaves a device.
+# - Name the five stages of a federated round and the four slots `fedlab` builds them from.
+# - Know which notebook to open next.
+#
+# **You will need:** nothing but curiosity; this notebook runs in about 10 s, CPU is fine.
+
+# %% [markdown]
+# ## What federated learning is
+#
+# In ordinary ("centralised") machine learning, everyone's data is copied to one server and a model
+# is trained there. In **federated learning** the data **stays on the devices** that produced it —
+# phones, hospitals, sensors — and the **model travels** instead. A server sends the current model to
+# some clients; each client improves it on its own data; the clients send back only their model
+# *updates* (numbers describing how the weights changed); the server combines the updates into a
+# new model, and the next round begins. The server never sees a single training example.
+#
+# ```
+#                  ┌───────────── server ─────────────┐
+#                  │  global model w  ◄── average Δ's │
+#                  └────┬───────────────────────▲─────┘
+#           broadcast w │                       │ send back Δ_k = w_k − w
+#             ┌─────────┼─────────┐   ┌─────────┼─────────┐
+#             ▼         ▼         ▼   │         │         │
+#         client 1  client 2 … client K  (train w on own data → w_k)
+#         [data 1]  [data 2]   [data K]   ← data never moves
+# ```
+
+# %% [markdown]
+# ## One round, five stages, four slots
+#
+# Every federated algorithm in this course repeats the same round:
+#
+# 1. **Data stays local** — each client holds its own examples; nobody pools them.
+# 2. **Initialise and broadcast** — the server picks this round's clients and sends them the global
+#    weights.
+# 3. **Local training** — each selected client runs a few steps of SGD on its own data.
+# 4. **Aggregation** — the server combines the clients' updates, usually a mean weighted by how
+#    many examples each client has.
+# 5. **Update** — the server moves the global model along the combined update.
+#
+# Stage 1 is a fact about the data rather than code, so `fedlab` builds a round from **four
+# replaceable slots**; an algorithm is a choice of what goes in each:
+#
+# | slot | stages | in `fedlab` | later notebooks plug in… |
+# |---|---|---|---|
+# | **sample + broadcast** | 2 | `Algorithm.sample_clients`, `steps.broadcast` | stragglers, compressed downloads |
+# | **client update** | 3 | `steps.local_update` (+ `Algorithm.local_gradient`) | FedProx, SCAFFOLD, LoRA, personal heads |
+# | **aggregate** | 4 | `steps.aggregate`, `algorithms.WeightedMean` | compression, DP noise, secure aggregation |
+# | **server update** | 5 | `steps.server_update`, `algorithms.ServerSGD` | server learning rate, FedAdam, FedYogi |
+#
+# `fedlab.steps` runs these slots one client at a time, in plain readable code (for learning);
+# `fedlab.simulate` runs the very same slots for all clients at once (for speed). Notebook 01 proves
+# the two give the same numbers.
+
+# %% [markdown]
+# ## The notebooks
+#
+# | # | notebook | what you will do | status |
+# |---|---|---|---|
+# | 00 | this index | the map | ✓ |
+# | 01 | [One round by hand](01_one_round_by_hand.ipynb) | write a FedAvg round stage by stage, check it against `fedlab`, then run 30 rounds; fix a broken federated loop | available |
+# | 02 | [Client splits](02_client_splits.ipynb) | IID, Dirichlet label skew, shards, k classes, quantity and feature skew: what "non-IID" looks like, and what it does to FedAvg | available |
+# | 03 | [FedSGD vs FedAvg](03_fedsgd_vs_fedavg.ipynb) | local epochs trade communication for drift; a live training dashboard | available |
+# | 04 | [Client drift](04_client_drift.ipynb) | watch clients pull the model apart: a 2-D playground you can steer, then drift measured on digits | available |
+# | 05 | [FedProx and SCAFFOLD](05_fedprox_and_scaffold.ipynb) | two fixes for drift: a proximal term and control variates; write a client step yourself | available |
+# | 06 | [Server optimisers](06_server_optimizers.ipynb) | server learning rate, FedAvgM, FedAdam, FedYogi, FedAdagrad | available |
+# | 07 | [Stragglers and limited compute](07_stragglers_and_limited_compute.ipynb) | clients that do less work, or drop out: the FedProx paper's experiment | available |
+# | 08 | [Communication cost and compression](08_communication_cost.ipynb) | what a round sends; float16, k-bit quantisation, top-k and error feedback: accuracy per megabyte | available |
+# | 09 | [Federated LoRA fine-tuning](09_federated_fine_tuning_with_lora.ipynb) | pre-train a tiny transformer, fine-tune it on keyboard users: full, LoRA, head-only; the A·B pitfall; a 7B model's bill | available |
+# | 10 | [What updates leak](10_what_updates_leak.ipynb) | rebuild a digit and its label from one gradient (DLG, iDLG); which defences really stop it | available |
+# | 11 | [Differential privacy](11_differential_privacy.ipynb) | DP-FedAvg: clipping, noise, ε from a real accountant; privacy vs accuracy; local vs central DP | available |
+# | 12 | [Secure aggregation](12_secure_aggregation.ipynb) | masks that cancel, Shamir shares for dropouts: the server learns the sum, not the parts | available |
+# | 13 | [Personalisation and multi-task](13_personalisation_and_multitask.ipynb) | one global model is unfair to some clients: fine-tuning, FedPer, Ditto, clustered FL (IFCA); tasks sharing a body | available |
+# | 14 | [From simulation to deployment](14_from_simulation_to_deployment.ipynb) | the same FedAvg with every client a process: a Flower SuperLink and SuperNodes on this machine; same numbers, messages, time; the classroom recipe | available |
+#
+# Work through them in order: each one assumes the ones before it.
+
+# %% [markdown]
+# ## Setup
+#
+# Import `fedlab` **first** in every notebook: it quietens TensorFlow's start-up log lines and sets
+# a thread count that suits small CPUs. Then check the versions you are running.
+
+# %%
+import sys
+
+FEDLAB = "fedlab-edu @ git+https://github.com/fedlab-edu/fedlab"  # what Colab installs
+if "google.colab" in sys.modules:  # elsewhere `python3 dev.py lab` has installed fedlab already
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", FEDLAB], check=True)
+
+# %%
+import fedlab  # first: it quietens TensorFlow's start-up log lines
+
+for name, version in fedlab.versions().items():
+    print(f"{name:<11} {version}")
+
+# %% [markdown]
+# If this cell printed a table of versions (and no red error), your setup works and you are ready
+# for notebook 01. Every notebook runs in under a minute on a laptop CPU; no GPU is needed.
+
+# %% [markdown]
+# ## Summary
+#
+# - Federated learning moves the **computation to the data**: the model travels, the data stays.
+# - A round is *sample + broadcast → local training → aggregate → server update*; the algorithms in
+#   this course differ only in what they put in these four slots.
+# - `fedlab.steps` shows a round one client at a time; `fedlab.simulate` runs it fast; they agree.
+#
+# ## Exercises
+#
+# 1. Name three settings where the data *cannot* be pooled on one server (think law, bandwidth,
+#    trust). For each, who would run the server and who the clients?
+# 2. A client sends back its updated weights rather than its data. Can you think of a way those
+#    weights might still reveal something about the data? (Notebook 10 comes back to this.)
+# 3. Suppose half of the clients have 1 000 examples and the other half 10. Should the server
+#    average their updates equally, or weight them by example count? What could go wrong with
+#    each choice?

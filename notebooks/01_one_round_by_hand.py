@@ -1,0 +1,550 @@
+# %% [markdown]
+# # 01 · One round of federated learning, by hand
+#
+# *Purpose: write one round of Federated Averaging (FedAvg) stage by stage in plain TensorFlow, prove
+# that `fedlab` computes exactly the same thing, then let `fedlab` run thirty rounds.*
+#
+# **Goals**
+# - Train a **centralised baseline** first, so every federated number has something to be compared with.
+# - Split a dataset into clients and look at what each one holds.
+# - Write the five stages of a round yourself: initialise, sample + broadcast, local training,
+#   weighted aggregation, server update — and see that only **weights** leave a client.
+# - Check your round against `fedlab.steps` and the fast engine `fedlab.Simulation` (*two paths, one truth*).
+# - Recognise four common bugs in federated code, and fix them.
+#
+# **You will need:** [00 · the map of the course](00_index.ipynb); about 30 s to run on a laptop CPU (no GPU needed).
+
+# %% [markdown]
+# ## Setup
+#
+# `import fedlab` comes **first**: it quietens TensorFlow's start-up log lines before TensorFlow
+# loads. Then the usual libraries, and the versions this notebook was run with.
+
+# %%
+import sys
+
+FEDLAB = "fedlab-edu @ git+https://github.com/fedlab-edu/fedlab"  # what Colab installs
+if "google.colab" in sys.modules:  # elsewhere `python3 dev.py lab` has installed fedlab already
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", FEDLAB], check=True)
+
+# %%
+import fedlab  # first: it quietens TensorFlow's start-up log lines
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
+print(", ".join(f"{name} {version}" for name, version in fedlab.versions().items()))
+
+# %% [markdown]
+# Every size and rate in this notebook is set in the next cell. The values below run the whole
+# notebook in well under a minute on two CPU cores; try bigger ones in the exercises.
+
+# %%
+NUM_CLIENTS = 10  # devices that hold data
+NUM_ROUNDS = 30  # rounds of the full federated run (section 6)
+LOCAL_EPOCHS = 1  # passes over its own data each client makes per round
+BATCH_SIZE = 20  # local mini-batch size
+CLIENT_LR = 0.1  # local SGD learning rate
+SERVER_LR = 1.0  # step the server takes along the averaged update (FedAvg: 1)
+CENTRAL_EPOCHS = 10  # epochs of the centralised baseline
+SEED = 0
+
+# %% [markdown]
+# ## 1. The data
+#
+# scikit-learn's handwritten digits: 1 797 grey-scale images of 8×8 pixels, already on your
+# disk (no download). `fedlab.load_digits` scales pixels to [0, 1], flattens each image to 64
+# numbers and keeps 20 % of the images aside as a test set, with every digit in the same proportion.
+
+# %% tags=["nbval-check-output"]
+digits = fedlab.load_digits(seed=SEED)
+print(digits.summary())
+print("x_train", digits.x_train.shape, digits.x_train.dtype)
+print("y_train", digits.y_train.shape, digits.y_train.dtype)
+print("first labels:", digits.y_train[:10].tolist())
+
+# %% [markdown]
+# The labels are plain integers 0–9, not one-hot vectors — remember this for bug (iv) in section 7.
+# Here are the first sixteen training images, reshaped back to 8×8:
+
+# %%
+fig, axes = plt.subplots(2, 8, figsize=(8, 2.4), layout="constrained")
+for ax, x, y in zip(axes.flat, digits.x_train, digits.y_train, strict=False):
+    ax.imshow(x.reshape(digits.image_shape[:2]), cmap="gray_r")
+    ax.set_title(str(y))
+    ax.axis("off")
+
+# %% [markdown]
+# Blurry, but a person reads most of them easily. 8×8 digits are small enough that a round of
+# federated training takes milliseconds, which is what lets us experiment freely.
+#
+# ## 2. A centralised baseline first
+#
+# Before any federated round, train the same model the ordinary way: all training data in one
+# place, Keras `fit`. Whatever federated learning achieves later is measured against this number.
+#
+# `fedlab.FedModel(10)` is a small network — `Dense(128, ReLU) → Dense(10)` — that outputs
+# **logits** (raw scores, no softmax), so the loss is told `from_logits=True`.
+
+# %%
+keras.utils.set_random_seed(SEED)
+baseline = fedlab.FedModel(10)
+baseline.compile(
+    optimizer=keras.optimizers.SGD(CLIENT_LR),
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    metrics=["accuracy"],
+)
+baseline.fit(
+    digits.x_train, digits.y_train, epochs=CENTRAL_EPOCHS, batch_size=BATCH_SIZE, verbose=0
+);
+
+# %% tags=["nbval-check-output"]
+central_loss, central_accuracy = baseline.evaluate(digits.x_test, digits.y_test, verbose=0)
+print(f"centralised baseline: test accuracy {central_accuracy:.2f}")
+
+# %% [markdown]
+# About 0.96 after ten epochs. Keep it in mind; we come back to it in section 6.
+#
+# ## 3. Split the data across clients
+#
+# Now pretend the training images were written on ten different phones. `fedlab.partition.iid`
+# shuffles the examples and deals them out evenly, so every client's data looks like a small
+# sample of the whole (*IID*: independent and identically distributed). Notebook 02 makes
+# clients that differ.
+
+# %% tags=["nbval-check-output"]
+split = fedlab.partition.iid(digits.y_train, num_clients=NUM_CLIENTS, seed=SEED)
+print("client  size  examples of each digit 0..9")
+for k in range(split.num_clients):
+    counts = " ".join(f"{n:3d}" for n in split.label_counts[k])
+    print(f"{k:6d}  {split.sizes[k]:4d}  {counts}")
+
+
+# %% [markdown]
+# Each client holds 143 or 144 images, with between 7 and 25 of each digit: similar, not identical.
+#
+# In real federated learning each client's arrays live **on a different device**, and the server
+# cannot read them. Here they are simply index sets into one array — `split.client_indices[k]` —
+# and the code below keeps to the rule anyway: client *k*'s examples are read only inside client
+# *k*'s own training, and nobody looks at anyone else's.
+#
+# ## 4. One round, written out stage by stage
+#
+# This is the heart of the notebook. We write one round of FedAvg in plain TensorFlow and NumPy.
+#
+# ### (a) Initialise the global model
+#
+# The server creates the model once, with seeded initial weights. A model's weights are just a
+# list of arrays; these arrays are what travel between server and clients.
+
+# %% tags=["nbval-check-output"]
+def model_fn():  # the server and every client build this same architecture
+    return fedlab.FedModel(10)
+
+
+model, global_weights = fedlab.steps.initialize(model_fn, digits.x_train, seed=SEED)
+for w in global_weights:
+    print(w.shape, w.dtype)
+print("parameters:", sum(w.size for w in global_weights))
+
+# %% [markdown]
+# Four arrays, 9 610 numbers: a kernel and a bias for each of the two layers. `model_fn` is how
+# `fedlab` is told which architecture to build; `initialize` calls it, seeds the weights and builds
+# the model on one example (you could do the same with `keras.utils.set_random_seed` and one call).
+# An untrained model is right only by chance:
+
+# %% tags=["nbval-check-output"]
+_, accuracy_0 = fedlab.steps.evaluate(model, global_weights, digits.x_test, digits.y_test)
+print(f"round 0 (untrained): test accuracy {accuracy_0:.2f}")
+
+# %% [markdown]
+# ### (b) Sample clients and broadcast
+#
+# The server chooses who takes part this round and sends each chosen client **its own copy** of
+# the global weights. With only ten clients we let everyone take part; later notebooks sample a
+# fraction of them each round.
+
+# %% tags=["nbval-check-output"]
+round_num = 1
+clients = np.arange(NUM_CLIENTS)  # this round, every client takes part
+received = {k: [w.copy() for w in global_weights] for k in clients}  # broadcast: one copy each
+print("clients this round:", clients.tolist())
+
+# %% [markdown]
+# ### (c) Local training, on each client
+#
+# Each client runs ordinary mini-batch SGD, starting from the weights it received, on its own data
+# only. The function below is the code that would run *on the phone*. `model` serves as a
+# calculator: we load the weights we want into it, train, and read the new weights out.
+#
+# The order of the mini-batches comes from `fedlab.steps.batch_order` — a seeded shuffle per
+# (round, client) — so that `fedlab` will see exactly the same batches when we compare in section 5.
+
+# %%
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def client_update(model, weights, x, y, client_id):
+    """Runs on client `client_id`: local SGD from `weights` on its own (x, y); returns new weights."""
+    for variable, w in zip(model.trainable_variables, weights, strict=True):
+        variable.assign(w)  # start from the weights the server sent
+    batches = fedlab.steps.batch_order(len(x), BATCH_SIZE, LOCAL_EPOCHS, round_num, client_id, SEED)
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y[batch], model(x[batch], training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        for variable, g in zip(model.trainable_variables, grads, strict=True):
+            variable.assign_sub(CLIENT_LR * g)  # w <- w - lr * gradient
+    return [variable.numpy() for variable in model.trainable_variables]
+
+
+# %% [markdown]
+# Now every client trains. Look at what goes into `sent_back`: the client's **new weights and its
+# number of examples** — never `x` or `y`.
+
+# %% tags=["nbval-check-output"]
+sent_back = {}  # what reaches the server: (new weights, example count) per client
+for k in clients:
+    own = split.client_indices[k]  # client k's data, read only here, on client k
+    new_weights = client_update(model, received[k], digits.x_train[own], digits.y_train[own], k)
+    sent_back[k] = (new_weights, len(own))
+print("example counts received:", [n for _, n in sent_back.values()])
+
+# %% [markdown]
+# ### (d) Aggregate: a mean weighted by example count
+#
+# The server turns each client's new weights into an **update** Δ_k = w_k − w (how far the client
+# moved), and averages the updates, giving client *k* the weight n_k / n — its share of all
+# examples:
+#
+# $$\Delta = \sum_k \frac{n_k}{n}\, \Delta_k$$
+#
+# A client with twice the data counts twice as much, exactly as if its examples had been pooled.
+
+# %%
+deltas = {
+    k: [w_k - w for w_k, w in zip(new, global_weights, strict=True)]
+    for k, (new, _) in sent_back.items()
+}
+counts = np.array([n for _, n in sent_back.values()], dtype=np.float32)
+shares = counts / counts.sum()  # n_k / n, sums to 1
+mean_delta = [
+    sum(share * deltas[k][i] for share, k in zip(shares, clients, strict=True))
+    for i in range(len(global_weights))
+]
+
+# %% [markdown]
+# ### (e) Server update
+#
+# The server moves the global model along the averaged update: w ← w + η_s · Δ. With
+# `SERVER_LR = 1` this is plain FedAvg: the new global model *is* the weighted average of the
+# clients' models. (Notebook 06 uses other server steps.)
+
+# %% tags=["nbval-check-output"]
+hand_weights = [w + SERVER_LR * d for w, d in zip(global_weights, mean_delta, strict=True)]
+_, accuracy_1 = fedlab.steps.evaluate(model, hand_weights, digits.x_test, digits.y_test)
+print(f"round 1 (by hand): test accuracy {accuracy_1:.2f}")
+
+# %% [markdown]
+# One round took the model from about 0.06 to about 0.4: each client made only eight small SGD
+# steps, and the average of their models is already much better than chance.
+#
+# That was the whole round. What crossed the network: 10 copies of 9 610 weights down, 10 updates
+# of 9 610 numbers and 10 example counts up. What did not: a single pixel or label.
+#
+# ## 5. The same round with `fedlab.steps`
+#
+# `fedlab.steps` has one function per stage, written much like the cells above. An `Algorithm`
+# such as `fedlab.FedAvg(...)` carries the settings (epochs, batch size, learning rates) so they
+# are written once.
+
+# %%
+algorithm = fedlab.FedAvg(
+    local_epochs=LOCAL_EPOCHS, batch_size=BATCH_SIZE, client_lr=CLIENT_LR, server_lr=SERVER_LR
+)
+chosen = fedlab.steps.sample_clients(NUM_CLIENTS, NUM_CLIENTS, round_num=1, seed=SEED)
+copies = fedlab.steps.broadcast(global_weights, chosen)
+
+# %% [markdown]
+# `local_update` trains one client and returns a `ClientResult`: its new weights, its update
+# (`delta`), its example count and its mean training loss — the record of what a client sends.
+
+# %% tags=["nbval-check-output"]
+results = []
+for k, weights in copies.items():
+    own = split.client_indices[k]
+    x_k, y_k = digits.x_train[own], digits.y_train[own]
+    result = fedlab.steps.local_update(
+        model, weights, x_k, y_k, algorithm, round_num=1, client_id=k, seed=SEED
+    )
+    results.append(result)
+first = results[0]
+print(f"client {first.client_id}: {first.num_examples} examples, loss {first.loss:.2f}")
+
+# %% tags=["nbval-check-output"]
+aggregated = fedlab.steps.aggregate([r.delta for r in results], [r.num_examples for r in results])
+step_weights = fedlab.steps.server_update(global_weights, aggregated, server_lr=SERVER_LR)
+for ours, theirs in zip(hand_weights, step_weights, strict=True):
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+print("hand-written round == fedlab.steps round ✓")
+
+# %% [markdown]
+# The assertion passed: every one of the 9 610 weights agrees to within 10⁻⁵ (the tiny
+# differences come from adding floating-point numbers in a different order).
+# `fedlab.steps.run_round` does all of the stages in one call, and agrees too:
+
+# %% tags=["nbval-check-output"]
+one_call = fedlab.steps.run_round(
+    model, global_weights, digits, split, algorithm, NUM_CLIENTS, round_num=1, seed=SEED
+)
+for ours, theirs in zip(hand_weights, one_call.weights, strict=True):
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+print("hand-written round == fedlab.steps.run_round ✓")
+
+# %% [markdown]
+# ## 6. Many rounds with the fast engine
+#
+# Training clients one after another in Python is clear but slow. `fedlab.Simulation` runs the
+# same four slots with all of a round's clients trained at once inside one compiled TensorFlow
+# function. Different code — so first check it computes the same round as ours.
+
+# %% tags=["nbval-check-output"]
+simulation = fedlab.Simulation(algorithm, model_fn, digits, split, seed=SEED)
+record = simulation.step()  # one round
+for ours, engine in zip(hand_weights, simulation.weights, strict=True):
+    np.testing.assert_allclose(ours, engine, atol=1e-5)
+print(f"hand-written round == fedlab.Simulation round ✓ (test accuracy {record.test_accuracy:.2f})")
+
+# %% [markdown]
+# **Two paths, one truth**: the readable step functions and the fast engine give the same weights,
+# so from now on we can trust the engine and use the time it saves for experiments.
+# `fedlab.simulate` creates a `Simulation` and runs it for many rounds, returning a `History`
+# — every number measured in every round. Thirty rounds take about a second.
+
+# %% tags=["nbval-check-output"]
+history = fedlab.simulate(
+    algorithm, model_fn, digits, split, num_rounds=NUM_ROUNDS, seed=SEED, progress=False
+)
+print(f"FedAvg after {len(history)} rounds: test accuracy {history.test_accuracy[-1]:.2f}")
+print(f"centralised baseline:       test accuracy {central_accuracy:.2f}")
+
+# %%
+fedlab.plot.plot_history(history);
+
+# %% [markdown]
+# Notice:
+# - Test accuracy climbs fast for five rounds, then slowly; after thirty rounds FedAvg is close to
+#   the centralised model but a little below it.
+# - Why below? In each round every client takes 8 small steps and the server *averages* them, so
+#   a round moves the model roughly as far as 8 steps of SGD — while each centralised epoch took 72.
+#   On IID data FedAvg mostly needs more rounds, not a different answer.
+# - The clients' training loss (solid) and the global test loss (dashed) fall together: the clients'
+#   data look alike, so what is good for one is good for all.
+#
+# The drift plot shows how far each client's local training carried it from the global model
+# (left), and whether each client's update points the same way as the average (right, cosine
+# similarity; 1 = same direction).
+
+# %%
+fedlab.plot.plot_drift(history);
+
+# %% [markdown]
+# On IID clients the updates start out pointing the same way (cosines around 0.85) and drift
+# shrinks as the model converges. The cosines fall slowly too: near a good model there is little
+# left that all clients agree on, and each update is mostly its own mini-batch noise. Notebook 04
+# shows what happens when the clients' data differ.
+#
+# ## 7. A broken federated loop, and how to fix it
+#
+# Four mistakes that are easy to make and, worse, often run without an error.
+#
+# ### (i) Training one client after another is not federated averaging
+#
+# A tempting "federated" loop: hand the model to client 0, let it train, pass the result to client 1,
+# and so on. To see the problem clearly, give each client **one digit** — sort the training set by
+# label and deal it out in blocks (notebook 02 studies such splits).
+
+# %% tags=["nbval-check-output"]
+by_label = np.array_split(np.argsort(digits.y_train, kind="stable"), NUM_CLIENTS)
+sorted_split = fedlab.ClientSplit.from_indices(by_label, digits.y_train, scheme="by label")
+print("main digit of each client:", sorted_split.label_counts.argmax(axis=1).tolist())
+
+# %%
+weights = global_weights  # the broken loop: no broadcast, no average
+for k in range(NUM_CLIENTS):  # client k starts from client k-1's model
+    own = sorted_split.client_indices[k]
+    x_k, y_k = digits.x_train[own], digits.y_train[own]
+    result = fedlab.steps.local_update(model, weights, x_k, y_k, algorithm, client_id=k, seed=SEED)
+    weights = result.weights
+sequential_weights = weights
+
+# %% [markdown]
+# For comparison, real FedAvg on the same one-digit clients: every client starts from the *same*
+# global weights each round, and the server averages.
+
+# %%
+fedavg_sorted = fedlab.Simulation(algorithm, model_fn, digits, sorted_split, seed=SEED)
+fedavg_sorted.run(NUM_ROUNDS, progress=False)
+runs = {
+    "one after another": sequential_weights,
+    f"FedAvg, {NUM_ROUNDS} rounds": fedavg_sorted.weights,
+}
+
+# %% tags=["nbval-check-output"]
+for name, weights in runs.items():
+    _, accuracy = fedlab.steps.evaluate(model, weights, digits.x_test, digits.y_test)
+    print(f"{name:>18}: test accuracy {accuracy:.2f}")
+
+# %% [markdown]
+# Where do the two models go wrong? Their accuracy on each digit separately:
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 2.6), layout="constrained")
+for shift, (name, weights) in zip([-0.2, 0.2], runs.items(), strict=True):
+    model.set_weights(weights)
+    predicted = np.argmax(model(digits.x_test), axis=1)
+    per_digit = [np.mean(predicted[digits.y_test == c] == c) for c in range(10)]
+    ax.bar(np.arange(10) + shift, per_digit, width=0.4, label=name)
+ax.set(xticks=range(10), yticks=[0, 0.5, 1], xlabel="digit", ylabel="test accuracy", ylim=(0, 1.3))
+ax.legend(fontsize="small", ncols=2, loc="upper center");
+
+
+# %% [markdown]
+# The sequential model has **forgotten** the early clients: it recognises the last client's digit 9
+# and nothing else — it simply follows whichever client trained last. FedAvg, whose every round
+# starts all clients from the same model and averages them, learns nearly every digit (8 lags
+# behind; notebooks 04–05 are about such clients).
+#
+# What is wrong, besides the accuracy:
+# - **There is no aggregation.** The "global" model is the last client's model; each client
+#   receives a model trained directly on its predecessor's data, with nothing averaged in between.
+# - **It is serial.** A round takes as long as *all* clients together, not as the slowest one.
+# - **On IID clients it hides**: there it behaves like ordinary SGD and looks fine (exercise 4).
+#
+# **Fix:** broadcast the *same* global weights to every selected client, train them independently
+# (in parallel on real devices), and let the server combine their updates — sections 4–6.
+#
+# ### (ii) A label variable that does not exist
+#
+# Inside a client update it is easy to refer to the labels by a name that is not defined there —
+# here `labels` instead of the argument `y`:
+
+# %% tags=["nbval-check-output"]
+def broken_client_loss(model, x, y):
+    return loss_fn(labels, model(x))  # bug: the labels are called `y` here
+
+
+try:
+    broken_client_loss(model, digits.x_train[:5], digits.y_train[:5])
+except NameError as error:
+    print(f"NameError: {error}")
+
+
+# %% [markdown]
+# In a notebook this bug is sneaky: if some earlier cell happened to define `labels`, the function
+# **silently trains on those labels** — the wrong ones — and the error only appears on a fresh
+# kernel. **Fix:** use the function's own arguments (`y`); lint your code (`ruff` reports this
+# line as `F821 undefined name`); and before trusting a notebook, restart the kernel and run all
+# cells — the tests of this course re-run every notebook from a clean kernel.
+#
+# ### (iii) A softmax output *and* `from_logits=True`
+#
+# `from_logits=True` tells the loss "these are raw scores; apply softmax yourself". If the model
+# already ends in a softmax, the loss applies softmax **twice**. Below, the same network is trained
+# for two epochs on all the data with `fedlab.steps.local_update` — once ending in logits, once in
+# `tf.nn.softmax`:
+
+# %%
+def softmax_model():  # the bug: outputs probabilities, but the loss is told they are logits
+    return keras.Sequential(
+        [
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation=tf.nn.softmax),
+        ]
+    )
+
+
+two_epochs = fedlab.FedAvg(local_epochs=2, batch_size=BATCH_SIZE, client_lr=CLIENT_LR)
+
+# %% tags=["nbval-check-output"]
+for name, make in [("logits", model_fn), ("softmax", softmax_model)]:
+    net, start = fedlab.steps.initialize(make, digits.x_train, seed=SEED)
+    result = fedlab.steps.local_update(net, start, digits.x_train, digits.y_train, two_epochs)
+    loss, accuracy = fedlab.steps.evaluate(net, result.weights, digits.x_test, digits.y_test)
+    print(f"{name:>7} output: test loss {loss:.2f}, test accuracy {accuracy:.2f}")
+print(f"lowest loss a softmax model can reach here: {np.log(9 + np.e) - 1:.2f}")
+
+# %% [markdown]
+# With a double softmax the loss **cannot** go below 1.46 (the softmax of a one-hot vector is
+# only 0.23 on the right class), the gradients are squashed, and learning crawls: after the same
+# two epochs the model is far behind. Nothing crashes — that is what makes it dangerous.
+#
+# Keras 3 on TensorFlow recognises the most common spelling, `activation="softmax"`, and quietly
+# repairs it (with a `UserWarning`); a softmax written any other way — `tf.nn.softmax` as here,
+# or on another Keras backend — gets no such rescue. **Fix:** end the model with a plain `Dense`
+# layer (logits), as every `fedlab` model does, and keep `from_logits=True`; apply softmax only
+# when you want probabilities to show.
+#
+# ### (iv) `argmax` on integer labels
+#
+# Our labels are integers, not one-hot rows. `np.argmax(y)` on a 1-D vector returns **one number**
+# — the position of the largest label — so comparing predictions with it measures nothing:
+
+# %% tags=["nbval-check-output"]
+predictions = np.argmax(baseline.predict(digits.x_test, verbose=0), axis=1)
+print("np.argmax(y_test) =", np.argmax(digits.y_test), "(one index, not 360 labels)")
+print(f"wrong 'accuracy': {np.mean(predictions == np.argmax(digits.y_test)):.2f}")
+print(f"right accuracy:   {np.mean(predictions == digits.y_test):.2f}")
+
+# %% [markdown]
+# `np.argmax(digits.y_test)` is 8 here: the *position* of the first 9 among the test labels. So the
+# "wrong accuracy" is really the fraction of images predicted to be an 8 — a number that looks
+# like an accuracy and means nothing. **Fix:** take
+# `argmax` of the **predictions** (`axis=1`, over classes), compare with the integer labels
+# directly, and only `argmax` labels that really are one-hot (`axis=1` there too).
+# `fedlab.metrics.accuracy(logits, labels)` does it right.
+#
+# ### Why "encrypt the data and send it to the server" is not federated learning
+#
+# A common proposal: "Clients encrypt their data, upload it, and the server trains on it." The data
+# still **leaves the device**; the server holds the key (it must decrypt to train with ordinary
+# tools), so it can read everything — encryption only protects the data on the wire. Federated
+# learning turns this around: it **moves the computation to the data**, and only model updates
+# travel. Updates are not automatically harmless either: notebook 10 shows what they can leak,
+# notebook 11 adds differential privacy (noise that bounds what any one example can reveal), and
+# notebook 12 secure aggregation (the server learns the *sum* of the updates, never one client's).
+
+# %% [markdown]
+# ## Summary
+#
+# - A federated round is: **initialise → sample + broadcast → local training → aggregate →
+#   server update**. Only weights, updates and example counts travel; the data stays put.
+# - FedAvg aggregates with a **mean weighted by example count**, Δ = Σ (n_k / n) Δ_k, and the server
+#   applies w ← w + η_s Δ.
+# - The hand-written round, `fedlab.steps` and the fast `fedlab.Simulation` produce the **same
+#   weights** (to 10⁻⁵); from here on we use the engine.
+# - On IID digits, 30 rounds of FedAvg reach almost the centralised baseline's accuracy.
+# - Four bugs to avoid: sequential training posing as FL; names that only exist in a stale kernel;
+#   a softmax output with `from_logits=True`; `argmax` on integer labels.
+#
+# ## Exercises
+#
+# 1. **More local work.** Set `LOCAL_EPOCHS = 5` and re-run the notebook. Do the three paths still
+#    agree? How do the accuracy after 30 rounds and the client drift change?
+# 2. **Unequal clients.** Build a split with `fedlab.partition.ClientSplit.from_indices` where client 0
+#    holds half of the training set and the others share the rest. In step (d), replace `shares`
+#    by equal weights `1 / NUM_CLIENTS`. Which weighting treats every *example* equally, and which
+#    every *client*? When would you want each?
+# 3. **The server's step.** Re-run section 6 with `SERVER_LR = 0.5` and `2.0`. Which one learns
+#    faster in the first rounds, and what happens if you keep going?
+# 4. **Sequential training on IID data.** Run the "one after another" loop of section 7(i) on the
+#    IID `split` instead. Is its accuracy bad? Explain why it is still not federated learning.
+# 5. **One client is centralised training.** With `NUM_CLIENTS = 1` and `SERVER_LR = 1`, show that
+#    one FedAvg round equals one epoch of mini-batch SGD over all the data (same batch order).
+# 6. **What travels?** Compute the bytes a client uploads per round (`sum(w.nbytes for w in
+#    global_weights)`) and the bytes of its own data. Which is bigger here? What if the model had
+#    a million parameters? (Notebook 08 is about this.)
