@@ -4,6 +4,7 @@
     python3 dev.py test    # package tests + every notebook under nbval
     python3 dev.py sync    # each notebook's .py and .ipynb in step; re-runs what changed
     python3 dev.py audit   # re-run notebooks as other machines would; list checked outputs that differ
+    python3 dev.py site    # the course as a website in build/site (docs/README.md), offline
     python3 dev.py bench   # benchmarks/bench_engine.py; `bench NAME`: bench_NAME.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
@@ -85,7 +86,7 @@ def lab_options() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "sync", "audit", "bench"}:
+    if not argv or argv[0] not in {"lab", "test", "sync", "audit", "site", "bench"}:
         print(__doc__)
         return 2
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 is installed)
@@ -100,6 +101,8 @@ def main(argv: list[str]) -> int:
         return run([str(PYTHON), "tools/notebook_pairs.py", *extra], TEST_ENV)
     if task == "audit":
         return run([str(PYTHON), "tools/output_audit.py", *extra], TEST_ENV)
+    if task == "site":
+        return run([str(PYTHON), "tools/site.py", *extra])
     if task == "test":
         options, paths = extra, TEST_PATHS
         if "--" in extra:

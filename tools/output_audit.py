@@ -1,8 +1,9 @@
 """Do the notebooks' checked outputs come out the same on another machine? Run them and see.
 
-A checked cell (tag ``nbval-check-output``) must print the same text wherever the course runs;
-a number printed at a precision that floating-point differences can flip is a test a student will
-see fail. Another machine differs from this one in ways we can imitate: oneDNN on or off, more
+A checked cell (tag ``nbval-check-output``) must print the same text wherever the course runs
+(up to one last digit per decimal if it is also tagged ``last-digit-tolerance``:
+tools/checked_outputs.py); a number printed at a precision that floating-point differences can
+flip is a test a student will see fail. Another machine differs from this one in ways we can imitate: oneDNN on or off, more
 TensorFlow threads, another OpenBLAS kernel (NumPy's matrix products). This tool runs notebooks
 in a fresh kernel under such settings, without saving them, and lists every checked cell whose
 printed text differs from the committed output::
@@ -24,10 +25,10 @@ import time
 from pathlib import Path
 
 import nbformat
+from checked_outputs import CHECKED, TOLERANCE, tolerate  # tools/: this file's folder
 from nbclient import NotebookClient
-from notebook_pairs import pairs  # tools/, on the path when this file runs as a script
+from notebook_pairs import pairs
 
-CHECKED = "nbval-check-output"
 # each setting: environment variables to set (None: remove) on top of dev.py's test environment
 SETTINGS: dict[str, dict[str, str | None]] = {
     "onednn": {"TF_ENABLE_ONEDNN_OPTS": "1"},
@@ -75,11 +76,13 @@ def compare(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> l
     code = [c for c in committed.cells if c.cell_type == "code"]
     rerun = [c for c in fresh.cells if c.cell_type == "code"]
     for number, (old, new) in enumerate(zip(code, rerun, strict=True)):
-        if CHECKED not in old.metadata.get("tags", []) or printed(old) == printed(new):
+        tags = old.metadata.get("tags", [])
+        committed, fresh = printed(old), printed(new)
+        if TOLERANCE in tags:
+            fresh = tolerate(fresh, committed)
+        if CHECKED not in tags or fresh == committed:
             continue
-        diff = difflib.unified_diff(
-            printed(old).splitlines(), printed(new).splitlines(), lineterm="", n=0
-        )
+        diff = difflib.unified_diff(committed.splitlines(), fresh.splitlines(), lineterm="", n=0)
         found.append(f"code cell {number}:\n  " + "\n  ".join(list(diff)[2:]))
     return found
 

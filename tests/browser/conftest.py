@@ -1,4 +1,5 @@
-"""Fixtures for the real-browser tests: a throwaway JupyterLab server and a headless Chromium page.
+"""Fixtures for the real-browser tests: a throwaway JupyterLab server and a headless Chromium page;
+for the course website, the site built once (tools/site.py) and a static server for it.
 
 Nothing here touches ``~``: the server gets temporary Jupyter config, data, runtime, settings and
 workspace directories, and serves a temporary copy of ``notebooks/`` (the committed notebooks are
@@ -8,6 +9,7 @@ Python; Playwright's own browser downloads are never used. See ``tests/browser/R
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -19,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -73,15 +76,21 @@ def sync_playwright_api():
     return sync_playwright
 
 
-@pytest.fixture(scope="session")
-def artifacts_dir() -> Path:
-    """``$FEDLAB_ARTIFACTS/browser`` (default ``artifacts/browser``, relative to the repo root)."""
+def _artifacts(name: str) -> Path:
+    """``$FEDLAB_ARTIFACTS/name`` (default ``artifacts/name``, relative to the repo root), emptied
+    of the previous run's screenshots and logs."""
     base = Path(os.environ.get("FEDLAB_ARTIFACTS", "artifacts"))
-    path = (base if base.is_absolute() else ROOT / base) / "browser"
+    path = (base if base.is_absolute() else ROOT / base) / name
     path.mkdir(parents=True, exist_ok=True)
     for old in [*path.glob("*.png"), *path.glob("*.log"), *path.glob("*.txt")]:
         old.unlink()
     return path
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``$FEDLAB_ARTIFACTS/browser`` (default ``artifacts/browser``)."""
+    return _artifacts("browser")
 
 
 def _free_port() -> int:
@@ -267,16 +276,14 @@ def browser_console() -> list[str]:
     return []
 
 
-@pytest.fixture
-def browser_page(
-    lab_server, chromium_executable, sync_playwright_api, browser_console, tmp_path, artifacts_dir
-):
-    """A fresh headless Chromium page (new user-data dir, deleted with tmp_path)."""
-    console = browser_console
+@contextmanager
+def chromium_page(sync_playwright_api, executable: Path, profile: Path, console: list[str]):
+    """A fresh headless Chromium page (new user-data dir ``profile``) whose console messages and
+    uncaught errors are appended to ``console``."""
     with sync_playwright_api() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "chromium-profile"),
-            executable_path=str(chromium_executable),
+            user_data_dir=str(profile),
+            executable_path=str(executable),
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1000},
@@ -287,7 +294,112 @@ def browser_page(
             page.on("pageerror", lambda e: console.append(f"[pageerror] {e}"))
             yield page
         finally:
-            (artifacts_dir / "browser-console.log").write_text(
-                "\n".join(console).replace(lab_server.token, "<token>") + "\n", encoding="utf-8"
-            )
             context.close()
+
+
+@pytest.fixture
+def browser_page(
+    lab_server, chromium_executable, sync_playwright_api, browser_console, tmp_path, artifacts_dir
+):
+    """A fresh headless Chromium page (new user-data dir, deleted with tmp_path)."""
+    console = browser_console
+    profile = tmp_path / "chromium-profile"
+    try:
+        with chromium_page(sync_playwright_api, chromium_executable, profile, console) as page:
+            yield page
+    finally:
+        (artifacts_dir / "browser-console.log").write_text(
+            "\n".join(console).replace(lab_server.token, "<token>") + "\n", encoding="utf-8"
+        )
+
+
+# ---- the course website (tests/browser/test_site_browser.py, docs/README.md) ----
+
+
+@pytest.fixture(scope="session")
+def site_builder():
+    """tools/site.py as a module (named so that it does not shadow the standard ``site``)."""
+    spec = importlib.util.spec_from_file_location("fedlab_site_builder", ROOT / "tools/site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def built_site(site_builder, tmp_path_factory) -> Path:
+    """The course website, built once per session by tools/site.py into a temporary folder, or
+    the already built site that ``$FEDLAB_SITE`` names (e.g. ``build/site``)."""
+    if os.environ.get("FEDLAB_SITE"):
+        site = Path(os.environ["FEDLAB_SITE"]).resolve()
+        assert (site / "index.html").is_file(), f"FEDLAB_SITE={site}: no index.html there"
+        return site
+    site = tmp_path_factory.mktemp("course-website") / "site"
+    start = time.monotonic()
+    site_builder.build(site)
+    print(f"built the site in {time.monotonic() - start:.1f} s")
+    return site
+
+
+@pytest.fixture(scope="session")
+def site_server(built_site):
+    """``python -m http.server`` on 127.0.0.1 (a free port) serving the built site; its base URL."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=built_site,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"http.server did not start on port {port}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def site_artifacts_dir() -> Path:
+    """``$FEDLAB_ARTIFACTS/site`` (default ``artifacts/site``): the site tests' screenshots."""
+    return _artifacts("site")
+
+
+@pytest.fixture
+def site_page(chromium_executable, sync_playwright_api, site_server, tmp_path, site_artifacts_dir):
+    """A Chromium page for the course website that may not leave 127.0.0.1: every other request
+    is refused and listed in ``page.offsite``; responses >= 400 go to ``page.failed``, console
+    errors to ``page.console`` (the site must work offline)."""
+    console: list[str] = []
+    with chromium_page(
+        sync_playwright_api, chromium_executable, tmp_path / "chromium-profile", console
+    ) as page:
+        offsite, failed = [], []
+
+        def route(route):
+            if route.request.url.startswith(site_server + "/"):
+                route.continue_()
+            else:
+                offsite.append(route.request.url)
+                route.abort()
+
+        def response(response):
+            if response.status >= 400:
+                failed.append(f"{response.status} {response.url}")
+
+        page.route("**/*", route)
+        page.on("response", response)
+        page.offsite, page.failed, page.console = offsite, failed, console
+        yield page
