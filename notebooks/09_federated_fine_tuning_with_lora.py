@@ -208,7 +208,7 @@ print(costs["LoRA r=8"].summary())
 # The table. "MB / round" is what one client sends down and up in a round (float32 trainable
 # weights, `History.bytes_up` per client); accuracy and perplexity are after the last round.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 print(f"{'variant':<20}{'trainable':>10}{'MB/round':>10}{'accuracy':>10}{'perplexity':>11}", end="")
 print(f"{'peak MB':>9}{'kFLOPs/ex':>11}")
 print(f"{'pre-trained':<20}{'':>10}{'':>10}{base_accuracy:>10.3f}{np.exp(base_loss):>11.2f}")
@@ -417,7 +417,7 @@ def top_words(model, prompt, k=5):
     return ", ".join(f"{data.vocab[w]} {p[w]:.2f}" for w in np.argsort(-p)[:k])
 
 
-# %% tags=["nbval-check-output"]
+# %%
 pretrained, tuned = full(), sims["full"].global_model()
 for prompt in ("i want to", "lets book the", "can we hear the", "lets eat the"):
     print(f"{prompt!r}\n  pre-trained: {top_words(pretrained, prompt)}")

@@ -230,7 +230,7 @@ def show(names):
 # once (and matches them to the originals afterwards, `leakage.match_reconstructions`). Batches
 # with all labels different, and the first n examples as drawn (with repeats from n = 4 on):
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 for n in BATCH_SIZES:
     batches = {"different": different_labels(n), "as drawn": np.arange(n)}
     for kind, idx in batches.items():
@@ -261,7 +261,7 @@ for rows, kind in ((axes[:2], "different"), (axes[2:], "as drawn")):
 # treats −Δ / (η · steps) as one gradient at the broadcast weights — only approximately true, as
 # the weights moved during the steps (`Defence(local_steps=…)`):
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 for steps in LOCAL_STEPS:
     defence = Defence(local_steps=steps, client_lr=CLIENT_LR)
     results[f"{steps} local steps"] = attack(model, weights, x[:1], y[:1], defence, seed=SEED)
@@ -286,7 +286,7 @@ drawn = leakage.plot_reconstructions(
 # the cosine distance ignores length. Against the L2 distance of the original DLG, which compares
 # lengths too, clipping does hurt. Clip to a tenth of the gradient's norm:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 def norm(update):
     return float(np.sqrt(sum(np.sum(np.square(u)) for u in update)))
 
@@ -319,7 +319,7 @@ drawn = leakage.plot_reconstructions(
 # column is the cost: the cosine between the noisy update and the clean one, i.e. how much of
 # what the server receives still points where training wants to go.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 print(f"{'ratio':>6}{'σ':>9}{'measured':>10}{'cos(sent, g)':>14}{'MSE':>9}{'PSNR':>7}  labels")
 for ratio in NOISE_RATIOS:
     defence = Defence(noise_std=ratio * g_norm / np.sqrt(d))
@@ -350,7 +350,7 @@ drawn = leakage.plot_reconstructions(
 # z·S·√d and the update's at most S, so the ratio is at least z√d whatever the data. Clip to
 # S = 1 and choose z for ratios 3 and 7:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 CLIP = 1.0
 for ratio in (3, 7):
     defence = Defence(clip_norm=CLIP, noise_std=ratio * CLIP / np.sqrt(d))

@@ -409,16 +409,16 @@ assert gaps.max_gap <= bound + 1e-7  # + float32 rounding of the weights
 # `sa.weight_gaps` compares the two models weight by weight, separating the weights plain FedAvg
 # did not move at all (its update was exactly 0) from the rest:
 
-# %% tags=["nbval-check-output"]
-print(f"largest weight difference after one round: {gaps.max_gap:.2e}  (bound {bound:.2e})")
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
+print(f"largest weight difference after one round: {gaps.max_gap:.1e}  (bound {bound:.2e})")
 print(
     f"{gaps.num_unchanged:,} weights plain FedAvg left alone: "
-    f"mean gap {gaps.mean_gap_unchanged:.2e}"
+    f"mean gap {gaps.mean_gap_unchanged:.1e}"
 )
-print(f"the other {gaps.num_changed:,}: mean gap {gaps.mean_gap_changed:.2e}")
+print(f"the other {gaps.num_changed:,}: mean gap {gaps.mean_gap_changed:.1e}")
 print(
-    f"accuracy: plain {records['plain'].test_accuracy:.4f}, "
-    f"secure {records['secure'].test_accuracy:.4f}"
+    f"accuracy: plain {records['plain'].test_accuracy:.2f}, "
+    f"secure {records['secure'].test_accuracy:.2f}"
 )
 
 # %% [markdown]
@@ -572,6 +572,12 @@ print("labels:", digits.y_train[picked], f"  {len(flat[0]):,} values each, clip 
 # against the true digits.
 
 # %%
+def mse(error):
+    """The pixel MSE to print: under 1e-4 the digit is rebuilt perfectly to the eye, and the exact
+    value depends on where the optimiser stopped, which varies by machine (notebook 10)."""
+    return "< 1e-4" if error < 1e-4 else f"{error:.0e}"
+
+
 def invert(vector, rows, seed=SEED):
     gradient = sa.unflatten(vector, shapes)
     found = leakage.invert_gradient(weights, gradient, num_examples=len(rows), seed=seed)
@@ -592,7 +598,7 @@ def invert(vector, rows, seed=SEED):
 # %% tags=["nbval-check-output"]
 total = sa.secure_sum(flat, clip=g_clip, bits=24, seed=SEED)
 from_sum = invert(total.sum / 3, picked)
-print("labels found:", from_sum.label_found, f"  pixel MSE {from_sum.error:.0e} (guessing: 0.07)")
+print("labels found:", from_sum.label_found, f"  pixel MSE {mse(from_sum.error)} (guessing: 0.07)")
 
 # %% [markdown]
 # **(b) Two clients.** With n = 2, each client knows its own update and the sum: subtracting
@@ -603,13 +609,13 @@ print("labels found:", from_sum.label_found, f"  pixel MSE {from_sum.error:.0e} 
 # round and {0, 1} in the next (with the same weights, as when a round is repeated) and subtracts:
 # client 2's gradient, alone — and from it, client 2's digit.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 round_a = sa.secure_sum(flat, clip=g_clip, bits=24, seed=1)
 round_b = sa.secure_sum(flat[:2], clip=g_clip, bits=24, seed=2)
 difference = round_a.sum - round_b.sum
 print(f"max |difference − client 2's gradient| = {np.abs(difference - flat[2]).max():.1e}")
 alone = invert(difference, [2])
-print("client 2's label:", alone.label_found, f"  pixel MSE {alone.error:.0e}")
+print("client 2's label:", alone.label_found, f"  pixel MSE {mse(alone.error)}")
 
 # %%
 leakage.plot_reconstructions(
@@ -637,13 +643,13 @@ difference = round_a - round_b
 # z·S/√n — and then runs `secure_sum`. Compare the size of client 2's clipped gradient with the
 # noise left in the difference, and attack the difference:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
 signal = flat[2] * min(1.0, S / np.linalg.norm(flat[2]))
 print(
     f"‖client 2's clipped gradient‖ = {np.linalg.norm(signal):.2f}, "
     f"‖noise in the difference‖ = {np.linalg.norm(difference - signal):.0f}"
 )
-print(f"attack on the difference: pixel MSE {invert(difference, [2]).error:.3f} (guessing: 0.07)")
+print(f"attack on the difference: pixel MSE {invert(difference, [2]).error:.2f} (guessing: 0.07)")
 
 # %% [markdown]
 # The digit is gone (worse than guessing the average digit): the noise in the difference is over a
