@@ -3,7 +3,11 @@
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,12 +24,18 @@ def normalise(requirement: str) -> str:
 
 
 def environment_packages(text: str) -> list[str]:
-    """Package names under ``dependencies:`` in environment.yml, its nested ``- pip:`` list included.
+    """Package names under ``dependencies:`` in environment.yml, its nested ``- pip:`` list included."""
+    names = [normalise(entry) for entry in environment_requirements(text)]
+    return [name for name in names if name not in NOT_PACKAGES]
+
+
+def environment_requirements(text: str) -> list[str]:
+    """The entries under ``dependencies:`` (``"numpy>=1.26"``), the ``- pip:`` list's included.
 
     A small hand parser for this file's shape (PyYAML is not a dependency): top-level keys at
     column 0, list items ``- name`` (or ``- pip:`` opening a more-indented list), ``#`` comments.
     """
-    names, inside = [], False
+    entries, inside = [], False
     for raw in text.splitlines():
         line = re.sub(r"(^|\s)#.*", "", raw).rstrip()
         if not line:
@@ -39,8 +49,8 @@ def environment_packages(text: str) -> list[str]:
         entry = item[2:].strip()
         if entry.endswith(":") or entry.startswith("-e ") or entry.startswith("--"):
             continue  # `- pip:` (its items follow), `-e .` (fedlab itself), pip options
-        names.append(normalise(entry))
-    return [name for name in names if name not in NOT_PACKAGES]
+        entries.append(entry)
+    return entries
 
 
 def pyproject_packages() -> list[str]:
@@ -159,3 +169,162 @@ def test_ci_installs_chromium_and_requires_the_browser_test():
     assert "apt-get install" in script and "chromium" in script
     assert "export FEDLAB_REQUIRE_BROWSER=1" in script, "CI must fail, not skip, without a browser"
     assert script.index("FEDLAB_REQUIRE_BROWSER") < script.index("python3 dev.py test")
+
+
+def test_every_benchmark_file_is_a_dev_py_bench_name():
+    names = {p.stem.removeprefix("bench_") for p in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert set(load_dev().BENCHMARKS) == names
+
+
+@pytest.mark.parametrize(("euid", "expected"), [(0, ["--allow-root"]), (1000, [])])
+def test_dev_py_lab_allows_root_only_as_root(monkeypatch, euid, expected):
+    dev = load_dev()
+    calls = []
+    monkeypatch.setattr(dev, "setup", lambda: None)
+    monkeypatch.setattr(dev, "run", lambda command, env=None: calls.append(command) or 0)
+    monkeypatch.setattr(dev.os, "geteuid", lambda: euid, raising=False)
+    monkeypatch.setattr(dev, "WINDOWS", False)
+    assert dev.main(["lab", "--no-browser"]) == 0
+    assert calls[0][1:] == ["lab", "notebooks/00_index.ipynb", *expected, "--no-browser"]
+
+
+@pytest.mark.parametrize(
+    ("task", "script"),
+    [
+        ("sync", "tools/notebook_pairs.py"),
+        ("audit", "tools/output_audit.py"),
+        ("site", "tools/site.py"),
+    ],
+)
+def test_dev_py_tools_run_in_the_venv_with_their_arguments(monkeypatch, task, script):
+    dev = load_dev()
+    calls = []
+    monkeypatch.setattr(dev, "setup", lambda: None)
+    monkeypatch.setattr(dev, "run", lambda command, env=None: calls.append(command) or 3)
+    assert dev.main([task, "04", "--check"]) == 3
+    assert calls == [[str(dev.PYTHON), script, "04", "--check"]]
+
+
+def test_dev_py_test_keeps_the_users_onednn_setting(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert load_dev().TEST_ENV["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert load_dev().TEST_ENV["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+# -- the wheel and the declared versions (tools/wheel_check.py, tools/compat.py) -----------------
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def versions_allowed(requirement: str) -> list[str]:
+    """``"flwr[simulation] >= 1.42, <1.43"`` -> ``[">=1.42", "<1.43"]`` (conda's ``=`` as pip's)."""
+    requirement = requirement.split("::")[-1].split(";")[0]
+    rest = re.sub(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?", "", requirement.strip())
+    return sorted(part.strip().replace(" ", "") for part in rest.split(",") if part.strip())
+
+
+def test_versions_allowed_reads_pip_and_conda_specifiers():
+    assert versions_allowed("flwr[simulation] >= 1.42, <1.43") == ["<1.43", ">=1.42"]
+    assert versions_allowed("conda-forge::numpy>=1.26") == [">=1.26"]
+    assert versions_allowed("tqdm") == []
+
+
+def test_environment_yml_declares_the_same_versions_as_pyproject():
+    """The lower bounds tools/compat.py measured hold for both routes in."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pip = {
+        normalise(requirement): versions_allowed(requirement)
+        for requirement in project["dependencies"] + project["optional-dependencies"]["test"]
+    }
+    conda = {
+        normalise(entry): versions_allowed(entry)
+        for entry in environment_requirements((ROOT / "environment.yml").read_text("utf-8"))
+        if normalise(entry) not in NOT_PACKAGES
+    }
+    differ = {name: (pip[name], conda[name]) for name in pip if conda.get(name) != pip[name]}
+    assert not differ, f"pyproject.toml vs environment.yml: {differ}"
+
+
+def test_the_wheel_holds_every_file_of_fedlab_and_nothing_else(tmp_path):
+    """Built by pip from a copy of the sources, as `pip install .` would build it (~3 s)."""
+    wheel_check = load_tool("wheel_check")
+    source = tmp_path / "source"
+    caches = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "fedlab", source / "fedlab", ignore=caches)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check"]
+    subprocess.run([*command, "-q", "-w", str(tmp_path), str(source)], check=True, timeout=300)
+    (wheel,) = tmp_path.glob("fedlab_edu-*.whl")
+    assert wheel_check.wheel_problems(wheel) == []
+    assert "fedlab/flower_node.py" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_files_read_beside_a_module_are_found_in_every_way_of_naming_them(tmp_path):
+    wheel_check = load_tool("wheel_check")
+    assert wheel_check.files_read_beside_modules()["fedlab/flower_node.py"] == "fedlab/flower.py"
+    (tmp_path / "fedlab").mkdir()
+    (tmp_path / "fedlab" / "a.py").write_text(
+        'Path(__file__).with_name("one.json")\n'
+        'Path(__file__).resolve().parent / "two.csv"\n'
+        'importlib.resources.files("fedlab") / "three.txt"\n'
+        'files(__package__).joinpath("four.npz")\n'
+        'pkgutil.get_data(__name__, "five.bin")\n'
+    )
+    found = wheel_check.files_read_beside_modules(tmp_path)
+    names = ["one.json", "two.csv", "three.txt", "four.npz", "five.bin"]
+    assert found == {f"fedlab/{name}": "fedlab/a.py" for name in names}
+
+
+def test_wheel_problems_name_a_missing_data_file_and_a_stray_file(tmp_path):
+    wheel_check = load_tool("wheel_check")
+    (tmp_path / "fedlab").mkdir()
+    (tmp_path / "fedlab" / "__init__.py").write_text('Path(__file__).with_name("table.json")\n')
+    (tmp_path / "fedlab" / "table.json").write_text("{}")
+    wheel = tmp_path / "fedlab_edu-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name in ("fedlab/__init__.py", "fedlab_edu-0.1.0.dist-info/RECORD", "tests/x.py"):
+            archive.writestr(name, "")
+    assert wheel_check.wheel_problems(wheel, tmp_path) == [
+        "fedlab/table.json is not in the wheel",
+        "fedlab/table.json (opened by fedlab/__init__.py) is not in the wheel",
+        "tests/x.py is in the wheel but is neither fedlab nor its metadata",
+    ]
+
+
+def test_the_wheel_guard_fails_a_run_whose_fedlab_is_the_checkouts(tmp_path):
+    """In .venv fedlab is installed editable, from the checkout: the guard must refuse it."""
+    wheel_check = load_tool("wheel_check")
+    (tmp_path / "fedlab_wheel_guard.py").write_text(wheel_check.GUARD.format(checkout=str(ROOT)))
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "fedlab_wheel_guard", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if importlib.util.find_spec("fedlab").origin.startswith(str(ROOT)):  # editable, as in .venv
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert "fedlab comes from the checkout" in done.stdout + done.stderr
+    else:  # this very run tests an installed wheel (tools/wheel_check.py)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_checks_leave_out_and_add_tests_that_exist():
+    wheel_check = load_tool("wheel_check")
+    for path in wheel_check.SLOW + [test.split("::")[0] for test in wheel_check.E2E]:
+        assert (ROOT / path).exists(), f"tools/wheel_check.py names {path}, which is gone"
+    (node,) = wheel_check.E2E
+    file, name = node.split("::")
+    assert f"def {name}(" in (ROOT / file).read_text(encoding="utf-8")
+    assert (ROOT / wheel_check.NOTEBOOK).is_file()
