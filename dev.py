@@ -5,6 +5,8 @@
     python3 dev.py sync    # each notebook's .py and .ipynb in step; re-runs what changed
     python3 dev.py audit   # re-run notebooks as other machines would; list checked outputs that differ
     python3 dev.py site    # the course as a website in build/site (docs/README.md), offline
+    python3 dev.py wheel   # build sdist + wheel, install the wheel in a fresh venv, test it there
+    python3 dev.py compat  # the package tests with the newest/lowest allowed versions, any Python
     python3 dev.py bench   # benchmarks/bench_engine.py; `bench NAME`: bench_NAME.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
@@ -36,6 +38,8 @@ STAMP = VENV / "fedlab-pyproject.sha256"  # hash of the pyproject.toml last inst
 TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current-env"]
 TEST_PATHS = ["tests", "notebooks"]
 # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py (default: engine)
+# `dev.py NAME ...` for these runs tools/FILE ... in .venv (each sets up what it needs itself)
+TOOLS = {"site": "tools/site.py", "wheel": "tools/wheel_check.py", "compat": "tools/compat.py"}
 BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer", "flower")
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
@@ -88,7 +92,16 @@ def lab_options() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "sync", "audit", "site", "bench"}:
+    if not argv or argv[0] not in {
+        "lab",
+        "test",
+        "sync",
+        "audit",
+        "site",
+        "wheel",
+        "compat",
+        "bench",
+    }:
         print(__doc__)
         return 2
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 is installed)
@@ -103,8 +116,8 @@ def main(argv: list[str]) -> int:
         return run([str(PYTHON), "tools/notebook_pairs.py", *extra], TEST_ENV)
     if task == "audit":
         return run([str(PYTHON), "tools/output_audit.py", *extra], TEST_ENV)
-    if task == "site":
-        return run([str(PYTHON), "tools/site.py", *extra])
+    if task in TOOLS:
+        return run([str(PYTHON), TOOLS[task], *extra])
     if task == "test":
         options, paths = extra, TEST_PATHS
         if "--" in extra:

@@ -6,11 +6,13 @@ For client k with update Δ_k = w_k − w_global and aggregated update Δ:
 * cosine(Δ_k, Δ) = ⟨Δ_k, Δ⟩ / (‖Δ_k‖ ‖Δ‖) — whether the client pulls the same way as the
   federation (1: same direction, 0: orthogonal, < 0: against it).
 
-And at a model w, from every client's full-batch gradient ∇F_k(w) (``05_fedprox``):
+And at a model w, from every client's full-batch gradient ∇F_k(w) (``04_client_drift``):
 
 * gradient dissimilarity (1/N) Σ_k ‖∇F_k(w) − ∇f(w)‖² with ∇f = Σ_k (n_k/n) ∇F_k — how much the
-  clients' objectives disagree (the FedProx paper's B-dissimilarity, written as a variance;
-  0 when every client holds the same data).
+  clients' objectives disagree (0 when every client holds the same data). It is the gradient
+  spread the FedProx paper (Li et al. 2020) tracks in its experiments, computed as its reference
+  code does, clients unweighted; the paper's B-local dissimilarity is a ratio instead,
+  B(w)² = Σ_k (n_k/n) ‖∇F_k(w)‖² / ‖∇f(w)‖² = 1 + (this spread, size-weighted) / ‖∇f(w)‖².
 
 Written with TensorFlow ops on updates stacked over a leading client axis, so the step functions
 (NumPy arrays) and the compiled engine (tensors) share one implementation.
@@ -59,6 +61,7 @@ def gradient_dissimilarity(stacked_grads: list, num_examples) -> tf.Tensor:
     ``stacked_grads`` holds one ``[N, ...]`` array per weight (client k's full-batch gradient
     ∇F_k in row k) and ``num_examples`` the N clients' example counts n_k. The mean over clients
     is unweighted, as in the FedProx reference code; the centre ḡ = ∇f is example-weighted.
+    Not the FedProx paper's B-local dissimilarity, which is a ratio (see the module docstring).
 
     Example:
         >>> float(gradient_dissimilarity([np.array([[1.0, 0.0], [3.0, 0.0]])], [1, 1]))

@@ -142,8 +142,11 @@ def seed_keras(seed: int) -> None:
         from keras.src.random import seed_generator
         from keras.src.utils import rng_utils
 
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+        # the attributes' names as constants since Keras 3.13; the same strings before that
+        seed_name = getattr(rng_utils, "GLOBAL_RANDOM_SEED", "global_random_seed")
+        generator_name = getattr(seed_generator, "GLOBAL_SEED_GENERATOR", "global_seed_generator")
+        global_state.set_global_attribute(seed_name, seed)
+        global_state.set_global_attribute(generator_name, None)
     except (ImportError, AttributeError):  # a Keras whose internals moved: seed everything
         keras.utils.set_random_seed(seed)
     random.seed(seed)

@@ -5,7 +5,7 @@ Every partitioner is seeded and returns a :class:`ClientSplit` built through
 
 ==================  ==========================================================================
 :func:`iid`         uniform random, equal sizes
-:func:`dirichlet`   label skew: client class proportions ~ Dir(α); small α, few classes each
+:func:`dirichlet`   label skew: each class split in Dir(α) shares; small α, few classes each
 :func:`shards`      the FedAvg paper's pathological split: sort by label, deal shards
 :func:`label_limit` exactly k classes per client
 :func:`quantity_skew` lognormal client sizes, labels IID
@@ -418,6 +418,9 @@ def dirichlet(
 
     Small α (0.1) gives each client a few dominant classes; large α (100) approaches IID. Draws
     are repeated (up to ``max_tries``) until every client holds at least ``min_size`` examples.
+    This is the per-class construction of Yurochkin et al. (2019) and Wang et al. (2020, FedMA),
+    which makes client sizes unequal too; Hsu et al. (2019) instead draw each client's class mix
+    ``q_k ~ Dir(α·p)`` (``p`` the overall class shares) and fill the client in those proportions.
 
     Example:
         >>> split = dirichlet(np.arange(1000) % 10, num_clients=5, alpha=0.5, seed=0)

@@ -291,7 +291,7 @@ class PersonalizationPanel:
         fig.clear()
         ax_clients, ax_fair = fig.subplots(1, 2, gridspec_kw=_LAYOUT)
         ax_clients.set(
-            xlabel="clients ranked by accuracy (worst → best)",
+            xlabel="clients ranked by accuracy, worst → best (fraction)",
             ylabel="accuracy on own test set",
             title="Accuracy per client",
             xlim=(0, 1),

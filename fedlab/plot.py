@@ -400,7 +400,7 @@ def plot_client_accuracy(
         data[f"{name}/mean"] = np.array(stats["mean"])
         data[f"{name}/worst10"] = np.array(stats["worst10"])
     ax.set(
-        xlabel="clients ranked by accuracy (worst → best)",
+        xlabel="clients ranked by accuracy, worst → best (fraction)",
         ylabel="accuracy on own test set",
         title="Accuracy per client",
         xlim=(0, 1),

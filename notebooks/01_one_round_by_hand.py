@@ -484,10 +484,13 @@ print(f"lowest loss a softmax model can reach here: {np.log(9 + np.e) - 1:.2f}")
 # two epochs the model is far behind. Nothing crashes — that is what makes it dangerous.
 #
 # Keras 3 on TensorFlow recognises the most common spelling, `activation="softmax"`, and quietly
-# repairs it (with a `UserWarning`); a softmax written any other way — `tf.nn.softmax` as here,
-# or on another Keras backend — gets no such rescue. **Fix:** end the model with a plain `Dense`
-# layer (logits), as every `fedlab` model does, and keep `from_logits=True`; apply softmax only
-# when you want probabilities to show.
+# repairs it everywhere (with a `UserWarning`). Inside a traced graph — `model.fit`,
+# `model.evaluate`, any `tf.function` — it repairs `tf.nn.softmax` too, because it finds the
+# softmax operation in the graph. So the bug bites when a softmax spelt another way meets a loss
+# computed eagerly, as in `local_update` here (a plain `GradientTape` loop), and on the other
+# Keras backends, which repair nothing. **Fix:** end the model with a plain `Dense` layer
+# (logits), as every `fedlab` model does, and keep `from_logits=True`; apply softmax only when
+# you want probabilities to show.
 #
 # ### (iv) `argmax` on integer labels
 #

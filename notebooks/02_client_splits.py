@@ -147,11 +147,14 @@ describe(iid_split)
 #
 # ### Label skew with a Dirichlet distribution
 #
-# The split most papers use (Hsu et al., 2019). For each digit, draw shares
-# $(q_1, \dots, q_{10}) \sim \mathrm{Dir}(\alpha, \dots, \alpha)$ — ten random non-negative
-# numbers summing to 1 — and give client $k$ the fraction $q_k$ of that digit's images. **α sets
-# the skew**: with large α the shares are all close to 1/10 (IID); with small α one or two clients
-# take most of each digit. α = 1 first:
+# The split most papers use (Yurochkin et al., 2019; Wang et al., 2020). For each digit, draw
+# shares $(q_1, \dots, q_{10}) \sim \mathrm{Dir}(\alpha, \dots, \alpha)$ — ten random
+# non-negative numbers summing to 1 — and give client $k$ the fraction $q_k$ of that digit's
+# images. **α sets the skew**: with large α the shares are all close to 1/10 (IID); with small α
+# one or two clients take most of each digit. (Hsu et al., 2019, draw the other way round: each
+# client draws its own mix of digits $q_k \sim \mathrm{Dir}(\alpha\, p)$, $p$ the digits'
+# overall shares, and is filled in those proportions. Both leave each client a few dominant
+# digits at small α; `partition.dirichlet` is the per-digit one.) α = 1 first:
 
 # %% tags=["nbval-check-output"]
 dirichlet_1 = partition.dirichlet(digits.y_train, NUM_CLIENTS, alpha=1.0, seed=SEED)

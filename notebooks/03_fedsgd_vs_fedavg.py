@@ -246,11 +246,11 @@ for lr in (0.03, 0.3, 1.0):
 report(rates)
 
 # %% [markdown]
-# Drift grows roughly in proportion to the rate: ten times the rate (0.03 → 0.3) carries the
-# clients about five times as far. On these IID clients larger rates also need fewer rounds
-# (about five at lr = 1) — up to a point, where steps overshoot: try FedSGD with client lr 3 in
-# the dashboard below. The rate and u work together, since both set how far a client travels in a
-# round; with many local steps a smaller rate is often needed.
+# Drift grows with the rate, though more slowly than the rate itself: ten times the rate
+# (0.03 → 0.3) carries the clients only about five times as far. On these IID clients larger
+# rates also need fewer rounds (about five at lr = 1) — up to a point, where steps overshoot:
+# try FedSGD with client lr 3 in the dashboard below. The rate and u work together, since both
+# set how far a client travels in a round; with many local steps a smaller rate is often needed.
 #
 # ## 6. Now try it yourself
 #

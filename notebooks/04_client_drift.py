@@ -256,11 +256,18 @@ for alpha, split in splits.items():
 # %% [markdown]
 # The same FedAvg (E = 2, B = 20, client lr 0.1) runs on each split. `dissimilarity_every=5`
 # makes the engine also compute, every fifth round, the **gradient dissimilarity** at the global
-# model over *all* clients (Li et al. 2020):
+# model over *all* N clients, from each client's full-batch gradient $\nabla F_k(w)$:
 #
-# $$G(w) = \frac1N \sum_k \lVert \nabla F_k(w) - \nabla f(w) \rVert^2 ,$$
+# $$G(w) = \frac1N \sum_k \lVert \nabla F_k(w) - \nabla f(w) \rVert^2 , \qquad
+# \nabla f(w) = \sum_k \frac{n_k}{n} \nabla F_k(w),$$
 #
 # zero when every client's gradient equals the global one. (It is `nan` in the other rounds.)
+# It is the spread of gradients that the FedProx paper (Li et al. 2020) tracks in its
+# experiments, computed as its reference code does: every client counts equally, although $f$
+# weights them by size. The paper's theory measures dissimilarity by a ratio instead,
+# $B(w)^2 = \sum_k \frac{n_k}{n} \lVert \nabla F_k(w) \rVert^2 / \lVert \nabla f(w) \rVert^2$
+# (1 when all clients agree), which equals 1 plus the size-weighted version of G divided by
+# $\lVert \nabla f(w) \rVert^2$.
 
 # %%
 def model_fn():
@@ -511,5 +518,5 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 #    `playground.max_stable_lr(problem, mu)`.)
 # 5. **Dissimilarity during training.** Plot the computed (non-`nan`) values of
 #    `history.gradient_dissimilarity` against `history.round` for the three α. Does G shrink as
-#    the model trains, as drift does? (FedProx's analysis, Li et al. 2020, assumes it stays
-#    bounded.)
+#    the model trains, as drift does? (FedProx's analysis, Li et al. 2020, assumes the ratio
+#    B(w) stays bounded.)

@@ -258,21 +258,28 @@ table({f"FedAvg η = {eta}": h for eta, h in server_lr.items()})
 # %% [markdown]
 # ## 4. When do server optimisers help?
 #
-# Same clients, same client update; only the server differs. The server learning rates came from
-# a small grid we ran offline on this same split and seed (final accuracy after 30 rounds):
-#
-# | server | η tried → final accuracy (≈) |
-# |---|---|
-# | momentum β = 0.9 | 0.1 → 0.81, **0.2 → 0.89**, 0.3 → 0.89 |
-# | Adam | 0.01 → 0.92, **0.03 → 0.95**, 0.1 → 0.95 |
-# | Yogi | 0.01 → 0.92, **0.03 → 0.95** |
-# | Adagrad | 0.03 → 0.87, **0.1 → 0.93** |
-#
+# Same clients, same client update; only the server differs. First a small grid of server
+# learning rates on this same split and seed, final accuracy after 30 rounds (about a second for
+# all ten runs):
+
+# %%
+grid = {
+    "momentum β = 0.9": (fedlab.FedAvgM, (0.1, 0.2, 0.3)),
+    "Adam": (fedlab.FedAdam, (0.01, 0.03, 0.1)),
+    "Yogi": (fedlab.FedYogi, (0.01, 0.03)),
+    "Adagrad": (fedlab.FedAdagrad, (0.03, 0.1)),
+}
+for name, (make, etas) in grid.items():
+    finals = [experiment(make(**CLIENT, server_lr=eta)).test_accuracy[-1] for eta in etas]
+    tried = ", ".join(f"η {eta} → {acc:.2f}" for eta, acc in zip(etas, finals, strict=True))
+    print(f"{name:<17} {tried}")
+
+# %% [markdown]
 # FedAvgM gets η = 0.2, so its effective step η/(1−β) = 0.2/0.1 = 2 equals the η = 2 of
 # section 3: the same long-run step, averaged over rounds instead of taken at once. Adam and Yogi
 # get η = 0.03: 0.01 was clearly slower, and 0.1 only a little better (a much larger η would
-# overshoot, see exercise 5). Adagrad's v only grows (it sums every Δ²), so its steps shrink over the rounds and it needs a
-# larger η, 0.1.
+# overshoot, see exercise 5). Adagrad's v only grows (it sums every Δ²), so its steps shrink
+# over the rounds and it needs a larger η, 0.1.
 
 # %%
 runs = {"FedAvg (η = 1)": server_lr[1.0]}

@@ -355,8 +355,11 @@ for name, (history, loss) in compare.items():
 #
 # 1. **The full experiment.** Run `python3 dev.py bench fedprox_stragglers` (about 7 minutes;
 #    `--quick` for a 10-round smoke run) and compare its table with the numbers quoted in
-#    section 2. Then rerun it with `--alpha 0 --beta 0` (devices with alike data): does μ = 1
-#    still help, or was it the heterogeneity that made the proximal term pay?
+#    section 2. Then rerun it with `--iid` (the paper's Synthetic IID,
+#    `fedlab.synthetic(..., iid=True)`: one labelling function and one input distribution for
+#    every device): does μ = 1 still help, or was it the heterogeneity that made the proximal
+#    term pay? (`--alpha 0 --beta 0` is not that control: each device still draws its own
+#    labelling function $W_k$.)
 # 2. **Slow, but not that slow.** `fedlab.Stragglers(0.9, drop=False, min_epochs=3)` lets every
 #    straggler finish at least 3 of the 5 epochs. Rerun the 90 % "keep" runs with it: how much of
 #    the gap to 0 % stragglers closes? Count the steps used, as in the table.

@@ -396,9 +396,12 @@ ax.legend(loc="lower right", bbox_to_anchor=(1, 1));
 # - **Hence DP adds the noise to the sum.** DP-FedAvg clips each client's update to S and adds
 #   noise z·S once, to the *sum* of many clients' updates. The sum of N updates has norm up to
 #   N·S, so the same noise is N times smaller relative to the signal — with thousands of
-#   clients a round, private and useful at once. For this to protect anyone, the server must not
-#   see the individual updates either: that is **secure aggregation**, where the server learns
-#   only the sum. [11 · Differential privacy](11_differential_privacy.ipynb) and
+#   clients a round, private and useful at once. That protects each client from everyone who
+#   sees the models (other clients, whoever gets the final model), but not from the server,
+#   which adds the noise and so sees every update before it is noised. To take the server out of
+#   the trust as well, it must not see the individual updates: that is **secure aggregation**,
+#   where the server learns only the sum.
+#   [11 · Differential privacy](11_differential_privacy.ipynb) and
 #   [12 · Secure aggregation](12_secure_aggregation.ipynb) build both.
 #
 # Attacks keep getting better (image priors, trained-model attacks, malicious servers that send

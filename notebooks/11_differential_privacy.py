@@ -405,6 +405,22 @@ print(privacy.dp_table({"central z = 1.2": central_run, f"local z = {z_local:.2f
 #
 # (Careful with the comparison: both ε are per client over the whole run, at the same δ, but
 # local DP's also protects against the server, so it is a stronger promise for the same number.)
+#
+# Local DP's ε is also a **worst case**: the accountant charges every client for all 15 rounds,
+# though with q = 0.1 a client sends in only q·T = 1.5 of them on average. The server sees who
+# sent, so each client's ε can be counted over the rounds it actually sent in,
+# `privacy.epsilon(z, 1.0, m)` for m rounds:
+
+# %% tags=["nbval-check-output"]
+sent = np.bincount(np.concatenate([r.clients for r in local_run.rounds]), minlength=NUM_CLIENTS)
+eps_by_sent = {m: privacy.epsilon(z_local, 1.0, m, DELTA) for m in np.unique(sent[sent > 0])}
+print(f"rounds per client: mean {sent.mean():.1f}, most {sent.max()}, none {np.sum(sent == 0)}")
+print("ε after m rounds:", ", ".join(f"m = {m}: {e:.2f}" for m, e in eps_by_sent.items()))
+
+# %% [markdown]
+# Even the busiest client spent only about 1.6, not 2.7. But that count is known only after the
+# run: a budget promised in advance must charge every round, as above, unless the server caps
+# how many rounds a client may join.
 
 # %% [markdown]
 # ## 8. Try it: the privacy panel
@@ -435,7 +451,8 @@ panel
 # - **More clients per round**: noise std z·S/K falls much faster than z rises for a fixed ε —
 #   at ε = 4, K = 100 reaches about 0.85 and K = 20 only about 0.77.
 # - **Local DP** adds noise on each client: √K times more noise on the average and no
-#   amplification by sampling, so far worse accuracy at the same ε.
+#   amplification by sampling, so far worse accuracy at the same ε (a worst case: each client
+#   charged for every round).
 #
 # ## Exercises
 #

@@ -92,7 +92,8 @@ print(f"engine: {NUM_ROUNDS} rounds in {engine_seconds:.2f} s")
 # **SuperNode** runs on each client machine and holds its data (here: its `partition-id`); a
 # **ServerApp** is one run's server logic and a **ClientApp** answers one message. fedlab
 # provides both apps: the ServerApp uses fedlab's client sampling, aggregation and server update
-# (the functions of notebook 00), the ClientApp fedlab's local update.
+# (`fedlab.steps`, the functions of notebook 01), the ClientApp fedlab's local update
+# (`steps.local_update`).
 
 # %% [markdown]
 # A Flower app is a folder that `flwr run` packs and sends to the SuperLink. fedlab writes it

@@ -208,13 +208,13 @@ def test_divergence_exits_1_and_keeps_the_history_so_far(tmp_path, capsys):
     assert "diverged in round 1" in captured.out.strip().splitlines()[-1]
 
 
-def test_python_dash_m_fedlab_help_runs():
+def test_python_dash_m_fedlab_help_runs(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "fedlab", "--help"],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=tmp_path,  # not the checkout: the installed fedlab (a wheel, in tools/wheel_check.py)
     )
     assert done.returncode == 0, done.stderr
     assert "run" in done.stdout and "python -m fedlab" in done.stdout

@@ -194,6 +194,8 @@ def test_dev_py_lab_allows_root_only_as_root(monkeypatch, euid, expected):
         ("sync", "tools/notebook_pairs.py"),
         ("audit", "tools/output_audit.py"),
         ("site", "tools/site.py"),
+        ("wheel", "tools/wheel_check.py"),
+        ("compat", "tools/compat.py"),
     ],
 )
 def test_dev_py_tools_run_in_the_venv_with_their_arguments(monkeypatch, task, script):

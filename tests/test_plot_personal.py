@@ -136,7 +136,7 @@ def test_client_accuracy_curves_are_the_sorted_accuracies(history):
     assert list(mean_line.get_ydata()) == [0.625, 0.625]
     assert list(worst_bar.get_xdata()) == [0, 0.25] and list(worst_bar.get_ydata()) == [0.25, 0.25]
     assert ax.get_ylim() == (0, 1) and ax.get_xlim() == (0, 1)
-    assert ax.get_xlabel() == "clients ranked by accuracy (worst → best)"
+    assert ax.get_xlabel() == "clients ranked by accuracy, worst → best (fraction)"
     plt.close(drawn.fig)
 
 
