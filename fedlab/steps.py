@@ -5,6 +5,11 @@ at a time. The fast engine (:mod:`fedlab.engine`) runs the same stages for all o
 clients at once; ``tests/test_engine_equals_steps.py`` proves both give the same numbers. Both
 share :func:`sample_clients` and :func:`batch_order`, so they see the same clients and batches.
 
+The five stages of a round, as notebooks 00 and 01 name them: 1 initialise (:func:`initialize`),
+2 send (:func:`sample_clients`, :func:`broadcast`), 3 train locally (:func:`local_update`),
+4 upload (the client's :class:`ClientResult`; :func:`compress_update`), 5 aggregate and update
+(:func:`aggregate`, :func:`server_update`; both with an algorithm's slots: :func:`server_step`).
+
 Only weights (and their differences) move between server and clients; a client's ``x, y`` are
 used inside :func:`local_update` and never returned.
 """
@@ -310,7 +315,7 @@ def compress_update(
     seed: int = 0,
     residual: Weights = (),
 ) -> tuple[Weights, int, Weights]:
-    """Stage 3b: what a client's update looks like after the trip up through ``compression``.
+    """Stage 4, upload: what a client's update looks like after the trip up through ``compression``.
 
     Encodes ``delta`` with the codec (a seeded stream per round and client, for stochastic
     codecs) and decodes it as the server does. With ``ErrorFeedback(codec)`` the client adds
@@ -367,7 +372,7 @@ def secure_aggregation_round(
     round_num: int,
     seed: int = 0,
 ) -> tuple[Weights | None, SecureRound]:
-    """Stage 4 through secure aggregation: the weighted mean of the clients' updates, computed
+    """Stage 5a through secure aggregation: the weighted mean of the clients' updates, computed
     by :func:`fedlab.secure_aggregation.secure_aggregate` with a seeded stream per round
     (keys, masks, dropouts). ``None`` if too many clients dropped and the server refused.
 
@@ -414,7 +419,7 @@ def full_gradient(
 
 
 def aggregate(deltas: list[Weights], num_examples: list[int] | np.ndarray) -> Weights:
-    """Stage 4: the example-weighted mean of the clients' deltas, Σ n_k Δ_k / Σ n_k.
+    """Stage 5a: the example-weighted mean of the clients' deltas, Σ n_k Δ_k / Σ n_k.
 
     Example:
         >>> aggregate([[np.array([0.0])], [np.array([4.0])]], [3, 1])[0].tolist()
@@ -437,7 +442,7 @@ def aggregate(deltas: list[Weights], num_examples: list[int] | np.ndarray) -> We
 def server_update(
     global_weights: Weights, aggregated_delta: Weights, server_lr: float = 1.0
 ) -> Weights:
-    """Stage 5: move the global model along the aggregated update, ``w + server_lr · Δ``.
+    """Stage 5b: move the global model along the aggregated update, ``w + server_lr · Δ``.
 
     Example:
         >>> server_update([np.ones(1)], [np.array([2.0])], server_lr=0.5)[0].tolist()
@@ -462,7 +467,7 @@ def server_step(
     state_changes: Sequence[Weights] = (),
     aggregated_delta: Weights | None = None,
 ) -> tuple[Weights, dict, Weights, dict]:
-    """Stages 4 and 5 with ``algorithm``'s slots: the server's whole half of a round.
+    """Stage 5 with ``algorithm``'s slots (aggregate, then update): the server's whole half of a round.
 
     ``stacked_deltas`` holds what the K participating clients sent (decoded), one ``[K, ...]``
     array per weight, and ``num_examples`` their K example counts. The aggregate is

@@ -17,7 +17,7 @@
 # In ordinary ("centralised") machine learning, everyone's data is copied to one server and a model
 # is trained there. In **federated learning** the data **stays on the devices** that produced it —
 # phones, hospitals, sensors — and the **model travels** instead. A server sends the current model to
-# some clients; each client improves it on its own data; the clients send back only their model
+# some clients; each client improves it on its own data; the clients upload only their model
 # *updates* (numbers describing how the weights changed); the server combines the updates into a
 # new model, and the next round begins. The server never sees a single training example.
 #
@@ -25,7 +25,7 @@
 #                  ┌───────────── server ─────────────┐
 #                  │  global model w  ◄── average Δ's │
 #                  └────┬───────────────────────▲─────┘
-#           broadcast w │                       │ send back Δ_k = w_k − w
+#                send w │                       │ upload Δ_k = w_k − w and n_k
 #             ┌─────────┼─────────┐   ┌─────────┼─────────┐
 #             ▼         ▼         ▼   │         │         │
 #         client 1  client 2 … client K  (train w on own data → w_k)
@@ -35,25 +35,28 @@
 # %% [markdown]
 # ## One round, five stages, four slots
 #
-# Every federated algorithm in this course repeats the same round:
+# Every federated algorithm in this course is built from the same five stages; the data stays on
+# the clients throughout:
 #
-# 1. **Data stays local** — each client holds its own examples; nobody pools them.
-# 2. **Initialise and broadcast** — the server picks this round's clients and sends them the global
-#    weights.
-# 3. **Local training** — each selected client runs a few steps of SGD on its own data.
-# 4. **Aggregation** — the server combines the clients' updates, usually a mean weighted by how
-#    many examples each client has.
-# 5. **Update** — the server moves the global model along the combined update.
+# 1. **Initialise** — the server builds the global model (once, before the first round).
+# 2. **Send** — the server picks this round's clients and sends each a copy of the global weights
+#    (*broadcast*).
+# 3. **Train locally** — each selected client runs a few steps of SGD on its own data.
+# 4. **Upload** — each client sends back its update (how its weights changed) and how many
+#    examples it trained on; nothing else.
+# 5. **Aggregate and update** — the server combines the updates, usually a mean weighted by how
+#    many examples each client has, and moves the global model along the result.
 #
-# Stage 1 is a fact about the data rather than code, so `fedlab` builds a round from **four
-# replaceable slots**; an algorithm is a choice of what goes in each:
+# Stages 2–5 repeat every round. Stage 1 happens once and needs only the model (`model_fn`), so
+# `fedlab` builds the repeating round from **four replaceable slots**; an algorithm is a choice of
+# what goes in each:
 #
 # | slot | stages | in `fedlab` | later notebooks plug in… |
 # |---|---|---|---|
-# | **sample + broadcast** | 2 | `Algorithm.sample_clients`, `steps.broadcast` | stragglers, compressed downloads |
-# | **client update** | 3 | `steps.local_update` (+ `Algorithm.local_gradient`) | FedProx, SCAFFOLD, LoRA, personal heads |
-# | **aggregate** | 4 | `steps.aggregate`, `algorithms.WeightedMean` | compression, DP noise, secure aggregation |
-# | **server update** | 5 | `steps.server_update`, `algorithms.ServerSGD` | server learning rate, FedAdam, FedYogi |
+# | **sample + broadcast** | 2 send | `Algorithm.sample_clients`, `steps.broadcast` | stragglers, compressed downloads |
+# | **client update** | 3 train locally | `steps.local_update` (+ `Algorithm.local_gradient`) | FedProx, SCAFFOLD, LoRA, personal heads |
+# | **aggregate** | 4 upload, 5 aggregate | `steps.aggregate`, `algorithms.WeightedMean` | compression, DP noise, secure aggregation: what is uploaded and how it is summed |
+# | **server update** | 5 update | `steps.server_update`, `algorithms.ServerSGD` | server learning rate, FedAdam, FedYogi |
 #
 # `fedlab.steps` runs these slots one client at a time, in plain readable code (for learning);
 # `fedlab.simulate` runs the very same slots for all clients at once (for speed). Notebook 01 proves
@@ -111,8 +114,9 @@ for name, version in fedlab.versions().items():
 # ## Summary
 #
 # - Federated learning moves the **computation to the data**: the model travels, the data stays.
-# - A round is *sample + broadcast → local training → aggregate → server update*; the algorithms in
-#   this course differ only in what they put in these four slots.
+# - A round is *initialise (once) → send → train locally → upload → aggregate and update*;
+#   `fedlab` builds it from four slots (sample + broadcast, client update, aggregate, server
+#   update), and the algorithms in this course differ only in what they put in these slots.
 # - `fedlab.steps` shows a round one client at a time; `fedlab.simulate` runs it fast; they agree.
 #
 # ## Exercises

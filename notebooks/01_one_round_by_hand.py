@@ -7,8 +7,9 @@
 # **Goals**
 # - Train a **centralised baseline** first, so every federated number has something to be compared with.
 # - Split a dataset into clients and look at what each one holds.
-# - Write the five stages of a round yourself: initialise, sample + broadcast, local training,
-#   weighted aggregation, server update — and see that only **weights** leave a client.
+# - Write the five stages of a round yourself — **initialise, send, train locally, upload,
+#   aggregate and update** — and see that only **weights** leave a client.
+# - Read the gradient step θ ← θ − η∇J(θ) that every client runs, in a few lines of code.
 # - Check your round against `fedlab.steps` and the fast engine `fedlab.Simulation` (*two paths, one truth*).
 # - Recognise four common bugs in federated code, and fix them.
 #
@@ -134,7 +135,20 @@ for k in range(split.num_clients):
 #
 # ## 4. One round, written out stage by stage
 #
-# This is the heart of the notebook. We write one round of FedAvg in plain TensorFlow and NumPy.
+# This is the heart of the notebook. We write one round of FedAvg in plain TensorFlow and NumPy,
+# in the five stages every federated round is made of (notebook 00 lists the same five). Stage 1
+# happens once; stages 2–5 repeat every round. Where each stage lives in the code:
+#
+# | stage | what happens | by hand, section 4 | in `fedlab.steps`, section 5 |
+# |---|---|---|---|
+# | 1. **Initialise** | the server builds the global model, weights w | (a) `model_fn`, `initialize` | `initialize(model_fn, …)` |
+# | 2. **Send** | the server picks the round's clients and sends each a copy of w | (b) `received` | `sample_clients`, `broadcast` |
+# | 3. **Train locally** | each client runs SGD on its own data, from its copy | (c) `client_update` | `local_update` |
+# | 4. **Upload** | each client sends back its new weights w_k (or its update Δ_k = w_k − w) and its example count n_k — never its data | (d) `sent_back` | the `ClientResult` it returns: `.delta`, `.num_examples` |
+# | 5. **Aggregate and update** | the server takes the mean of the updates weighted by n_k, then moves w along it | (e) `mean_delta`, `hand_weights` | `aggregate`, `server_update` |
+#
+# `fedlab.steps.run_round` does stages 2–5 in one call, and `fedlab.Simulation` (section 6) does
+# them for all clients at once.
 #
 # ### (a) Initialise the global model
 #
@@ -162,7 +176,7 @@ _, accuracy_0 = fedlab.steps.evaluate(model, global_weights, digits.x_test, digi
 print(f"round 0 (untrained): test accuracy {accuracy_0:.2f}")
 
 # %% [markdown]
-# ### (b) Sample clients and broadcast
+# ### (b) Send: sample clients and broadcast
 #
 # The server chooses who takes part this round and sends each chosen client **its own copy** of
 # the global weights. With only ten clients we let everyone take part; later notebooks sample a
@@ -175,19 +189,45 @@ received = {k: [w.copy() for w in global_weights] for k in clients}  # broadcast
 print("clients this round:", clients.tolist())
 
 # %% [markdown]
-# ### (c) Local training, on each client
+# ### (c) Train locally, on each client
 #
-# Each client runs ordinary mini-batch SGD, starting from the weights it received, on its own data
-# only. The function below is the code that would run *on the phone*. `model` serves as a
+# Each client improves the weights it received by **gradient descent**, the method behind every
+# Keras `fit`. Write θ for all of the model's weights (the w of this notebook, 9 610 numbers):
+#
+# - The **loss** $J(\theta)$ says how wrong the model is on some examples — here the cross-entropy
+#   between its logits and the true labels. Lower is better.
+# - The **gradient** $\nabla J(\theta)$ holds one number per weight: how fast the loss grows when
+#   that weight grows. TensorFlow computes it for us (`tf.GradientTape`).
+# - One step moves every weight a little *against* its gradient; the **learning rate** $\eta$
+#   (`CLIENT_LR`) sets how far: $\theta \leftarrow \theta - \eta \, \nabla J(\theta)$.
+# - Each step computes $J$ on a **mini-batch** of `BATCH_SIZE` examples rather than on all of them:
+#   cheaper steps, slightly noisy directions. This is *stochastic* gradient descent (SGD).
+#
+# One step by hand, on one mini-batch of client 0's data:
+
+# %% tags=["nbval-check-output"]
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # J
+model.set_weights(global_weights)  # θ: the weights client 0 received
+batch = split.client_indices[0][:BATCH_SIZE]  # one mini-batch of client 0's data
+with tf.GradientTape() as tape:
+    loss_before = loss_fn(digits.y_train[batch], model(digits.x_train[batch]))  # J(θ)
+grads = tape.gradient(loss_before, model.trainable_variables)  # ∇J(θ)
+for variable, g in zip(model.trainable_variables, grads, strict=True):
+    variable.assign_sub(CLIENT_LR * g)  # θ ← θ − η ∇J(θ)
+loss_after = loss_fn(digits.y_train[batch], model(digits.x_train[batch]))
+print(f"loss on this mini-batch: {loss_before:.2f} before the step, {loss_after:.2f} after")
+
+# %% [markdown]
+# One step lowered the loss on that batch from about 2.3 to about 2.2. **Local training is this
+# step in a loop**: `client_update` below starts from the weights the client received and takes
+# one such step per mini-batch of its own data, nothing else — and `fedlab.steps.local_update`
+# (section 5) is the same loop. It is the code that would run *on the phone*. `model` serves as a
 # calculator: we load the weights we want into it, train, and read the new weights out.
 #
 # The order of the mini-batches comes from `fedlab.steps.batch_order` — a seeded shuffle per
 # (round, client) — so that `fedlab` will see exactly the same batches when we compare in section 5.
 
 # %%
-loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
 def client_update(model, weights, x, y, client_id):
     """Runs on client `client_id`: local SGD from `weights` on its own (x, y); returns new weights."""
     for variable, w in zip(model.trainable_variables, weights, strict=True):
@@ -198,13 +238,16 @@ def client_update(model, weights, x, y, client_id):
             loss = loss_fn(y[batch], model(x[batch], training=True))
         grads = tape.gradient(loss, model.trainable_variables)
         for variable, g in zip(model.trainable_variables, grads, strict=True):
-            variable.assign_sub(CLIENT_LR * g)  # w <- w - lr * gradient
+            variable.assign_sub(CLIENT_LR * g)  # θ ← θ − η ∇J(θ)
     return [variable.numpy() for variable in model.trainable_variables]
 
 
 # %% [markdown]
-# Now every client trains. Look at what goes into `sent_back`: the client's **new weights and its
-# number of examples** — never `x` or `y`.
+# ### (d) Upload
+#
+# Now every client trains, then uploads. Look at what goes into `sent_back`: the client's **new
+# weights and its number of examples** — never `x` or `y`. (Sending the update Δ_k = w_k − w
+# instead is the same information, since the server knows w; `fedlab` clients send Δ_k.)
 
 # %% tags=["nbval-check-output"]
 sent_back = {}  # what reaches the server: (new weights, example count) per client
@@ -215,11 +258,11 @@ for k in clients:
 print("example counts received:", [n for _, n in sent_back.values()])
 
 # %% [markdown]
-# ### (d) Aggregate: a mean weighted by example count
+# ### (e) Aggregate and update
 #
-# The server turns each client's new weights into an **update** Δ_k = w_k − w (how far the client
-# moved), and averages the updates, giving client *k* the weight n_k / n — its share of all
-# examples:
+# **Aggregate: a mean weighted by example count.** The server turns each client's new weights
+# into an **update** Δ_k = w_k − w (how far the client moved), and averages the updates, giving
+# client *k* the weight n_k / n — its share of all examples:
 #
 # $$\Delta = \sum_k \frac{n_k}{n}\, \Delta_k$$
 #
@@ -238,10 +281,8 @@ mean_delta = [
 ]
 
 # %% [markdown]
-# ### (e) Server update
-#
-# The server moves the global model along the averaged update: w ← w + η_s · Δ. With
-# `SERVER_LR = 1` this is plain FedAvg: the new global model *is* the weighted average of the
+# **Update.** The server moves the global model along the averaged update: w ← w + η_s · Δ.
+# With `SERVER_LR = 1` this is plain FedAvg: the new global model *is* the weighted average of the
 # clients' models. (Notebook 06 uses other server steps.)
 
 # %% tags=["nbval-check-output"]
@@ -253,8 +294,9 @@ print(f"round 1 (by hand): test accuracy {accuracy_1:.2f}")
 # One round took the model from about 0.06 to about 0.4: each client made only eight small SGD
 # steps, and the average of their models is already much better than chance.
 #
-# That was the whole round. What crossed the network: 10 copies of 9 610 weights down, 10 updates
-# of 9 610 numbers and 10 example counts up. What did not: a single pixel or label.
+# That was the whole round. What crossed the network: 10 copies of 9 610 weights down (stage 2),
+# 10 updates of 9 610 numbers and 10 example counts up (stage 4). What did not: a single pixel or
+# label.
 #
 # ## 5. The same round with `fedlab.steps`
 #
@@ -373,36 +415,65 @@ by_label = np.array_split(np.argsort(digits.y_train, kind="stable"), NUM_CLIENTS
 sorted_split = fedlab.ClientSplit.from_indices(by_label, digits.y_train, scheme="by label")
 print("main digit of each client:", sorted_split.label_counts.argmax(axis=1).tolist())
 
+# %% [markdown]
+# We will compare it with FedAvg on the same clients, so both must get **the same work**. FedAvg
+# runs `NUM_ROUNDS` rounds; the sequential loop therefore makes `NUM_ROUNDS` passes over the
+# clients, and pass *p* trains each client on exactly the mini-batches it gets in FedAvg's round *p*
+# (`round_num=p`). Every client then takes the same SGD steps on the same examples in both runs;
+# only where each client starts, and whether anything is averaged, differ. (One pass against thirty
+# rounds would hand FedAvg thirty times the work, and the comparison would say nothing.)
+
 # %%
-weights = global_weights  # the broken loop: no broadcast, no average
-for k in range(NUM_CLIENTS):  # client k starts from client k-1's model
-    own = sorted_split.client_indices[k]
-    x_k, y_k = digits.x_train[own], digits.y_train[own]
-    result = fedlab.steps.local_update(model, weights, x_k, y_k, algorithm, client_id=k, seed=SEED)
-    weights = result.weights
+weights, sequential_accuracy = global_weights, []  # the broken loop: no broadcast, no average
+for p in range(1, NUM_ROUNDS + 1):  # pass p: FedAvg's round-p work, one client after another
+    for k in range(NUM_CLIENTS):  # client k starts from client k-1's model
+        own = sorted_split.client_indices[k]
+        x_k, y_k = digits.x_train[own], digits.y_train[own]
+        result = fedlab.steps.local_update(
+            model, weights, x_k, y_k, algorithm, round_num=p, client_id=k, seed=SEED
+        )
+        weights = result.weights
+    _, accuracy = fedlab.steps.evaluate(model, weights, digits.x_test, digits.y_test)
+    sequential_accuracy.append(accuracy)  # measured after each pass
 sequential_weights = weights
 
 # %% [markdown]
-# For comparison, real FedAvg on the same one-digit clients: every client starts from the *same*
-# global weights each round, and the server averages.
+# Real FedAvg on the same one-digit clients: every client starts from the *same* global weights
+# each round, and the server averages.
 
 # %%
 fedavg_sorted = fedlab.Simulation(algorithm, model_fn, digits, sorted_split, seed=SEED)
-fedavg_sorted.run(NUM_ROUNDS, progress=False)
-runs = {
-    "one after another": sequential_weights,
-    f"FedAvg, {NUM_ROUNDS} rounds": fedavg_sorted.weights,
-}
+sorted_history = fedavg_sorted.run(NUM_ROUNDS, progress=False)
+curves = {"one after another": sequential_accuracy, "FedAvg": sorted_history.test_accuracy}
 
-# %% tags=["nbval-check-output"]
-for name, weights in runs.items():
-    _, accuracy = fedlab.steps.evaluate(model, weights, digits.x_test, digits.y_test)
-    print(f"{name:>18}: test accuracy {accuracy:.2f}")
+# %% tags=["nbval-check-output", "last-digit-tolerance"]
+print(f"{'test accuracy after':>19} {1:>6} {NUM_ROUNDS:>6} passes = rounds")
+for name, curve in curves.items():
+    print(f"{name:>19} {curve[0]:6.2f} {curve[-1]:6.2f}")
 
 # %% [markdown]
-# Where do the two models go wrong? Their accuracy on each digit separately:
+# After one pass and one round both are close to chance. After thirty each, the sequential loop
+# is *not* worse — here it is even a little ahead. Its problem is not where it ends up but how it
+# gets there. Test accuracy after every pass and every round:
 
 # %%
+fig, ax = plt.subplots(figsize=(7, 2.6), layout="constrained")
+for name, curve in curves.items():
+    ax.plot(np.arange(1, NUM_ROUNDS + 1), curve, marker=".", label=name)
+ax.set(xlabel="passes over the clients = FedAvg rounds (the same local work)")
+ax.set(ylabel="test accuracy", ylim=(0, 1))
+ax.legend(loc="lower right");
+
+# %% [markdown]
+# FedAvg climbs steadily and then levels off. The sequential loop starts far behind — after one
+# pass it scores about 0.1, what always answering 9 would score, 9 being the digit of the last
+# client it met — needs about twenty passes to catch up, and its accuracy falls back now and then:
+# at every moment its model is whatever the last few clients made of it.
+#
+# Where do the two final models go wrong? Their accuracy on each digit separately:
+
+# %%
+runs = {"one after another": sequential_weights, "FedAvg": fedavg_sorted.weights}
 fig, ax = plt.subplots(figsize=(7, 2.6), layout="constrained")
 for shift, (name, weights) in zip([-0.2, 0.2], runs.items(), strict=True):
     model.set_weights(weights)
@@ -414,15 +485,21 @@ ax.legend(fontsize="small", ncols=2, loc="upper center");
 
 
 # %% [markdown]
-# The sequential model has **forgotten** the early clients: it recognises the last client's digit 9
-# and nothing else — it simply follows whichever client trained last. FedAvg, whose every round
-# starts all clients from the same model and averages them, learns nearly every digit (8 lags
-# behind; notebooks 04–05 are about such clients).
+# The sequential model is perfect on 9, the digit it trained on last, and weakest on 1; stop the
+# chain after another client and its strong and weak digits move (exercise 7). FedAvg's model,
+# whose every round starts all clients from the same weights and averages them, is good on every
+# digit except 8, which lags far behind (notebooks 04–05 are about such clients).
 #
-# What is wrong, besides the accuracy:
-# - **There is no aggregation.** The "global" model is the last client's model; each client
-#   receives a model trained directly on its predecessor's data, with nothing averaged in between.
-# - **It is serial.** A round takes as long as *all* clients together, not as the slowest one.
+# So with the same work the accuracy alone does not expose the broken loop. What is wrong with it:
+# - **There is no aggregation.** The "global" model is the last client's model. Each client's
+#   upload is the next client's download: a model trained directly on its predecessor's data, with
+#   nothing averaged in between — nothing for secure aggregation to sum, nor for differential
+#   privacy to add its noise to (notebooks 10–12).
+# - **It is serial.** FedAvg's ten clients train at the same time, each on its own device; here
+#   each waits for the one before, so a pass takes ten times as long as a round. In the time FedAvg
+#   ran its thirty rounds, the sequential loop gets through three passes — about 0.2 on the curve
+#   above. And one client that drops out stops the chain.
+# - **It depends on the order.** The model leans towards whichever clients trained last.
 # - **On IID clients it hides**: there it behaves like ordinary SGD and looks fine (exercise 4).
 #
 # **Fix:** broadcast the *same* global weights to every selected client, train them independently
@@ -524,15 +601,18 @@ print(f"right accuracy:   {np.mean(predictions == digits.y_test):.2f}")
 # %% [markdown]
 # ## Summary
 #
-# - A federated round is: **initialise → sample + broadcast → local training → aggregate →
-#   server update**. Only weights, updates and example counts travel; the data stays put.
+# - A federated round is: **initialise → send → train locally → upload → aggregate and
+#   update**. Only weights, updates and example counts travel; the data stays put.
+# - Local training is gradient descent: on each mini-batch of the client's own data,
+#   θ ← θ − η∇J(θ) — one step of `client_update` or `fedlab.steps.local_update`.
 # - FedAvg aggregates with a **mean weighted by example count**, Δ = Σ (n_k / n) Δ_k, and the server
 #   applies w ← w + η_s Δ.
 # - The hand-written round, `fedlab.steps` and the fast `fedlab.Simulation` produce the **same
 #   weights** (to 10⁻⁵); from here on we use the engine.
 # - On IID digits, 30 rounds of FedAvg reach almost the centralised baseline's accuracy.
-# - Four bugs to avoid: sequential training posing as FL; names that only exist in a stale kernel;
-#   a softmax output with `from_logits=True`; `argmax` on integer labels.
+# - Four bugs to avoid: sequential training posing as FL (given the same work its accuracy may look
+#   fine, but nothing is aggregated and the clients wait for each other); names that only exist in
+#   a stale kernel; a softmax output with `from_logits=True`; `argmax` on integer labels.
 #
 # ## Exercises
 #
@@ -551,3 +631,7 @@ print(f"right accuracy:   {np.mean(predictions == digits.y_test):.2f}")
 # 6. **What travels?** Compute the bytes a client uploads per round (`sum(w.nbytes for w in
 #    global_weights)`) and the bytes of its own data. Which is bigger here? What if the model had
 #    a million parameters? (Notebook 08 is about this.)
+# 7. **Which model does the chain hand you?** In the last pass of the sequential loop of section
+#    7(i), record the accuracy on each digit after *every* client, not only after client 9. Which
+#    digit is best after client k? What does this say about a model trained one client after
+#    another?
