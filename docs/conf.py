@@ -25,7 +25,10 @@ release = version = META["version"]
 html_title = f"fedlab {release}"
 
 # the pages are copies in a staging folder (tools/site.py): docs/*.md and notebooks/NN_*.ipynb
-extensions = ["myst_nb", "sphinx_book_theme", "sphinxcontrib.bibtex", "fedlab_site"]
+# fedlab_teaching: the teacher's guide's tables and prerequisite graph, from the notebooks
+extensions = [
+    "myst_nb", "sphinx_book_theme", "sphinxcontrib.bibtex", "fedlab_site", "fedlab_teaching",
+]  # fmt: skip
 
 # the notebooks: committed outputs only
 nb_execution_mode = "off"

@@ -1,8 +1,12 @@
 """The course website's pieces that need no build: launch links from pyproject.toml, the run box
-and widget outputs of a notebook page, README sections on the landing page, the link checker.
-The site itself is built and opened in tests/browser/test_site_browser.py."""
+and widget outputs of a notebook page, README sections on the landing page, the link checker, and
+the teacher's guide's generated parts (prerequisites, plan, objectives, graph) read from the
+notebooks. The site itself is built and opened in tests/browser/test_site_browser.py."""
 
 import importlib.util
+import json
+import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -14,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def load(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -112,3 +117,184 @@ def test_the_link_checker_finds_missing_files_anchors_and_remote_assets(tmp_path
     assert len(problems) == 4, problems
     assert "no such anchor" in problems[0] and "no such file" in problems[1]
     assert all("from the internet" in p for p in problems[2:])
+
+
+# ---- the teacher's guide (docs/teachers_guide.md, docs/_ext/fedlab_teaching.py) ----
+
+teaching = load("fedlab_teaching", ROOT / "docs/_ext/fedlab_teaching.py")
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_LINK = re.compile(r"\]\((\d\d_\w+)\.ipynb")
+
+
+def needs_in_py_sources() -> dict[str, list[str]]:
+    """Each notebook's "You will need" links, read without the extension: from the paragraph
+    of its jupytext source (``notebooks/NN_name.py``) that starts with ``# **You will need:**``."""
+    needs = {}
+    for name in NAMES:
+        lines = (NOTEBOOKS / f"{name}.py").read_text(encoding="utf-8").splitlines()
+        start = [i for i, line in enumerate(lines) if line.startswith("# **You will need:**")]
+        assert len(start) == 1, f"{name}.py: {len(start)} '**You will need:**' lines"
+        paragraph = []
+        for line in lines[start[0] :]:
+            if line.strip() in ("", "#"):
+                break
+            paragraph.append(line)
+        needs[name] = NOTEBOOK_LINK.findall(" ".join(paragraph))
+    return needs
+
+
+def reachable(graph: dict[str, list[str]]) -> dict[str, set[str]]:
+    """Everything each node reaches through ``graph`` (a depth-first search per node)."""
+    found = {}
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo += graph.get(node, [])
+        found[start] = seen
+    return found
+
+
+@pytest.fixture(scope="module")
+def course():
+    return teaching.read_course(NOTEBOOKS)
+
+
+def test_the_guide_reads_every_notebooks_you_will_need_line(course):
+    assert [nb.name for nb in course] == NAMES
+    assert {nb.name: list(nb.needs) for nb in course} == needs_in_py_sources()
+    assert all(nb.needs for nb in course[1:]), "a notebook after 00 that names no earlier one"
+    assert all(nb.goals and nb.run_seconds > 0 for nb in course)
+
+
+def test_every_notebook_needs_only_earlier_notebooks(course):
+    for name, need in teaching.edges(course):
+        assert need in NAMES, f"{name} needs {need}, which is not a notebook"
+        assert need < name, f"{name} needs {need}, which comes after it"
+    assert teaching.edge_problems(course) == []
+
+
+def test_a_link_forward_or_to_no_notebook_stops_the_build(tmp_path):
+    def notebook(number: str, needs: str) -> dict:
+        head = f"# {number} · T\n\n**Goals**\n- Learn.\n\n**You will need:** {needs}; about 5 s to run."
+        return {"cells": [{"cell_type": "markdown", "source": head}]}
+
+    for name, needs in [("00_a", "[01](01_b.ipynb)"), ("01_b", "[00](00_a.ipynb)")]:
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps(notebook(name[:2], needs)))
+    with pytest.raises(ValueError, match="00_a needs 01_b, which comes later"):
+        teaching.read_course(tmp_path)
+    (tmp_path / "00_a.ipynb").write_text(json.dumps(notebook("00", "[07](07_x.ipynb)")))
+    with pytest.raises(ValueError, match="00_a needs 07_x, which is not a notebook"):
+        teaching.read_course(tmp_path)
+
+
+def test_a_notebook_is_read_for_its_goals_needs_run_time_and_exercises():
+    head = (
+        "# 02 · Splits: IID\n\n*Purpose.*\n\n**Goals**\n- Make a **split**\n  and read it.\n"
+        "- Measure H.\n\n**You will need:** [01 · a round](01_a.ipynb) and\n"
+        "[00 · map](00_b.ipynb#x); under a minute to run.\n"
+    )
+    cells = [
+        {"cell_type": "markdown", "source": head},
+        {"cell_type": "code", "source": "x = 1", "outputs": []},
+        {"cell_type": "markdown", "source": "## Exercises\n\n1. One.\n2. Two\n   more.\n3. Three."},
+    ]
+    nb = teaching.read_notebook({"cells": cells}, "02_splits")
+    assert (nb.title, nb.short_title) == ("Splits: IID", "Splits")
+    assert nb.goals == ("Make a **split** and read it.", "Measure H.")
+    assert nb.needs == ("01_a", "00_b")
+    assert (nb.run_seconds, nb.code_cells, nb.exercises) == (60, 1, 3)
+    for broken, message in [
+        (head.replace("**Goals**", "Goals"), "no \\*\\*Goals\\*\\* list"),
+        (head.replace("under a minute", "quickly"), "stating the run time"),
+        (head.replace("# 02 ·", "# 03 ·"), "must start with '# 02 · Title'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            teaching.read_notebook({"cells": [{**cells[0], "source": broken}]}, "02_splits")
+
+
+def test_the_prerequisite_table_and_graph_show_the_notebooks_edges(course, tmp_path):
+    needs = needs_in_py_sources()
+    table = teaching.prerequisite_table(course)
+    rows = [i for i, line in enumerate(table) if line.startswith("* - {doc}")]
+    shown = {
+        re.search(r"</notebooks/(\w+)>", table[i]).group(1): re.findall(
+            r"</notebooks/(\w+)>", table[i + 1]
+        )
+        for i in rows
+    }
+    assert shown == needs
+
+    svg = tmp_path / "graph.svg"
+    teaching.draw_prerequisites(course, svg)
+    text = svg.read_text(encoding="utf-8")
+    assert sorted(re.findall(r'id="node-(\d\d)"', text)) == [name[:2] for name in NAMES]
+    drawn: dict[str, list[str]] = {name[:2]: [] for name in NAMES}
+    for need, name in re.findall(r'id="edge-(\d\d)-(\d\d)"', text):
+        drawn[name].append(need)
+    # the picture leaves out the links a longer path implies: what rests on what is the same
+    by_number = {name[:2]: [n[:2] for n in found] for name, found in needs.items()}
+    assert reachable(drawn) == reachable(by_number)
+    assert sum(map(len, drawn.values())) == len(teaching.drawn_edges(course))
+    for name, direct in drawn.items():  # and no drawn arrow is implied by another path
+        for need in direct:
+            others = {n: ([] if n == name else v) for n, v in drawn.items()}
+            others[name] = [n for n in direct if n != need]
+            assert need not in reachable(others)[name], f"{need} → {name} is implied"
+
+
+def test_the_graph_is_the_same_svg_every_build(course, tmp_path):
+    teaching.draw_prerequisites(course, tmp_path / "a.svg")
+    teaching.draw_prerequisites(course, tmp_path / "b.svg")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+
+
+def course_plan() -> list[str]:
+    guide = (ROOT / "docs/teachers_guide.md").read_text(encoding="utf-8")
+    block = re.search(r"```\{course-plan\}\n(.*?)```", guide, re.S)
+    assert block, "docs/teachers_guide.md has no {course-plan} block"
+    return block.group(1).splitlines()
+
+
+def test_the_ten_week_plan_teaches_every_notebook_once_after_what_it_needs(course):
+    weeks = teaching.parse_plan(course_plan())
+    assert [week.number for week in weeks] == list(range(1, 11))
+    planned = [number for week in weeks for number in week.notebooks]
+    assert sorted(planned) == [name[:2] for name in NAMES], "a notebook left out or planned twice"
+    assert len(planned) == len(set(planned))
+    assert teaching.plan_problems(weeks, course) == []
+    table = "\n".join(teaching.plan_table(weeks, course))
+    for name in NAMES:
+        assert table.count(f"</notebooks/{name}>") == 1
+
+
+def test_a_plan_that_leaves_out_repeats_or_reorders_notebooks_is_refused(course):
+    weeks = teaching.parse_plan(course_plan())
+    first, second = weeks[0], weeks[1]
+    swapped = [
+        teaching.Week(1, second.notebooks, "", ""),
+        teaching.Week(2, first.notebooks, "", ""),
+        *weeks[2:],
+    ]
+    assert any("which it needs" in p for p in teaching.plan_problems(swapped, course))
+    missing = [teaching.Week(1, first.notebooks[1:], "", ""), *weeks[1:]]
+    assert f"{first.notebooks[0]} is in no week" in teaching.plan_problems(missing, course)
+    twice = [*weeks, teaching.Week(11, ("03", "99"), "", "")]
+    assert teaching.plan_problems(twice, course) == [
+        "03 is planned twice: weeks 2 and 11",
+        "99 (week 11) is not a notebook",
+    ]
+    with pytest.raises(ValueError, match="week \\| notebooks \\| topic"):
+        teaching.parse_plan(["one | 00 | x"])
+
+
+def test_the_objectives_are_every_notebooks_goals(course):
+    table = "\n".join(teaching.objectives_table(course))
+    for nb in course:
+        assert f"</notebooks/{nb.name}>" in table
+        for goal in nb.goals:
+            assert f"- {goal}\n" in table + "\n"
+        assert f"lecture {nb.lecture_minutes}\u00a0min" in table
