@@ -15,7 +15,8 @@ client update         ``Algorithm.local_gradient``,           FedProx (+ Î¼(w âˆ
                       ``client_state_update`` (hooks);        personalisation: FedPer, Ditto,
                       ``personal_init``, ``personal_mask``,   local-only, fine-tuning, IFCA
                       ``personal_strength``,                  (:mod:`fedlab.personalization`)
-                      ``fine_tune_steps``, ``num_global_models``
+                      ``fine_tune_steps``,
+                      ``num_global_models``
 aggregate             ``Algorithm.aggregate``:                DP-FedAvg (:mod:`fedlab.privacy`);
                       :class:`WeightedMean`,                  FedPer, multi-task heads
                       ``share_masks``

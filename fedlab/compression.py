@@ -219,7 +219,7 @@ class Identity:
 class Float16:
     """Send the update cast to float16: half the bytes, relative error ≤ 2⁻¹¹ (≈ 0.05 %).
 
-    Values too large for float16 (|x| > 65504) raise ``ValueError`` instead of becoming inf;
+    Values too large for float16 (``|x| > 65504``) raise ``ValueError`` instead of becoming inf;
     values below ~6e-8 round to zero. The cast is deterministic (``seed`` is unused).
 
     Example:
@@ -285,7 +285,7 @@ class StochasticQuantizer:
     """Unbiased stochastic ``bits``-bit quantisation per block, QSGD-style (Alistarh et al. 2017).
 
     The flattened update is cut into blocks of ``block_size`` coordinates (the last may be
-    shorter; blocks run across weight boundaries). For a block with scale m = max |x| (sent as
+    shorter; blocks run across weight boundaries). For a block with scale ``m = max |x|`` (sent as
     float32), every x is rounded to the symmetric grid of s + 1 = 2^bits levels
 
         q_j = m · (2j/s − 1),   j = 0 … s,   step Δ = 2m/s,
@@ -296,7 +296,7 @@ class StochasticQuantizer:
 
         Var = Δ² p (1 − p) ≤ Δ²/4 = m²/s².
 
-    The max-|x| scale (rather than QSGD's L2 norm) keeps the step small and every decoded value
+    The ``max |x|`` scale (rather than QSGD's L2 norm) keeps the step small and every decoded value
     in [−m, m]; an all-zero block decodes to zeros. Because s is odd, 0 is not a level: a zero
     inside a non-zero block is sent as ±m/s at random (unbiased, with the full variance m²/s²). Codes are sent as uint8 (8 bits), uint16
     (16 bits) or, for any other width, bit-packed into ⌈n·bits/8⌉ bytes: 8 bits cost ≈ ¼ of
@@ -399,7 +399,7 @@ class TopK:
     k = ⌈fraction · n⌉ (and at least 1 for a non-empty update; fraction · n is rounded to 9
     decimals first, so float noise such as 0.07 · 100 = 7.000000000000001 does not add one). The message is
     int32 indices (ascending) plus their float32 values: 8 k bytes, ≈ ``fraction`` · 2 of float32.
-    Ties in |x| are broken by position (the earlier coordinate wins). Deterministic (``seed`` is
+    Ties in ``|x|`` are broken by position (the earlier coordinate wins). Deterministic (``seed`` is
     unused) and biased: pair it with :class:`ErrorFeedback` so dropped mass is sent later.
 
     Attributes:
@@ -436,7 +436,7 @@ class TopK:
         return min(n, max(1, math.ceil(round(self.fraction * n, 9))))
 
     def encode(self, update: Sequence, seed: int | None = None) -> Encoded:
-        """Keep the ``num_kept(n)`` coordinates with the largest |x|."""
+        """Keep the ``num_kept(n)`` coordinates with the largest ``|x|``."""
         vector, shapes = _flatten(update)
         n = vector.size
         if n >= 2**31:
@@ -489,7 +489,7 @@ class RandomRotation:
     ``codec.encode([R x])`` with R = H·D/√d: D a diagonal of random ±1 drawn from
     ``rotation_seed`` and H the Hadamard matrix. R is orthogonal (R⁻¹ = D·H/√d), so ``decode``
     inverts it exactly, and an unbiased codec stays unbiased. The rotation spreads a few large
-    coordinates over all d, so a quantiser's scale max |x| shrinks from ‖x‖∞ towards
+    coordinates over all d, so a quantiser's scale ``max |x|`` shrinks from ‖x‖∞ towards
     ‖x‖₂·√(2 ln d / d) and its error with it (Suresh et al. 2017). Costs: the padding (up to 2×
     the coordinates) and O(d log d) work on each side. Both sides know ``rotation_seed``; it is
     not sent. (A deployment would draw a fresh one each round from shared randomness.)

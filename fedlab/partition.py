@@ -3,17 +3,17 @@
 Every partitioner is seeded and returns a :class:`ClientSplit` built through
 :meth:`ClientSplit.from_indices`, which checks that clients are disjoint:
 
-==================  ==========================================================================
-:func:`iid`         uniform random, equal sizes
-:func:`dirichlet`   label skew: each class split in Dir(α) shares; small α, few classes each
-:func:`shards`      the FedAvg paper's pathological split: sort by label, deal shards
-:func:`label_limit` exactly k classes per client
-:func:`quantity_skew` lognormal client sizes, labels IID
-:func:`feature_skew` same labels IID, each client's *inputs* transformed differently
-:func:`natural`     an existing client id per example (Synthetic(α, β) devices)
-:func:`mixed`       SCAFFOLD's "s% similarity": a share s IID, the rest sorted by label
-:func:`rotated_groups` planted groups of clients, each group's images rotated alike
-==================  ==========================================================================
+======================  ==========================================================================
+:func:`iid`             uniform random, equal sizes
+:func:`dirichlet`       label skew: each class split in Dir(α) shares; small α, few classes each
+:func:`shards`          the FedAvg paper's pathological split: sort by label, deal shards
+:func:`label_limit`     exactly k classes per client
+:func:`quantity_skew`   lognormal client sizes, labels IID
+:func:`feature_skew`    same labels IID, each client's *inputs* transformed differently
+:func:`natural`         an existing client id per example (Synthetic(α, β) devices)
+:func:`mixed`           SCAFFOLD's "s% similarity": a share s IID, the rest sorted by label
+:func:`rotated_groups`  planted groups of clients, each group's images rotated alike
+======================  ==========================================================================
 
 For personalised and clustered FL (``13_personalisation_and_multitask``): :func:`hold_out` gives
 each client its own test set drawn from its own data (``ClientSplit.test_indices``), and

@@ -5,24 +5,24 @@ A faithful, single-process simulation of the semi-honest protocol of Bonawitz et
 "Practical Secure Aggregation for Privacy-Preserving Machine Learning" (CCS 2017), written as
 the paper's four rounds with explicit client and server state:
 
-==========================  ===================================================================
-round                       what happens
-==========================  ===================================================================
-0 ``AdvertiseKeys``         each client u makes two X25519 key pairs, ``(c_pk, c_sk)`` to
-                            encrypt shares and ``(s_pk, s_sk)`` for the pairwise masks, and sends
-                            the public keys; the server broadcasts all of them.
-1 ``ShareKeys``             u draws a self-mask seed ``b_u`` and Shamir-shares ``b_u`` and
-                            ``s_sk_u`` (threshold t) among all clients; the share for v travels
-                            through the server encrypted with AES-GCM under a key agreed from
-                            ``c_sk_u`` and ``c_pk_v``, so the server cannot read it.
-2 ``MaskedInputCollection`` u sends ``y_u = x_u + PRG(b_u) + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv)``
-                            (mod 2^k), where ``s_uv`` = HKDF(X25519(s_sk_u, s_pk_v)) = ``s_vu``.
-3 ``Unmasking``             the server names the clients whose ``y`` arrived (U3); each
-                            surviving client returns its share of ``b_u`` for u in U3 and of
-                            ``s_sk_v`` for v that dropped; with t shares the server rebuilds
-                            them, removes the self masks and the dropped clients' pairwise masks,
-                            and is left with Σ_{u∈U3} x_u. Fewer than t shares: it refuses.
-==========================  ===================================================================
+============================  ===================================================================
+round                         what happens
+============================  ===================================================================
+0 ``AdvertiseKeys``           each client u makes two X25519 key pairs, ``(c_pk, c_sk)`` to
+                              encrypt shares and ``(s_pk, s_sk)`` for the pairwise masks, and sends
+                              the public keys; the server broadcasts all of them.
+1 ``ShareKeys``               u draws a self-mask seed ``b_u`` and Shamir-shares ``b_u`` and
+                              ``s_sk_u`` (threshold t) among all clients; the share for v travels
+                              through the server encrypted with AES-GCM under a key agreed from
+                              ``c_sk_u`` and ``c_pk_v``, so the server cannot read it.
+2 ``MaskedInputCollection``   u sends ``y_u = x_u + PRG(b_u) + Σ_{v>u} PRG(s_uv) − Σ_{v<u} PRG(s_uv)``
+                              (mod 2^k), where ``s_uv`` = HKDF(X25519(s_sk_u, s_pk_v)) = ``s_vu``.
+3 ``Unmasking``               the server names the clients whose ``y`` arrived (U3); each
+                              surviving client returns its share of ``b_u`` for u in U3 and of
+                              ``s_sk_v`` for v that dropped; with t shares the server rebuilds
+                              them, removes the self masks and the dropped clients' pairwise masks,
+                              and is left with Σ_{u∈U3} x_u. Fewer than t shares: it refuses.
+============================  ===================================================================
 
 Summing the ``y_u`` cancels every pairwise mask between two clients that both sent ``y``
 (``+PRG(s_uv)`` from the smaller id, ``−PRG(s_uv)`` from the larger one); a single ``y_u`` is
@@ -790,7 +790,7 @@ class SecureAggregation:
     ceil(threshold · n))`` survivors and the server refuses: the round changes nothing.
 
     Attributes:
-        clip: largest |coordinate| of a weighted update (> 0).
+        clip: largest ``|coordinate|`` of a weighted update (> 0).
         bits: quantisation bits per coordinate, in [2, 32].
         dropout: fraction of a round's clients that drop before sending, in [0, 1).
         threshold: the Shamir threshold as a fraction of the round's clients, in [0.5, 1].

@@ -310,6 +310,10 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Drift that hurts.** Make a `fedlab.partition.shards(digits.y_train, NUM_CLIENTS, 2)` split
 #    and repeat the E × B grid of section 3 on it (pass it to `fedlab.simulate`). Does more local
 #    work still mean fewer rounds? Compare the drift column with the IID one.
@@ -321,8 +325,8 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 #    best FedSGD need, and how much faster is FedAvg then? (The paper tuned each algorithm's rate.)
 # 4. **Client fraction on non-IID data.** Repeat section 4 on the shards split of exercise 1. Does
 #    sampling fewer clients per round hurt more when clients differ? Why?
-# 5. **The server's step.** FedAvg with `server_lr=2.0` takes twice the averaged step. Compare it in
-#    the dashboard with `client_lr` doubled instead: are they the same thing? (Hint: with E = 1
+# 5. **The server's step.** `fedlab.FedAvg(server_lr=2.0)` takes twice the averaged step. Compare it
+#    in the dashboard with `client_lr` doubled instead: are they the same thing? (Hint: with E = 1
 #    and B = ∞, work it out on paper.)
 # 6. **Keep a run.** Press Save on the dashboard, then load the file with
 #    `fedlab.History.load(...)` and draw `fedlab.plot.plot_drift` of it in a new cell.

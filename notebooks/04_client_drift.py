@@ -503,6 +503,10 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Shards.** Add `fedlab.partition.shards(digits.y_train, NUM_CLIENTS, 2, seed=SEED)` to the
 #    table of section 3 (one more run). Where does it fall on H, drift, agreement and G? Is G
 #    ordered like H?
@@ -513,9 +517,9 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 #    (τ, η) = (10, 0.1), (20, 0.05), (50, 0.02) and (100, 0.01). What do you notice about the
 #    bias? Explain it from $M_k = I - (I - \eta A_k)^\tau \approx I - e^{-\eta\tau A_k}$.
 # 4. **How much μ?** With τ = 10 and η = 0.1, compute the distance of
-#    `playground.fedprox_fixed_point(problem, 10, PLAY_LR, mu)` from $w^\star$ for μ from 0 to 13.
-#    How close can FedProx get? Why does it get worse again as μ nears 13? (Hint:
-#    `playground.max_stable_lr(problem, mu)`.)
+#    `fedlab.playground.fedprox_fixed_point(problem, 10, PLAY_LR, mu)` from $w^\star$ for μ from 0
+#    to 13. How close can FedProx get? Why does it get worse again as μ nears 13? (Hint:
+#    `fedlab.playground.max_stable_lr(problem, mu)`.)
 # 5. **Dissimilarity during training.** Plot the computed (non-`nan`) values of
 #    `history.gradient_dissimilarity` against `history.round` for the three α. Does G shrink as
 #    the model trains, as drift does? (FedProx's analysis, Li et al. 2020, assumes the ratio

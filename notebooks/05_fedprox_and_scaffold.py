@@ -459,6 +459,10 @@ compare(syn_runs, "Synthetic(1, 1), 10 of 30 devices per round")
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Tune μ.** Run FedProx on the digits clients with μ ∈ {0.001, 0.01, 0.3, 3} and plot the
 #    final accuracy and the mean drift against μ. Is there a μ that beats FedAvg here? Repeat with
 #    `LOCAL_EPOCHS = 20` (u ≈ 144 steps): does the best μ change, and does FedProx start to help?
@@ -466,11 +470,11 @@ compare(syn_runs, "Synthetic(1, 1), 10 of 30 devices per round")
 #    With fewer clients per round each $c_k$ is older when it is used: does SCAFFOLD's lead over
 #    FedAvg shrink? On Synthetic(1, 1), does FedAvg still stall near 0.66 with all 30 devices per
 #    round — is its problem client sampling or something else?
-# 3. **What SCAFFOLD costs.** Compare `history.bytes_up` and `history.bytes_down` of the FedAvg and
-#    SCAFFOLD runs of section 4. Do fedlab's byte counts include the control variates? Work out
-#    what SCAFFOLD really sends per round (x and c down; $\Delta y_k$ and $\Delta c_k$ up, each as
-#    large as the model), then redraw the accuracy curves against megabytes sent instead of rounds.
-#    Does SCAFFOLD still win per byte?
+# 3. **What SCAFFOLD costs.** Compare the `fedlab.History.bytes_up` and `fedlab.History.bytes_down`
+#    of the FedAvg and SCAFFOLD runs of section 4. Do fedlab's byte counts include the control
+#    variates? Work out what SCAFFOLD really sends per round (x and c down; $\Delta y_k$ and $\Delta
+#    c_k$ up, each as large as the model), then redraw the accuracy curves against megabytes sent
+#    instead of rounds. Does SCAFFOLD still win per byte?
 # 4. **Stragglers, FedProx's other half.** On Synthetic(1, 1) with `SYN_EPOCHS = 5`, call
 #    `fedlab.simulate` with `stragglers=fedlab.Stragglers(0.5, drop=True)` for FedAvg (the server
 #    does not wait for slow devices) and `fedlab.Stragglers(0.5, drop=False)` for FedProx μ = 1

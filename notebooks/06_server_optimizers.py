@@ -384,13 +384,18 @@ print(
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Nesterov.** Rerun FedAvgM of section 4 with `nesterov=True`. Does the look-ahead make up
-#    for momentum's slow start? Then keep η/(1−β) = 2 and try β = 0.5 (η = 1) and β = 0.95
-#    (η = 0.1): which rounds get faster, and which get noisier?
-# 2. **τ sweep.** Run FedAdam with τ ∈ {10⁻¹, 10⁻², 10⁻³, 10⁻⁴} (same η = 0.03). When τ is much
-#    larger than the typical |Δ|, √v + τ ≈ τ and Adam turns into server momentum with a long-run
-#    step of η/τ (0.3 for τ = 10⁻¹): compare that run with the FedAvg runs of section 3. When τ
-#    is tiny, even coordinates with almost no Δ get a full η-sized step. Which τ is best here?
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
+# 1. **Nesterov.** Rerun section 4's FedAvgM as `fedlab.FedAvgM(**CLIENT, server_lr=0.2,
+#    nesterov=True)`. Does the look-ahead make up for momentum's slow start? Then keep η/(1−β) = 2
+#    and try β = 0.5 (η = 1) and β = 0.95 (η = 0.1): which rounds get faster, and which get noisier?
+# 2. **τ sweep.** Run FedAdam with τ ∈ {10⁻¹, 10⁻², 10⁻³, 10⁻⁴} and the same η = 0.03
+#    (`fedlab.FedAdam(**CLIENT, server_lr=0.03, tau=...)`). When τ is much larger than the typical
+#    |Δ|, √v + τ ≈ τ and Adam turns into server momentum with a long-run step of η/τ (0.3 for τ =
+#    10⁻¹): compare that run with the FedAvg runs of section 3. When τ is tiny, even coordinates
+#    with almost no Δ get a full η-sized step. Which τ is best here?
 # 3. **FedProx on the client, Adam on the server.** A `fedlab` algorithm has four slots —
 #    sampling and broadcast, the client update, the aggregator, the server optimiser — and they
 #    combine freely: `fedlab.algorithms.ProxAlgorithm(mu=0.01, **CLIENT,

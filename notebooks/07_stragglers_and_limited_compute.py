@@ -353,6 +353,10 @@ for name, (history, loss) in compare.items():
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **The full experiment.** Run `python3 dev.py bench fedprox_stragglers` (about 7 minutes;
 #    `--quick` for a 10-round smoke run) and compare its table with the numbers quoted in
 #    section 2. Then rerun it with `--iid` (the paper's Synthetic IID,
@@ -364,12 +368,13 @@ for name, (history, loss) in compare.items():
 #    straggler finish at least 3 of the 5 epochs. Rerun the 90 % "keep" runs with it: how much of
 #    the gap to 0 % stragglers closes? Count the steps used, as in the table.
 # 3. **How many take part?** Plot `history.num_participants` of the three "FedAvg, drop" runs
-#    against the round. With 10 devices per round, why is it exactly 5 at 50 % and 1 at 90 %
-#    (hint: `fedlab.Stragglers(0.9).num_stragglers(10)`)? What would a real server do when
-#    *every* device straggles — and what does fedlab do (`fedlab.Stragglers(1.0, drop=True)`)?
-# 4. **Stragglers and SCAFFOLD.** `fedlab.Scaffold(**settings)` with
-#    `fedlab.Stragglers(0.9, drop=False)`: a straggler's control variate is computed from fewer
-#    steps. Compare its loss curve with FedProx μ = 0 at 90 %; look at `history.client_state_norm`.
+#    against the round. With 10 devices per round, why is it exactly 5 at 50 % and 1 at 90 % (hint:
+#    `fedlab.Stragglers(0.9).num_stragglers(10)`; see `fedlab.Stragglers.num_stragglers`)? What
+#    would a real server do when *every* device straggles — and what does fedlab do
+#    (`fedlab.Stragglers(1.0, drop=True)`)?
+# 4. **Stragglers and SCAFFOLD.** `fedlab.Scaffold(**settings)` with `fedlab.Stragglers(0.9,
+#    drop=False)`: a straggler's control variate is computed from fewer steps. Compare its loss
+#    curve with FedProx μ = 0 at 90 %; look at its `fedlab.History.client_state_norm`.
 # 5. **More heterogeneity.** Repeat section 2 on `fedlab.synthetic(0, 0, ...)` (only the devices'
 #    labelling functions differ) and on `fedlab.synthetic(1, 1, iid=True, ...)`: when does
 #    dropping stragglers cost the least?

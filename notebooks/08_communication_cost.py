@@ -406,10 +406,15 @@ ax.legend(fontsize="small", loc="lower right");
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Rotate before quantising.** `compression.RandomRotation(compression.StochasticQuantizer(4))`
-#    spreads large entries over all coordinates before quantising. Put `delta` through it as in
-#    section 2: how much smaller is the error, and how many bytes does it send? Explain the bytes
-#    (hint: the Hadamard transform needs a power-of-two length). Is it better than plain 8-bit?
+#    (see `fedlab.compression.RandomRotation`) spreads large entries over all coordinates before
+#    quantising. Put `delta` through it as in section 2: how much smaller is the error, and how many
+#    bytes does it send? Explain the bytes (hint: the Hadamard transform needs a power-of-two
+#    length). Is it better than plain 8-bit?
 # 2. **Fewer bits.** Add `StochasticQuantizer(bits=2)` and `bits=1` to section 3. Why is the error
 #    of a single 2-bit message larger than 100 % (hint: is 0 one of the levels)? Does training
 #    still work? Does `ErrorFeedback` help a quantiser, which is already unbiased?
@@ -422,4 +427,5 @@ ax.legend(fontsize="small", loc="lower right");
 #    with fewer megabytes, and with less computation?
 # 5. **What dominates at scale.** For Llama 2 7B with K = 10, compute the MB per round with 4-bit
 #    uplink and float32 downlink, and then with only LoRA adapters of rank 8 sent both ways
-#    (`large_models.LLAMA_2_7B.lora_parameters(8)`). Notebook 09 takes this further.
+#    (`large_models.LLAMA_2_7B.lora_parameters(8)`; see
+#    `fedlab.large_models.DecoderConfig.lora_parameters`). Notebook 09 takes this further.

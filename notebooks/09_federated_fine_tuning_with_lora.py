@@ -457,20 +457,27 @@ for prompt in ("i want to", "lets book the", "can we hear the", "lets eat the"):
 #
 # ## Exercises
 #
-# 1. **The LoRA step size.** Rerun "LoRA r=8" with `client_lr` 0.3, 1 and 8. Why does a factor
-#    that starts at B = 0 need a larger step? What does `FineTuning(..., lora_alpha=16)` (scale
-#    α/r = 2) do to the best learning rate?
-# 2. **Rank and place.** Add LoRA runs with `rank=2` and `rank=32`: is the gain worth the
-#    bytes? Then try `targets=("q", "v", "up", "down")` and `("up", "down")`, and
-#    `variant="bitfit"` (biases only). Which recovers most of full fine-tuning per megabyte? Put
-#    your answer next to the head-only result: where do these users' differences live?
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
+# 1. **The LoRA step size.** Rerun "LoRA r=8" with `client_lr` 0.3, 1 and 8. Why does a factor that
+#    starts at B = 0 need a larger step? What does `fedlab.fine_tuning.FineTuning(...,
+#    lora_alpha=16)` (scale α/r = 2) do to the best learning rate?
+# 2. **Rank and place.** Add LoRA runs with `rank=2` and `rank=32`: is the gain worth the bytes?
+#    Then try `targets=("q", "v", "up", "down")` and `("up", "down")`, and `variant="bitfit"`
+#    (biases only; every variant is in `fedlab.fine_tuning.FineTuning`). Which recovers most of full
+#    fine-tuning per megabyte? Put your answer next to the head-only result: where do these users'
+#    differences live?
 # 3. **The bias in the engine.** Run "LoRA r=8" with `HETEROGENEITY = 0.0` and `1.0`, and
 #    compare with the frozen-A run each time. Does the gap between factor averaging and exact
 #    averaging grow with heterogeneity, as section 4 predicts?
-# 4. **Compression on top.** Add `compression=fedlab.compression.StochasticQuantizer(bits=8)`
-#    to the LoRA r=8 run (notebook 08). How many megabytes per round now, and what does it cost?
-#    Redo section 5's upload table for Llama 3 8B (`large_models.LLAMA_3_8B`).
-# 5. **Personalisation.** Take the fine-tuned global model and fine-tune it a few more steps on
-#    user 0's training sentences only (Keras `fit`, as `pretrain` does). Compare its perplexity on
-#    user 0's test sentences (`data.test_client_ids == 0`) with the global model's, and its top
-#    words for "lets eat the".
+# 4. **Compression on top.** Add `compression=fedlab.compression.StochasticQuantizer(bits=8)` to the
+#    LoRA r=8 run (notebook 08). How many megabytes per round now, and what does it cost? Redo
+#    section 5's upload table for Llama 3 8B (`fedlab.large_models.LLAMA_3_8B`).
+# 5. **Personalisation.** Take the fine-tuned global model and fine-tune it a few more steps on user
+#    0's training sentences only (Keras
+#    [`fit`](https://keras.io/api/models/model_training_apis/#fit-method), as `pretrain` does).
+#    Compare its perplexity on user 0's test sentences (`data.test_client_ids == 0`; see
+#    `fedlab.keyboard.KeyboardData.test_client_ids`) with the global model's, and its top words for
+#    "lets eat the".

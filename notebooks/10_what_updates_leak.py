@@ -454,18 +454,22 @@ ax.legend(loc="lower right", bbox_to_anchor=(1, 1));
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **A trained model.** Train the MLP for a few rounds (the stages of `fedlab.steps`, as in
 #    notebook 01, or a `fedlab.Simulation`, whose `weights` are the global model) and attack
 #    the trained weights. Does `infer_labels`
 #    still work when the model is confident (hint: what is p − onehot(y) for a correct,
 #    confident prediction)? Is the image still rebuilt?
 # 2. **Repeated labels.** For the batch of 4 as drawn, pass the true labels to
-#    `leakage.invert_gradient(weights, shared, 4, labels=...)`. How much of the batch's
+#    `fedlab.leakage.invert_gradient(weights, shared, 4, labels=...)`. How much of the batch's
 #    protection was only the lost labels?
 # 3. **Where is the threshold?** Refine `NOISE_RATIOS` between 3 and 7, and repeat each attack
 #    with three seeds. Plot the MSE against the ratio; at which ratio does the label go?
 # 4. **Bigger batches.** Try batches of 10 different labels, then 16 examples as drawn. Read
-#    `leakage.invert_gradient`: what labels does it use when there are more examples than
+#    `fedlab.leakage.invert_gradient`: what labels does it use when there are more examples than
 #    classes?
 # 5. **The sum of many clients.** Give 50 clients one digit each and sum their gradients. Add to
 #    the *sum* the noise that protected one client in section 4d (ratio 7 relative to one

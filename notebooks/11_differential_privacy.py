@@ -456,14 +456,18 @@ panel
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Choose S.** Rerun section 5's z = 1.2 run with `clip_norm` 0.1, 0.25, 1 and 2. Plot
 #    accuracy and `clipped_fraction` against S. Why is there an optimum, and where does it sit
 #    relative to the median update norm of section 2?
 # 2. **Longer training.** Train z = 1.2 for 60 rounds. How much higher is accuracy, and how much
 #    higher is ε? At a fixed ε = 4, is it better to train 15 rounds with a small z or 60 rounds
 #    with a larger one (`calibrate_noise_multiplier` for each)?
-# 3. **RDP vs PLD.** Run `DPFedAvg(..., accountant="pld")` and compare `History.epsilon` with the
-#    RDP run's. The models are identical: why?
+# 3. **RDP vs PLD.** Run `fedlab.privacy.DPFedAvg(..., accountant="pld")` and compare
+#    `History.epsilon` with the RDP run's. The models are identical: why?
 # 4. **Local DP at scale.** With `local_dp_aggregate` on zeros, find the K for which local DP's
 #    noise std on the average equals central DP's at K = 40. How many clients per round would
 #    local DP need on digits?

@@ -690,16 +690,23 @@ print(f"attack on the difference: pixel MSE {invert(difference, [2]).error:.2f} 
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Bits.** Rerun section 6 with `bits=8` and `bits=4` in `SecureAggregation`. When does
 #    accuracy start to suffer? Compare the error bound with the typical size of a weighted update
 #    (`np.abs(...)` of a delta). Why does fedlab use 2^bits − 1 levels rather than 2^bits: what
 #    would happen to the zeros with a level on either side of 0 instead of at it?
 # 2. **Clip.** Set `clip=0.01`: what share of the coordinates is clipped now
-#    (`sa.secure_aggregate(...)` returns a `SecureRound` with `clipped_fraction`), and what does it do
-#    to accuracy? Why is clipping coordinates different from DP's clipping of the whole norm?
-# 3. **The threshold.** With 10 clients, run `dropout=0.5` with `threshold=0.5` and with
-#    `threshold=0.9`. How many rounds abort (`r.secure_aborted`)? What does a higher threshold buy
-#    the clients, and what does it cost?
+#    (`fedlab.secure_aggregation.secure_aggregate(...)` returns a
+#    `fedlab.secure_aggregation.SecureRound` with `clipped_fraction`), and what does it do to
+#    accuracy? Why is clipping coordinates different from DP's clipping of the whole norm?
+# 3. **The threshold.** With 10 clients, run `fedlab.secure_aggregation.SecureAggregation(clip=CLIP,
+#    bits=BITS, dropout=0.5, threshold=0.5)` and again with `threshold=0.9`. How many rounds abort
+#    (`r.secure_aborted` for `r` in `history.rounds`; see
+#    `fedlab.history.RoundRecord.secure_aborted`)? What does a higher threshold buy the clients, and
+#    what does it cost?
 # 4. **The server's bill.** Extend section 7 to n = 100 with `dropout_fraction` 0, 0.1 and 0.3 and
 #    plot the server's time against n on log–log axes. What slope do you read off? Which phase
 #    (`secure_sum(...).server_seconds`) grows fastest?

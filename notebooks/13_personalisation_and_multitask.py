@@ -483,16 +483,21 @@ for name, mine in (("ditto", personal["Ditto λ=1"]), ("local", personal["local 
 #
 # ## Exercises
 #
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
 # 1. **Milder skew.** Rerun sections 1–2 with `ALPHA = 1.0`. Does local-only still beat FedAvg?
 #    Which λ of Ditto is best now?
 # 2. **Ditto's λ and fine-tuning's steps.** Sweep λ over 0.01 … 100 (`LAMBDAS`): where is the
 #    best mean, and the best worst-10 %? Then try `fine_tune_steps` 1, 5 and 20 in
 #    `FedAvgFineTune`: when do the worst clients start to lose what FedAvg taught them?
 # 3. **IFCA restarts.** For each seed, compute the final mean training loss
-#    (`history.train_loss[-1]`). Does the run with the lowest loss have purity 1.0? Write a
-#    "best of 3 seeds" rule and measure how often it recovers all four groups.
-# 4. **Scarce tasks.** Give the multi-task run less data (`load_digits(test_size=0.8)`) or more
-#    rounds (`MT_ROUNDS = 80`). Does the shared body ever beat one FedAvg per task? What if the
+#    (`history.train_loss[-1]`; see `fedlab.History.train_loss`). Does the run with the lowest loss
+#    have purity 1.0? Write a "best of 3 seeds" rule and measure how often it recovers all four
+#    groups.
+# 4. **Scarce tasks.** Give the multi-task run less data (`fedlab.load_digits(test_size=0.8)`) or
+#    more rounds (`MT_ROUNDS = 80`). Does the shared body ever beat one FedAvg per task? What if the
 #    "which digit" task had only two clients?
-# 5. **FedPer's head.** `FedPer(head_weights=4)` keeps the whole network private. Which method
-#    of section 2 does it become, and why?
+# 5. **FedPer's head.** `fedlab.personalization.FedPer(head_weights=4)` keeps the whole network
+#    private. Which method of section 2 does it become, and why?

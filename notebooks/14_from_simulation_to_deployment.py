@@ -281,19 +281,25 @@ print("processes still running:", len(federation.running()))
 #
 # ## Exercises
 #
-# 1. Run SCAFFOLD on the federation (`FlowerConfig(algorithm="scaffold", clients_per_round=2)`).
-#    Its control variate c_k must stay on the client between rounds: where does it live in a
-#    deployment? (Look at `_client_train` in `fedlab/flower.py`: `context.state`.) Check the
-#    History still equals `CONFIG.simulate()`.
-# 2. Crash a client: pass `on_round=lambda h: federation.kill_node(2) if len(h) == 1 else None`
-#    to `federation.run` with five rounds. Which rounds list client 2 in `dropped`, and how long
-#    does the server wait before it notices? Restart it with `federation.start_node(2)`.
-# 3. Compress the uploads: `FlowerConfig(compression="topk", compression_fraction=0.05,
-#    error_feedback=True)`. How many bytes go up now, and does the History still equal
-#    `simulate`'s? Each client's error-feedback residual must survive between rounds: where does
-#    it live?
-# 4. Compare `LocalFederation(3, task_processes="spawn", fast_polling=False)` — Flower's own
-#    process model, a fresh Python per message — with the forked task processes used above
-#    (`python3 dev.py bench flower` times both). Where does the time go?
+# *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
+# `help()` on one (or on its class) shows its documentation, and on the course website the name
+# links to its entry in the API reference.*
+#
+# 1. Run SCAFFOLD on the federation (`fedlab.flower.FlowerConfig(algorithm="scaffold",
+#    clients_per_round=2)`). Its control variate c_k must stay on the client between rounds: where
+#    does it live in a deployment? (Look at `_client_train` in `fedlab/flower.py`: `context.state`.)
+#    Check the History still equals `CONFIG.simulate()`.
+# 2. Crash a client: pass `on_round=lambda h: federation.kill_node(2) if len(h) == 1 else None` to
+#    `federation.run` with five rounds (see `fedlab.flower.LocalFederation.kill_node`). Which rounds
+#    list client 2 in `dropped` (`fedlab.history.RoundRecord.dropped`), and how long does the server
+#    wait before it notices? Restart it with `federation.start_node(2)` (see
+#    `fedlab.flower.LocalFederation.start_node`).
+# 3. Compress the uploads: `fedlab.flower.FlowerConfig(compression="topk",
+#    compression_fraction=0.05, error_feedback=True)`. How many bytes go up now, and does the
+#    History still equal `simulate`'s? Each client's error-feedback residual must survive between
+#    rounds: where does it live?
+# 4. Compare `fedlab.flower.LocalFederation(3, task_processes="spawn", fast_polling=False)` —
+#    Flower's own process model, a fresh Python per message — with the forked task processes used
+#    above (`python3 dev.py bench flower` times both). Where does the time go?
 # 5. With four classmates, run the classroom recipe on your own network (insecure mode is fine
 #    for one try on a network you trust; then add TLS).

@@ -1,7 +1,8 @@
 """The course website's pieces that need no build: launch links from pyproject.toml, the run box
-and widget outputs of a notebook page, README sections on the landing page, the link checker, and
-the teacher's guide's generated parts (prerequisites, plan, objectives, graph) read from the
-notebooks. The site itself is built and opened in tests/browser/test_site_browser.py."""
+and widget outputs of a notebook page, README sections on the landing page, the link checker, the
+teacher's guide's generated parts (prerequisites, plan, objectives, graph) read from the
+notebooks, and the API reference's module list and the fedlab names the pages link to it. The site
+itself is built and opened in tests/browser/test_site_browser.py."""
 
 import importlib.util
 import json
@@ -298,3 +299,80 @@ def test_the_objectives_are_every_notebooks_goals(course):
         for goal in nb.goals:
             assert f"- {goal}\n" in table + "\n"
         assert f"lecture {nb.lecture_minutes}\u00a0min" in table
+
+
+# ---- the API reference (docs/api.md, docs/_ext/fedlab_api.py) ----
+
+api = load("fedlab_api", ROOT / "docs/_ext/fedlab_api.py")
+# the modules of README's architecture tree that get no page, and why
+LEFT_OUT = {
+    "__init__": "its names are documented where they are defined (fedlab.simulate: fedlab.engine)",
+    "validate": "argument checks the modules share",
+    "controls": "the live panels' sliders",
+    "cli": "the command line: python -m fedlab run --help",
+    "__main__": "the command line",
+    "flower_executor": "a process LocalFederation starts",
+    "flower_node": "a process LocalFederation starts",
+}
+
+
+def api_modules() -> list[str]:
+    """The modules docs/api.md documents: the entries of its ``autosummary`` blocks, in order."""
+    page = (ROOT / "docs/api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"\.\. autosummary::\n(.*?)```", page, re.S)
+    return [name for block in blocks for name in re.findall(r"^   (fedlab\.\w+)$", block, re.M)]
+
+
+def readme_modules() -> list[str]:
+    """The ``fedlab/*.py`` files of README.md's architecture tree."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("\n```\nfedlab/\n", 1)[1].split("\n```", 1)[0]
+    return re.findall(r"^  (\w+)\.py\b", tree, re.M)
+
+
+def test_the_api_reference_has_every_public_module_of_the_readme_once():
+    listed = api_modules()
+    assert len(listed) == len(set(listed)), "a module listed twice in docs/api.md"
+    in_readme = readme_modules()
+    assert len(in_readme) > 25, "README.md's architecture tree was not found"
+    missing = [m for m in in_readme if f"fedlab.{m}" not in listed and m not in LEFT_OUT]
+    assert missing == [], f"public modules with no API page (add them to docs/api.md): {missing}"
+    assert not {f"fedlab.{m}" for m in LEFT_OUT} & set(listed)
+    for name in listed:  # each one a module of the package, not a typo
+        assert (ROOT / "fedlab" / f"{name.split('.')[1]}.py").is_file(), name
+
+
+def test_inline_code_that_is_a_fedlab_name_is_found_and_followed_to_its_definition():
+    assert api.name_in("fedlab.simulate") == "fedlab.simulate"
+    assert api.name_in("fedlab.Stragglers(0.9, drop=False, min_epochs=3)") == "fedlab.Stragglers"
+    assert api.name_in("help(fedlab.personalization.FedPer)") == "fedlab.personalization.FedPer"
+    assert api.name_in("compression=fedlab.compression.TopK(0.1)") == "fedlab.compression.TopK"
+    for not_a_name in ("fedlab.Stragglers(0.9).num_stragglers(10)", "fedlab.…", "x = fedlab.plot"):
+        assert api.name_in(not_a_name) is None, not_a_name
+    assert api.resolve("fedlab.simulate") == "fedlab.engine.simulate"
+    assert api.resolve("fedlab.FedAvg") == "fedlab.algorithms.FedAvg"
+    assert api.resolve("fedlab.History.train_loss") == "fedlab.history.History.train_loss"
+    assert api.resolve("fedlab.widgets.Dashboard") == "fedlab.widgets.Dashboard"  # not imported
+    assert api.resolve("fedlab.steps") == "fedlab.steps"
+    assert api.resolve("fedlab.history.RoundRecord.dropped") == "fedlab.history.RoundRecord.dropped"
+    for typo in ("fedlab.simulat", "fedlab.History.no_such", "fedlab.no_module.x"):
+        assert api.resolve(typo) is None, typo
+
+
+def test_every_fedlab_name_in_the_notebooks_and_pages_exists():
+    """The build would stop on one that does not (fedlab_api's warning); this finds it sooner."""
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")}
+    for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts[path.name] = "\n".join(
+            "".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"
+        )
+    names = {
+        (page, name)
+        for page, text in texts.items()
+        for code in re.findall(r"`([^`]+)`", text)
+        if (name := api.name_in(code.replace("\n", " ")))
+    }
+    assert len(names) > 50
+    unknown = sorted((page, name) for page, name in names if api.resolve(name) is None)
+    assert unknown == [], f"names of nothing in fedlab: {unknown}"

@@ -6,19 +6,26 @@ A link check reads every built page. Then Debian's Chromium, driven by Playwrigh
 any request that leaves 127.0.0.1, opens the landing page, four notebooks' pages and the glossary:
 every image must load, math must render, previous / next must lead to the neighbouring notebooks
 and each notebook page must have its "Run this notebook" box. The teacher's guide must show the
-prerequisites the notebooks state, as a table and as a graph that loads. Screenshots go to
+prerequisites the notebooks state, as a table and as a graph that loads. The API reference must
+have a page per module listed in docs/api.md, with its signatures, and every fedlab name in a
+notebook's exercises must link there; a link from an exercise must open its entry. Screenshots go to
 ``$FEDLAB_ARTIFACTS/site/`` (default ``artifacts/site/``). Fixtures and skip rules: conftest.py.
 """
 
 from __future__ import annotations
 
+import ast
+import html
+import importlib.util
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 OPENED = ["01_one_round_by_hand", "03_fedsgd_vs_fedavg", "04_client_drift", "10_what_updates_leak"]
 NOTEBOOK_LINK = re.compile(r"\]\((\d\d_\w+)\.ipynb")
@@ -52,7 +59,7 @@ def open_page(page, url: str) -> list[dict]:
 
 def test_the_built_site_has_every_page_and_no_broken_link(built_site, site_builder):
     pages = {p.relative_to(built_site).as_posix() for p in built_site.rglob("*.html")}
-    expected = {"index.html", "glossary.html", "references.html", "teachers_guide.html"}
+    expected = {"index.html", "glossary.html", "references.html", "teachers_guide.html", "api.html"}
     expected |= {f"notebooks/{name}.html" for name in NAMES}
     assert expected <= pages, f"missing pages: {sorted(expected - pages)}"
     assert site_builder.check(built_site) == []
@@ -157,3 +164,129 @@ def test_teachers_guide_opens_with_its_plan_and_graph(site_page, site_server, si
     site_page.screenshot(path=str(site_artifacts_dir / "teachers_guide.png"))
     shown.scroll_into_view_if_needed()
     site_page.screenshot(path=str(site_artifacts_dir / "teachers_guide_graph.png"))
+
+
+# ---- the API reference (docs/api.md, docs/_ext/fedlab_api.py) ----
+
+
+def api_modules() -> list[str]:
+    """The modules docs/api.md documents: the entries of its ``autosummary`` blocks."""
+    page = (ROOT / "docs/api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"\.\. autosummary::\n(.*?)```", page, re.S)
+    return [name for block in blocks for name in re.findall(r"^   (fedlab\.\w+)$", block, re.M)]
+
+
+def parameters(module: str, function: str) -> list[str]:
+    """The parameter names of ``function`` in ``fedlab/<module>.py``, read without importing it."""
+    tree = ast.parse((ROOT / "fedlab" / f"{module}.py").read_text(encoding="utf-8"))
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    return [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+
+
+def signature(page: str, target: str) -> str:
+    """The text of the signature line (``<dt id=target>``) of an entry of an API page."""
+    found = re.search(rf'<dt class="sig[^"]*" id="{re.escape(target)}">(.*?)</dt>', page, re.S)
+    assert found, f"no entry {target}"
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def test_the_api_reference_has_a_page_per_module_with_its_signatures(built_site):
+    modules = api_modules()
+    assert len(modules) > 25
+    for module in modules:
+        page = (built_site / "api" / f"{module}.html").read_text(encoding="utf-8")
+        assert f'id="module-{module}"' in page, f"{module}: autodoc documented nothing"
+        assert '<dt class="sig' in page, f"{module}: a page without a single signature"
+    engine = (built_site / "api/fedlab.engine.html").read_text(encoding="utf-8")
+    shown = signature(engine, "fedlab.engine.simulate")
+    arguments = parameters("engine", "simulate")
+    assert arguments[:4] == ["algorithm", "model_fn", "data", "split"]
+    assert re.search(r"simulate\(\s*" + r".*".join(arguments) + r".*\)", shown, re.S), shown
+    # a docstring's :func:`fedlab.simulate` (a re-export) links to where it is defined
+    role = r'href="#fedlab\.engine\.simulate"[^>]*><code class="xref py py-func[^>]*>'
+    assert re.search(role + r'<span class="pre">fedlab\.simulate\(\)', engine)
+    index = (built_site / "api.html").read_text(encoding="utf-8")
+    article = index[index.index("<article") : index.index("</article>")]  # not the sidebar
+    listed = re.findall(r'href="api/(fedlab\.\w+)\.html#module-', article)
+    assert listed == modules, "api.html's tables do not list docs/api.md's modules in order"
+
+
+class _NestedLinks(HTMLParser):
+    """Counts links inside links (a name linked twice: invalid HTML, the inner link is lost)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth = self.nested = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.nested += self.depth > 0
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "a"
+
+
+def test_no_page_links_a_name_twice(built_site, site_builder):
+    nested = {}
+    for page in site_builder.pages(built_site):
+        parser = _NestedLinks()
+        parser.feed(page.read_text(encoding="utf-8"))
+        if parser.nested:
+            nested[page.relative_to(built_site).as_posix()] = parser.nested
+    assert nested == {}, f"links inside links: {nested}"
+
+
+def exercise_sections(built_site: Path) -> dict[str, str]:
+    """Each notebook page's Exercises section (its HTML), for notebooks that have one."""
+    sections = {}
+    for name in NAMES:
+        page = (built_site / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
+        start = page.find('<section id="exercises">')
+        if start >= 0:
+            sections[name] = page[start : page.index("</section>", start)]
+    return sections
+
+
+def test_every_fedlab_name_in_the_exercises_links_to_the_api_reference(built_site):
+    spec = importlib.util.spec_from_file_location("fedlab_api", ROOT / "docs/_ext/fedlab_api.py")
+    api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(api)
+    code = re.compile(r'(<a class="fedlab-api[^"]*" href="([^"]+)"[^>]*>)?<code[^>]*>(.*?)</code>')
+    linked = 0
+    for name, section in exercise_sections(built_site).items():
+        for link, href, text in code.findall(section):
+            shown = html.unescape(re.sub(r"<[^>]+>", "", text))
+            if api.name_in(shown) is None:
+                continue  # not a fedlab name (or a chain such as Stragglers(0.9).plan(...))
+            assert link, f"{name}: `{shown}` in the exercises is not linked to the API reference"
+            target, anchor = href.split("#")
+            assert target.startswith("../api/fedlab."), href
+            assert anchor.startswith(("fedlab.", "module-fedlab.")), href  # an object or a module
+            linked += 1
+    assert linked >= 40, f"only {linked} linked names in the notebooks' exercises"
+
+
+@pytest.mark.browser
+def test_an_api_page_opens_and_an_exercise_links_into_it(
+    site_page, site_server, site_artifacts_dir
+):
+    open_page(site_page, f"{site_server}/api/fedlab.engine.html")
+    entry = site_page.locator('dt[id="fedlab.engine.simulate"]')
+    assert entry.is_visible()
+    assert re.match(r"fedlab\.engine\.simulate\(\s*algorithm", entry.inner_text())
+    sidebar = site_page.locator("nav.bd-links")
+    assert sidebar.get_by_role("link", name="API reference · 接口参考").count() == 1
+    assert sidebar.get_by_role("link", name="fedlab.engine", exact=True).count() == 1
+    site_page.screenshot(path=str(site_artifacts_dir / "api_engine.png"))
+
+    # notebook 07's exercise 2 uses Stragglers(min_epochs=...), which no cell of 07 calls
+    open_page(site_page, f"{site_server}/notebooks/07_stragglers_and_limited_compute.html")
+    site_page.locator("#exercises a.fedlab-api", has_text="min_epochs=3").click()
+    site_page.wait_for_load_state("load")
+    assert site_page.url == f"{site_server}/api/fedlab.stragglers.html#fedlab.stragglers.Stragglers"
+    assert site_page.locator('dt[id="fedlab.stragglers.Stragglers"]').is_visible()
+    assert "min_epochs" in site_page.locator('dt[id="fedlab.stragglers.Stragglers"]').inner_text()
+    errors = [line for line in site_page.console if line.startswith(("[error]", "[pageerror]"))]
+    assert not errors and not site_page.failed and not site_page.offsite
+    site_page.screenshot(path=str(site_artifacts_dir / "api_from_exercise.png"))
