@@ -7,6 +7,7 @@
     python3 dev.py site    # the course as a website in build/site (docs/README.md), offline
     python3 dev.py wheel   # build sdist + wheel, install the wheel in a fresh venv, test it there
     python3 dev.py compat  # the package tests with the newest/lowest allowed versions, any Python
+    python3 dev.py assign  # student and solution versions of the exercises, in build/assign
     python3 dev.py bench   # benchmarks/bench_engine.py; `bench NAME`: bench_NAME.py
 
 Needs only Python 3.11+ with pip (standard library only; Linux, macOS, Windows). The first run
@@ -39,7 +40,12 @@ TEST_OPTIONS = ["-n", "2", "--dist", "loadfile", "--nbval-lax", "--nbval-current
 TEST_PATHS = ["tests", "notebooks"]
 # `dev.py bench [name] ...` runs benchmarks/bench_<name>.py (default: engine)
 # `dev.py NAME ...` for these runs tools/FILE ... in .venv (each sets up what it needs itself)
-TOOLS = {"site": "tools/site.py", "wheel": "tools/wheel_check.py", "compat": "tools/compat.py"}
+TOOLS = {
+    "site": "tools/site.py",
+    "wheel": "tools/wheel_check.py",
+    "compat": "tools/compat.py",
+    "assign": "tools/assign.py",
+}
 BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer", "flower")
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
@@ -92,16 +98,7 @@ def lab_options() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {
-        "lab",
-        "test",
-        "sync",
-        "audit",
-        "site",
-        "wheel",
-        "compat",
-        "bench",
-    }:
+    if not argv or argv[0] not in {"lab", "test", "sync", "audit", *TOOLS, "bench"}:
         print(__doc__)
         return 2
     if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 is installed)

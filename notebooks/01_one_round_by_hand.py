@@ -616,22 +616,365 @@ print(f"right accuracy:   {np.mean(predictions == digits.y_test):.2f}")
 #
 # ## Exercises
 #
-# 1. **More local work.** Set `LOCAL_EPOCHS = 5` and re-run the notebook. Do the three paths still
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words.
+#
+# 1. **More local work.** Re-run section 6 with `LOCAL_EPOCHS = 5`. Do the three paths still
 #    agree? How do the accuracy after 30 rounds and the client drift change?
-# 2. **Unequal clients.** Build a split with `fedlab.partition.ClientSplit.from_indices` where client 0
-#    holds half of the training set and the others share the rest. In step (d), replace `shares`
-#    by equal weights `1 / NUM_CLIENTS`. Which weighting treats every *example* equally, and which
-#    every *client*? When would you want each?
-# 3. **The server's step.** Re-run section 6 with `SERVER_LR = 0.5` and `2.0`. Which one learns
-#    faster in the first rounds, and what happens if you keep going?
+# 2. **Unequal clients.** Build a split with `fedlab.ClientSplit.from_indices` where client 0
+#    holds half of the training set and the others share the rest; write FedAvg's aggregate,
+#    weighted by n_k / n. Which weighting treats every *example* equally, and which every
+#    *client* (equal weights 1 / K)? When would you want each?
+# 3. **The server's step.** Write the server's update, then re-run section 6 with
+#    `SERVER_LR = 0.5` and `2.0`. Which one learns faster in the first rounds, and what happens
+#    if you keep going?
 # 4. **Sequential training on IID data.** Run the "one after another" loop of section 7(i) on the
 #    IID `split` instead. Is its accuracy bad? Explain why it is still not federated learning.
-# 5. **One client is centralised training.** With `NUM_CLIENTS = 1` and `SERVER_LR = 1`, show that
-#    one FedAvg round equals one epoch of mini-batch SGD over all the data (same batch order).
-# 6. **What travels?** Compute the bytes a client uploads per round (`sum(w.nbytes for w in
-#    global_weights)`) and the bytes of its own data. Which is bigger here? What if the model had
-#    a million parameters? (Notebook 08 is about this.)
-# 7. **Which model does the chain hand you?** In the last pass of the sequential loop of section
-#    7(i), record the accuracy on each digit after *every* client, not only after client 9. Which
-#    digit is best after client k? What does this say about a model trained one client after
+# 5. **One client is centralised training.** With one client and `SERVER_LR = 1`, show that one
+#    FedAvg round equals one epoch of mini-batch SGD over all the data (same batch order).
+# 6. **What travels?** Compute the bytes a client uploads per round and the bytes of its own
+#    data. Which is bigger here? What if the model had a million parameters? (Notebook 08 is
+#    about this.)
+# 7. **Which model does the chain hand you?** Run one more pass of the sequential loop of section
+#    7(i) and record the accuracy on each digit after *every* client. How does the accuracy on a
+#    digit change along the pass? What does this say about a model trained one client after
 #    another?
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · More local work
+#
+# Run section 6's experiment again with five local epochs — change nothing else — and keep its
+# `History` as `history_5`. Print the test accuracy after the last round and the mean client drift
+# of both runs. Then check, for one round, that `fedlab.steps` and the engine still agree.
+
+# %%
+history_5 = ...  # section 6's run, with local_epochs=5
+# BEGIN SOLUTION
+five_epochs = fedlab.FedAvg(
+    local_epochs=5, batch_size=BATCH_SIZE, client_lr=CLIENT_LR, server_lr=SERVER_LR
+)
+history_5 = fedlab.simulate(
+    five_epochs, model_fn, digits, split, num_rounds=NUM_ROUNDS, seed=SEED, progress=False
+)
+for name, run in {"1 local epoch": history, "5 local epochs": history_5}.items():
+    accuracy, drift = run.test_accuracy[-1], run.drift_mean.mean()
+    print(f"{name:>14}: test accuracy {accuracy:.2f}, mean drift {drift:.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_runs(history_5, history, name="history_5", what="section 6's run", local_epochs=5)
+
+# %%
+paths_agree = ...  # True if fedlab.steps and fedlab.Simulation give the same first round
+# BEGIN SOLUTION
+steps_round = fedlab.steps.run_round(
+    model, global_weights, digits, split, five_epochs, NUM_CLIENTS, round_num=1, seed=SEED
+)
+engine = fedlab.Simulation(five_epochs, model_fn, digits, split, seed=SEED)
+engine.step()
+pairs = zip(steps_round.weights, engine.weights, strict=True)
+paths_agree = all(np.allclose(a, b, atol=1e-5) for a, b in pairs)
+print("fedlab.steps == fedlab.Simulation with 5 local epochs:", paths_agree)
+# END SOLUTION
+
+# %% tags=["self-check"]
+hint = "they compute the same round: compare both rounds' weights, same algorithm and seed"
+exercises.check_choice("paths_agree", paths_agree, True, {False: hint})
+
+# %% [markdown]
+# **How do the accuracy and the drift change, and why?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The three paths still agree: they are the same computation, whatever the
+# settings (the cell above checks `fedlab.steps` against the engine; the hand-written round equals
+# `fedlab.steps`, section 5). With five local epochs each client takes 40 SGD steps per round
+# instead of 8, so a round moves the model further: after 30 rounds FedAvg reaches about 0.96
+# instead of 0.94, closer to the centralised baseline. The client drift ‖w_k − w‖ grows too,
+# from about 0.32 to 0.56 on average: each client walks further from the global model before it
+# reports. On IID clients that costs nothing, because they all walk in similar directions and the
+# average keeps the progress; on non-IID clients (notebooks 02 and 04) the extra drift pulls the
+# clients apart and can make the average worse.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Unequal clients
+#
+# **(a)** Build `unequal_split` with `fedlab.ClientSplit.from_indices`: shuffle the training
+# indices (seeded), give the first half to client 0 and share the rest equally among the other
+# `NUM_CLIENTS - 1` clients (`np.array_split`).
+
+# %%
+unequal_split = ...  # client 0 holds half of the training set, clients 1–9 share the rest
+# BEGIN SOLUTION
+order = np.random.default_rng(SEED).permutation(digits.num_train)
+half = digits.num_train // 2
+parts = [order[:half], *np.array_split(order[half:], NUM_CLIENTS - 1)]
+unequal_split = fedlab.ClientSplit.from_indices(parts, digits.y_train, scheme="half on client 0")
+print("client sizes:", unequal_split.sizes.tolist())
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_unequal_split(unequal_split, digits.y_train, NUM_CLIENTS)
+
+# %% [markdown]
+# **(b)** Write the server's aggregate of step (e): given every client's update (a list of arrays,
+# one per layer) and its example count, return the mean update, layer by layer, client *k*
+# weighted by n_k / n.
+
+# %%
+def fedavg_aggregate(deltas, counts):
+    """The mean of the clients' `deltas`, one array per layer, client k weighted by n_k / n."""
+    # BEGIN SOLUTION
+    shares = np.asarray(counts, dtype=np.float64) / np.sum(counts)
+    return [
+        sum(share * delta[i] for share, delta in zip(shares, deltas, strict=True))
+        for i in range(len(deltas[0]))
+    ]
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_fedavg_aggregate(fedavg_aggregate)
+# BEGIN HIDDEN TESTS
+exercises.check_fedavg_aggregate(fedavg_aggregate, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** On `unequal_split`, which weighting treats every *example* equally, and which every
+# *client*? When would you want each?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** n_k / n treats every **example** equally: client 0's half of the data gets
+# half of the say, exactly as if all the examples had been pooled, so FedAvg optimises the
+# average loss over all examples. Equal weights 1 / K treat every **client** equally: client 0
+# counts as much as a client with a ninth of its data, so each of client 0's examples weighs
+# about nine times less than another client's. Use n_k / n when the goal is the best model for the
+# data as a whole (the usual case, and FedAvg's). Use 1 / K (or something between) for fairness
+# between clients — a model that also serves the small clients, a hospital with few patients as
+# much as a big one — or when n_k cannot be trusted: a client that claims a huge n_k would
+# otherwise dominate the average. Notebook 13 measures fairness per client.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · The server's step
+#
+# **(a)** Write the server's update of step (e): new global weights w + η_s · Δ, as a new list
+# (leave `weights` unchanged: the server still needs them).
+
+# %%
+def server_update(weights, delta, server_lr):
+    """The next global weights, w + server_lr · Δ, one array per layer."""
+    # BEGIN SOLUTION
+    return [w + server_lr * d for w, d in zip(weights, delta, strict=True)]
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_server_update(server_update)
+# BEGIN HIDDEN TESTS
+exercises.check_server_update(server_update, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Run section 6 again with `server_lr` 0.5 and 2.0, each for twice as many rounds
+# (`2 * NUM_ROUNDS`), in a dict `lr_runs` keyed by the server learning rate. Print the mean test
+# accuracy of the first five rounds, the accuracy in round 30 and in the last round, beside
+# section 6's run (server_lr 1).
+
+# %%
+lr_runs = ...  # {0.5: History, 2.0: History}, each 2 * NUM_ROUNDS rounds
+# BEGIN SOLUTION
+lr_runs = {}
+for lr in (0.5, 2.0):
+    stepped = fedlab.FedAvg(
+        local_epochs=LOCAL_EPOCHS, batch_size=BATCH_SIZE, client_lr=CLIENT_LR, server_lr=lr
+    )
+    lr_runs[lr] = fedlab.simulate(
+        stepped, model_fn, digits, split, num_rounds=2 * NUM_ROUNDS, seed=SEED, progress=False
+    )
+print("server_lr  rounds 1–5  round 30  round 60")
+for lr, run in {1.0: history, **lr_runs}.items():
+    acc = run.test_accuracy
+    later = f"{acc[59]:.2f}" if len(acc) >= 60 else "—"
+    print(f"{lr:9}  {acc[:5].mean():10.2f}  {acc[29]:8.2f}  {later:>8}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+wanted = {"server_lr": {0.5: 0.5, 2.0: 2.0}, "num_rounds": 2 * NUM_ROUNDS}
+exercises.check_runs(lr_runs, history, name="lr_runs", what="section 6's run", **wanted)
+
+# %% [markdown]
+# **(c)** Which learns faster in the first rounds, and what happens if you keep going?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** `server_lr = 2.0` learns fastest at first: each round moves the model twice
+# as far along the clients' mean update, so it is at about 0.8 after two rounds, where 0.5 needs
+# about five (the first five rounds average 0.78 against 0.55). On these IID clients the mean
+# update points downhill and 2 is not yet too far: after 30 rounds 2.0 is ahead (0.96) and 0.5
+# behind (0.91); going on to 60 rounds, 0.5 reaches 0.94, where 1.0 was after 30, and 2.0 stays
+# at 0.96. It is less smooth, though: it dips in round 3. The server learning rate is an
+# ordinary step size — too small wastes rounds, too large overshoots: try 3.0, which drops to
+# about 0.4 in rounds 3–4 before it recovers. With non-IID clients the mean update is noisier
+# and a large server step riskier. Notebook 06 treats the server step as an optimiser
+# (momentum, Adam).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · Sequential training on IID data
+#
+# Run section 7(i)'s loop — `NUM_ROUNDS` passes, one client after another — on the IID `split`,
+# from `global_weights`, and record the test accuracy after each pass in
+# `sequential_iid_accuracy`.
+
+# %%
+sequential_iid_accuracy = ...  # test accuracy after each pass over the IID clients
+# BEGIN SOLUTION
+weights, sequential_iid_accuracy = global_weights, []
+for p in range(1, NUM_ROUNDS + 1):
+    for k in range(NUM_CLIENTS):
+        own = split.client_indices[k]
+        x_k, y_k = digits.x_train[own], digits.y_train[own]
+        result = fedlab.steps.local_update(
+            model, weights, x_k, y_k, algorithm, round_num=p, client_id=k, seed=SEED
+        )
+        weights = result.weights
+    _, accuracy = fedlab.steps.evaluate(model, weights, digits.x_test, digits.y_test)
+    sequential_iid_accuracy.append(accuracy)
+first, last = sequential_iid_accuracy[0], sequential_iid_accuracy[-1]
+print(f"one after another, IID: {first:.2f} after one pass, {last:.2f} after {NUM_ROUNDS}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_sequential_iid(sequential_iid_accuracy, NUM_ROUNDS, sequential_accuracy)
+
+# %% [markdown]
+# **Is its accuracy bad? Why is it still not federated learning?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Not at all: on IID clients it is about 0.74 after one pass and about 0.97
+# after thirty, a little above FedAvg (0.94). Every client's data look like the whole, so passing
+# the model along is just ordinary mini-batch SGD over the training set, visited in blocks. It
+# is still not federated learning: there is no aggregation (the model a client receives is its
+# predecessor's, trained on that predecessor's data alone, so each upload can be attacked on its
+# own and nothing is averaged for secure aggregation or differential privacy to work on); the
+# clients train one at a time, so a pass takes ten rounds' time and one client that drops out
+# stops the chain; and the result depends on the order, as the one-digit split of section 7(i)
+# showed. IID data only hides those problems.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · One client is centralised training
+#
+# Make a split with one client that holds the whole training set. Compute `fedavg_weights`, one
+# FedAvg round on it with `fedlab.steps.run_round` (our `algorithm`: one local epoch, `SERVER_LR`
+# = 1), and `sgd_weights`, one epoch of mini-batch SGD over all the training data from
+# `global_weights`, with the same batches in the same order — section 4(c)'s `client_update` is
+# such an epoch.
+
+# %%
+fedavg_weights = ...  # one FedAvg round, one client holding all the data
+sgd_weights = ...  # one epoch of mini-batch SGD over all the data, the same batches
+# BEGIN SOLUTION
+everyone = [np.arange(digits.num_train)]
+one_client = fedlab.ClientSplit.from_indices(everyone, digits.y_train, scheme="one client")
+fedavg_weights = fedlab.steps.run_round(
+    model, global_weights, digits, one_client, algorithm, 1, round_num=1, seed=SEED
+).weights
+sgd_weights = client_update(model, global_weights, digits.x_train, digits.y_train, client_id=0)
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_same_training(fedavg_weights, sgd_weights, global_weights)
+
+# %% [markdown]
+# ### Exercise 6 · What travels?
+#
+# Compute `upload`, the bytes one client sends per round (its update has as many numbers as
+# `global_weights`); `own_data`, the bytes of client 0's own images and labels; and `million`, the
+# bytes of one upload if the model had a million `float32` parameters. Set `bigger` to `"upload"`
+# or `"data"`: which is bigger here?
+
+# %%
+upload = ...  # bytes one client uploads per round
+own_data = ...  # bytes of client 0's own examples and labels
+million = ...  # bytes of one upload with a million float32 parameters
+bigger = ...  # "upload" or "data"
+# BEGIN SOLUTION
+own = split.client_indices[0]
+upload = sum(w.nbytes for w in global_weights)
+own_data = digits.x_train[own].nbytes + digits.y_train[own].nbytes
+million = 1_000_000 * np.dtype(np.float32).itemsize
+bigger = "upload" if upload > own_data else "data"
+print(f"per round: upload {upload:,} bytes; client 0's data {own_data:,} bytes")
+# END SOLUTION
+
+# %% tags=["self-check"]
+client_0 = split.client_indices[0]
+x_0, y_0 = digits.x_train[client_0], digits.y_train[client_0]
+exercises.check_what_travels(
+    upload, own_data, million, bigger, weights=global_weights, x=x_0, y=y_0, num_clients=NUM_CLIENTS
+)
+
+# %% [markdown]
+# **What if the model had a million parameters?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Here the two are about the same size: an update is 38 440 bytes (9 610
+# float32 numbers), client 0's 144 images and labels 37 440 bytes — so after a single round the
+# client has already sent more than its whole dataset, and after 30 rounds thirty times as much.
+# With a million parameters (a small model by today's standards) one upload is 4 MB, about a
+# hundred times the client's data, every round, in both directions. Federated learning keeps the
+# data private, not small: communication, not data, becomes the cost that matters, which is why
+# notebook 08 compresses updates and why clients often send only part of a model (notebook 09).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 7 · Which model does the chain hand you?
+#
+# Continue section 7(i)'s chain for one more pass over the one-digit clients (`sorted_split`),
+# from `sequential_weights`, with `round_num=NUM_ROUNDS + 1`. After every client, record the test
+# accuracy on each digit: `chain_accuracy[k, c]` is the accuracy on digit c right after client k.
+
+# %%
+chain_accuracy = ...  # [client, digit]: accuracy on each digit right after each client
+# BEGIN SOLUTION
+weights, rows = sequential_weights, []
+for k in range(NUM_CLIENTS):
+    own = sorted_split.client_indices[k]
+    x_k, y_k = digits.x_train[own], digits.y_train[own]
+    weights = fedlab.steps.local_update(
+        model, weights, x_k, y_k, algorithm, round_num=NUM_ROUNDS + 1, client_id=k, seed=SEED
+    ).weights
+    model.set_weights(weights)
+    predicted = np.argmax(model(digits.x_test), axis=1)
+    rows.append([np.mean(predicted[digits.y_test == c] == c) for c in range(10)])
+chain_accuracy = np.array(rows)
+swing = chain_accuracy.max(axis=0) - chain_accuracy.min(axis=0)
+print("how far each digit's accuracy swings along the pass:", np.round(swing, 2).tolist())
+fig, ax = plt.subplots(figsize=(4.5, 3.6), layout="constrained")
+ax.imshow(chain_accuracy, vmin=0, vmax=1, cmap="viridis")
+ax.set(xlabel="digit", ylabel="after client", xticks=range(10), yticks=range(10));
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_chain_accuracy(chain_accuracy, NUM_CLIENTS, 10)
+
+# %% [markdown]
+# **How does a digit's accuracy change along the pass? What does this say about a model trained
+# one client after another?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Right after client k has trained, its own digit k is recognised (almost)
+# perfectly: the bright diagonal. Most digits stay above 0.9 all along, but those that are easy to
+# confuse swing: the accuracy on 8 is 1.0 right after client 8 and sinks to about 0.5 by client 7;
+# the accuracy on 1 is 1.0 after clients 1–7 and about 0.6 right after client 8, whose 8s taught
+# the model that such strokes are 8s; 9 drops to about 0.7 there too. A model trained one client
+# after another is the last clients' model: it remembers best what it saw last and partly forgets
+# the rest (catastrophic forgetting), so *which* model you get depends on where you stop the
+# chain. FedAvg averages every round's clients, so no client's data
+# has the last word.
+# <!-- END SOLUTION -->

@@ -417,6 +417,11 @@ for row, name in zip(axes, ["IID", "shards"], strict=True):
 #
 # ## Exercises
 #
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words. Every run reuses section
+# 6's `algorithm`, `model_fn` and `settings`, and changes only what the exercise says.
+#
 # 1. **Everyone, every round.** Set `CLIENTS_PER_ROUND = 10` and re-run section 6. Which gaps
 #    shrink, which remain? Why does full participation help non-IID splits most?
 # 2. **More local work.** With `LOCAL_EPOCHS = 5`, does shards get better or worse compared with
@@ -430,8 +435,337 @@ for row, name in zip(axes, ["IID", "shards"], strict=True):
 # 5. **Feature skew in training.** Run FedAvg on `skewed_digits` with the `rotated` split, and on
 #    `partition.feature_skew(digits, NUM_CLIENTS, max_rotation=90.0)`. The test set is not
 #    rotated: how much does accuracy suffer, although H is at the IID floor?
-# 6. **Shards per client.** Repeat the experiment with `shards_per_client` 1, 2 and 5. How many
-#    shards per client does FedAvg need to get within two points of IID?
+# 6. **Shards per client.** Repeat the experiment with `shards_per_client` 1, 2, 5 and 10. How
+#    many shards per client does FedAvg need to get within two points of IID?
 # 7. **A natural split.** Run FedAvg on `synthetic` with the `natural` split and with
 #    `partition.iid(synthetic.y_train, 30)`. Which gets higher test accuracy, and why is the
 #    comparison harder to read than on digits? (Think about what the test set is.)
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · Everyone, every round
+#
+# Re-run section 6's four runs with all `NUM_CLIENTS` clients in every round, into a dict
+# `full_runs` with the same keys as `histories`. Print, for each split, the mean accuracy of the
+# last 10 rounds and the wobble with 5 and with 10 clients per round.
+
+# %%
+full_runs = ...  # {split name: History}, section 6's runs with every client in every round
+# BEGIN SOLUTION
+everyone = {**settings, "clients_per_round": NUM_CLIENTS}
+full_runs = {
+    name: fedlab.simulate(algorithm, model_fn, digits, split, **everyone)
+    for name, split in experiment.items()
+}
+print("split    last 10: 5 clients  10 clients   wobble: 5 clients  10 clients")
+for name in experiment:
+    half, full = histories[name].test_accuracy, full_runs[name].test_accuracy
+    wobble = [np.abs(np.diff(acc[10:])).mean() for acc in (half, full)]
+    print(f"{name:<8} {half[-10:].mean():18.2f} {full[-10:].mean():11.2f}", end=" ")
+    print(f"{wobble[0]:18.3f} {wobble[1]:11.3f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+everyone_wanted = {"clients_per_round": NUM_CLIENTS}
+exercises.check_runs(full_runs, histories, name="full_runs", what="section 6", **everyone_wanted)
+
+# %% [markdown]
+# **Which gaps shrink, which remain? Why does full participation help non-IID splits most?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The wobble nearly disappears: with every client in every round it falls to
+# about 0.01 for every split, from 0.03–0.04 for α = 0.1 and shards. The last-10 accuracy of the
+# skewed splits rises (α = 0.1 from about 0.90 to 0.93, shards from 0.84 to 0.89), while IID and
+# α = 1 hardly move. What remains is the gap of the most skewed split: shards still ends about five
+# points below IID, and its drift is as large as before. Full participation removes the
+# *sampling* noise: with half the clients, each round averages a different handful of label
+# mixes, and a round without the clients holding 3s forgets 3s. IID clients all look alike, so
+# which five take part hardly matters; non-IID clients differ, so it matters a lot. It cannot
+# remove the *drift*: every client still walks towards its own digits during local training.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · More local work
+#
+# Re-run section 6's four runs with five local epochs, into `epoch_runs` (same keys). Print the
+# last-10 accuracy and the mean drift of each split with one and with five local epochs.
+
+# %%
+epoch_runs = ...  # {split name: History}, section 6's runs with local_epochs=5
+# BEGIN SOLUTION
+five = fedlab.FedAvg(local_epochs=5, batch_size=BATCH_SIZE, client_lr=CLIENT_LR)
+epoch_runs = {
+    name: fedlab.simulate(five, model_fn, digits, split, **settings)
+    for name, split in experiment.items()
+}
+print("split    last 10: 1 epoch  5 epochs   drift: 1 epoch  5 epochs")
+for name in experiment:
+    one, many = histories[name], epoch_runs[name]
+    accuracy = [run.test_accuracy[-10:].mean() for run in (one, many)]
+    drift = [run.drift_mean.mean() for run in (one, many)]
+    print(f"{name:<8} {accuracy[0]:16.2f} {accuracy[1]:9.2f} {drift[0]:15.2f} {drift[1]:9.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_runs(epoch_runs, histories, name="epoch_runs", what="section 6", local_epochs=5)
+
+# %% [markdown]
+# **Does shards get better or worse compared with IID?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Both get better in absolute terms — five epochs is five times the local work
+# per round — but shards gains no ground on IID: IID rises from about 0.93 to 0.96, shards from
+# about 0.84 to 0.86, and the gap stays about ten points. The drift column says why: with five
+# epochs every client walks further from the global model, IID from about 0.3 to 0.6 and shards
+# from about 0.7 to 0.9, the most of all. On IID clients the extra steps go in similar directions
+# and the average keeps them; on shards each client runs further towards its own two digits, and
+# the average cancels much of that work. More local work helps least where the clients differ
+# most, and with more epochs or more rounds it can make things worse (notebook 04).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · Is H a good predictor?
+#
+# **(a)** Write `last10_mean`: the mean of the last 10 values of a per-round series.
+
+# %%
+def last10_mean(accuracy):
+    """The mean of the last 10 values of a per-round series such as `history.test_accuracy`."""
+    # BEGIN SOLUTION
+    return float(np.mean(accuracy[-10:]))
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_last10_mean(last10_mean)
+# BEGIN HIDDEN TESTS
+exercises.check_last10_mean(last10_mean, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** For each α in `ALPHAS`, make the Dirichlet split (`seed=SEED`), run FedAvg on it and
+# keep its H in `alpha_h` and its last-10 accuracy in `alpha_accuracy`, in the order of `ALPHAS`.
+# Plot the accuracy against H.
+
+# %%
+ALPHAS = [100, 10, 1, 0.3, 0.1, 0.03]
+alpha_h, alpha_accuracy = ..., ...  # one H and one last-10 accuracy per α
+# BEGIN SOLUTION
+alpha_h, alpha_accuracy = [], []
+for alpha in ALPHAS:
+    split = partition.dirichlet(digits.y_train, NUM_CLIENTS, alpha=alpha, seed=SEED)
+    run = fedlab.simulate(algorithm, model_fn, digits, split, **settings)
+    alpha_h.append(split.heterogeneity())
+    alpha_accuracy.append(last10_mean(run.test_accuracy))
+fig, ax = plt.subplots(figsize=(5.5, 3), layout="constrained")
+ax.plot(alpha_h, alpha_accuracy, marker="o")
+for alpha, h, accuracy in zip(ALPHAS, alpha_h, alpha_accuracy, strict=True):
+    ax.annotate(f"α = {alpha}", (h, accuracy), xytext=(4, 4), textcoords="offset points")
+ax.set(xlabel="heterogeneity H", ylabel="accuracy, mean of last 10 rounds");
+# END SOLUTION
+
+# %% tags=["self-check"]
+sweep = {"labels": digits.y_train, "num_clients": NUM_CLIENTS, "seed": SEED}
+exercises.check_alpha_sweep(ALPHAS, alpha_h, alpha_accuracy, **sweep)
+
+# %% [markdown]
+# **(c)** Is the relation monotone? Where does it break?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Not quite. From α = 100 to α = 1 (H from about 0.04 to 0.36) the accuracy
+# stays flat at 0.92–0.93 and even goes *up* once, from α = 100 to α = 10: differences of a point
+# are within the noise of one seeded run, so H has nothing to predict there. It falls only beyond
+# H ≈ 0.5 (α ≤ 0.3), slowly to about 0.91 at α = 0.3 and 0.90 at α = 0.1, then steeply to about
+# 0.79 at α = 0.03 (H ≈ 0.79). So H predicts the ordering only roughly: it ignores which labels a client holds and how
+# much data it has (the Dirichlet split skews sizes too), it cannot see feature skew (exercise 5),
+# and a single run is too noisy to rank splits whose H differs by 0.1. Note also that α = 100
+# scores *below* the IID floor of section 2: per-digit Dirichlet shares are more even than random
+# sampling.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · The noise floor
+#
+# **(a)** Compute H of `partition.iid(digits.y_train, n, seed=SEED)` for n in 10, 30, 100 and 300
+# clients, as a dict `iid_floor` `{n: H}`.
+
+# %%
+iid_floor = ...  # {number of clients: H of the IID split}
+# BEGIN SOLUTION
+iid_floor = {
+    n: partition.iid(digits.y_train, n, seed=SEED).heterogeneity() for n in (10, 30, 100, 300)
+}
+print({n: round(h, 2) for n, h in iid_floor.items()})
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_iid_floor(iid_floor, digits.y_train, (10, 30, 100, 300))
+
+# %% [markdown]
+# **(b)** Write `corrected_heterogeneity(split, labels)`: H of `split` minus the H of an IID split
+# with the same client sizes (shuffle the indices with a seeded generator, cut them at the
+# sizes of `split`), so that IID splits of any size score about 0.
+
+# %%
+def corrected_heterogeneity(split, labels):
+    """H of `split` minus the H of an IID split with the same client sizes (0 for IID)."""
+    # BEGIN SOLUTION
+    shuffled = np.random.default_rng(SEED).permutation(len(labels))[: split.num_examples]
+    same_sizes = np.split(shuffled, np.cumsum(split.sizes)[:-1])
+    floor = fedlab.ClientSplit.from_indices(same_sizes, labels).heterogeneity()
+    return split.heterogeneity() - floor
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_corrected_heterogeneity(corrected_heterogeneity, digits.y_train)
+# BEGIN HIDDEN TESTS
+exercises.check_corrected_heterogeneity(corrected_heterogeneity, digits.y_train, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** Explain the trend of (a).
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** H of an IID split grows with the number of clients — about 0.09, 0.16, 0.32
+# and 0.61 for 10, 30, 100 and 300 — although nothing is skewed: it measures sampling noise. A
+# client of n_k random examples holds each digit in proportions that differ from the global ones
+# by about √(p(1 − p) / n_k) per digit, so the total-variation distance shrinks only like 1 / √n_k;
+# with 300 clients of about 5 images each, a client cannot even hold all ten digits. So H compares
+# badly across numbers of clients. Subtracting the H of an IID split with the same sizes removes
+# the floor: `corrected_heterogeneity` is about 0 for IID splits of any size and still about 0.7
+# for shards. (Dividing instead gives 1 for IID; an expected value over several IID draws would be
+# steadier than one draw.)
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · Feature skew in training
+#
+# Run FedAvg on `skewed_digits` with the `rotated` split, and on the split that
+# `partition.feature_skew(digits, NUM_CLIENTS, max_rotation=90.0, seed=SEED)` makes, into
+# `rotation_runs` with keys `"±45°"` and `"±90°"`. Print the last-10 accuracy of each beside IID's.
+
+# %%
+rotation_runs = ...  # {"±45°": History, "±90°": History}
+# BEGIN SOLUTION
+skewed_90, rotated_90 = partition.feature_skew(digits, NUM_CLIENTS, max_rotation=90.0, seed=SEED)
+rotation_runs = {
+    "±45°": fedlab.simulate(algorithm, model_fn, skewed_digits, rotated, **settings),
+    "±90°": fedlab.simulate(algorithm, model_fn, skewed_90, rotated_90, **settings),
+}
+for name, run in {"IID": histories["IID"], **rotation_runs}.items():
+    print(f"{name:>5}: last-10 accuracy {last10_mean(run.test_accuracy):.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+tilted = {"±45°": "feature_skew(±45°)", "±90°": "feature_skew(±90°)"}
+exercises.check_runs(
+    rotation_runs,
+    histories["IID"],
+    name="rotation_runs",
+    what="section 6's IID run",
+    dataset="digits+feature_skew",
+    split=tilted,
+)
+
+# %% [markdown]
+# **How much does accuracy suffer, although H is at the IID floor?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** A lot: about ten points at ±45° (0.83 against IID's 0.93) and over twenty at
+# ±90° (about 0.71), with H = 0.09 for all three — the labels are dealt exactly as in the IID
+# split. The clients train on tilted, rescaled, noisy images and the test set is upright, so the
+# average model must recognise digits at every angle the clients hold and is then tested on one
+# it saw only on the middle clients; at ±90° some clients' 6s look like other clients' 9s. Label
+# measures such as H cannot warn about this: feature skew needs a measure of the inputs, or a
+# look at the clients' data as in section 3.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 6 · Shards per client
+#
+# Run FedAvg on `partition.shards` splits with 1, 2, 5 and 10 shards per client (`seed=SEED`), into
+# `shard_runs` keyed by the number of shards. Print how many points each ends below IID (last-10
+# accuracy).
+
+# %%
+shard_runs = ...  # {shards per client: History}
+# BEGIN SOLUTION
+shard_runs = {}
+for s in (1, 2, 5, 10):
+    shard_split = partition.shards(digits.y_train, NUM_CLIENTS, shards_per_client=s, seed=SEED)
+    shard_runs[s] = fedlab.simulate(algorithm, model_fn, digits, shard_split, **settings)
+iid_level = last10_mean(histories["IID"].test_accuracy)
+for s, run in shard_runs.items():
+    print(
+        f"{s:2d} shards per client: {100 * (iid_level - last10_mean(run.test_accuracy)):4.1f}",
+        end="",
+    )
+    print(" points below IID")
+# END SOLUTION
+
+# %% tags=["self-check"]
+shard_schemes = {s: f"shards({s}/client)" for s in (1, 2, 5, 10)}
+exercises.check_runs(
+    shard_runs, histories["IID"], name="shard_runs", what="section 6's IID run", split=shard_schemes
+)
+
+# %% [markdown]
+# **How many shards per client does FedAvg need to get within two points of IID?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** About ten. One shard per client (one digit each) ends some 25 points below
+# IID, two shards about 10, five about 4.5, ten less than one. With ten shards of 72 images each,
+# a client holds most digits, and H falls to about 0.34, near the IID floor of small samples. So
+# the "pathological" split of the FedAvg paper is pathological because of its two shards per
+# client; with a few more it behaves almost like IID.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 7 · A natural split
+#
+# Run FedAvg on `synthetic` with the `natural` split and with `partition.iid(synthetic.y_train, 30,
+# seed=SEED)`, into `synthetic_runs` with keys `"natural"` and `"IID"`. Print the last-10 accuracy
+# of both.
+
+# %%
+synthetic_runs = ...  # {"natural": History, "IID": History}, both on synthetic
+# BEGIN SOLUTION
+synthetic_splits = {"natural": natural, "IID": partition.iid(synthetic.y_train, 30, seed=SEED)}
+synthetic_runs = {
+    name: fedlab.simulate(algorithm, model_fn, synthetic, split, **settings)
+    for name, split in synthetic_splits.items()
+}
+for name, run in synthetic_runs.items():
+    print(f"{name:>7}: last-10 accuracy {last10_mean(run.test_accuracy):.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+by_device = {"natural": "natural", "IID": "iid"}
+exercises.check_runs(
+    synthetic_runs,
+    histories["IID"],
+    name="synthetic_runs",
+    what="section 6's IID run",
+    dataset=synthetic.name,
+    num_clients=30,
+    split=by_device,
+)
+
+# %% [markdown]
+# **Which gets higher test accuracy, and why is the comparison harder to read than on digits?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The IID split, about 0.86 against 0.79 for the natural one. But on digits both
+# splits held the same kind of data and the question was only how it was dealt out; here the
+# devices *disagree*: each has its own labelling function, so the same x can deserve different
+# labels on two devices, and no single model is right for all of them. The test set is the
+# devices' own held-out examples, pooled, so it mixes those conflicting functions in proportion to
+# the devices' sizes: a few big devices dominate it. The IID split trains directly on that pooled
+# mixture; the natural split trains on the devices, five at a time, pulling towards each device's
+# own function. The gap mixes the optimisation cost of non-IID clients with the fact that one
+# global model cannot fit every device — a per-device accuracy (notebook 13, personalisation) tells
+# the two apart.
+# <!-- END SOLUTION -->

@@ -196,6 +196,7 @@ def test_dev_py_lab_allows_root_only_as_root(monkeypatch, euid, expected):
         ("site", "tools/site.py"),
         ("wheel", "tools/wheel_check.py"),
         ("compat", "tools/compat.py"),
+        ("assign", "tools/assign.py"),
     ],
 )
 def test_dev_py_tools_run_in_the_venv_with_their_arguments(monkeypatch, task, script):
