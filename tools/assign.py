@@ -203,17 +203,19 @@ def _test_function(name: str, source: str, hidden: bool) -> str:
     )
 
 
-def _split_hidden(source: str) -> tuple[str, str]:
-    """A check cell's public lines and its hidden-test lines."""
-    public, hidden, inside = [], [], False
+def _split_region(source: str, begin: str, end: str) -> tuple[str, str]:
+    """``source``'s lines outside the ``begin`` … ``end`` marker lines, and those inside (without
+    the markers): a check cell's public and hidden-test lines, or a written answer's question
+    and model answer."""
+    outside, inside_lines, inside = [], [], False
     for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
+        if begin in line:
             inside = True
-        elif END_HIDDEN in line:
+        elif end in line:
             inside = False
         else:
-            (hidden if inside else public).append(line)
-    return "\n".join(public).strip(), "\n".join(hidden).strip()
+            (inside_lines if inside else outside).append(line)
+    return "\n".join(outside).strip(), "\n".join(inside_lines).strip()
 
 
 def otter_master(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -256,7 +258,7 @@ def otter_master(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
                     cells += [raw("# BEGIN SOLUTION"), *solutions, raw("# END SOLUTION")]
                 cells.append(raw("# BEGIN TESTS"))
                 solutions = []
-            public, hidden = _split_hidden(cell.source)
+            public, hidden = _split_region(cell.source, BEGIN_HIDDEN, END_HIDDEN)
             test = len([c for c in cells if c.cell_type == "code" and "def test_" in c.source])
             cells.append(
                 nbformat.v4.new_code_cell(_test_function(f"{open_question}_{test}", public, False))
@@ -272,7 +274,7 @@ def otter_master(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cells += solutions
         solutions = []
         if cell.cell_type == "markdown" and has_solution(cell):
-            before, answer = _split_text_answer(cell.source)
+            before, answer = _split_region(cell.source, BEGIN, END)
             parts[number] = parts.get(number, 0) + 1
             name = f"ex{number}_{parts[number]}"
             cells += [raw(f"# BEGIN QUESTION\nname: {name}\nmanual: true")]
@@ -287,19 +289,6 @@ def otter_master(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = copy.deepcopy(master)
     nb.cells = cells
     return nb
-
-
-def _split_text_answer(source: str) -> tuple[str, str]:
-    """A written answer's markdown: the question before the region, and the model answer."""
-    before, inside, answer = [], False, []
-    for line in source.split("\n"):
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        else:
-            (answer if inside else before).append(line)
-    return "\n".join(before).strip(), "\n".join(answer).strip()
 
 
 def _yaml(value: dict, indent: str = "") -> str:
