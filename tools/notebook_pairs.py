@@ -140,21 +140,27 @@ def to_text(pair: Pair) -> None:
     jupytext.write(notebook, pair.py, fmt=text_format(pair.py.parent))
 
 
-def execute(pair: Pair, timeout: int = 600) -> None:
-    """Run ``pair.ipynb`` top to bottom in a fresh kernel, in ``notebooks/``, and save it."""
+def run(path: Path, env: dict[str, str] | None = None, timeout: int = 600) -> nbformat.NotebookNode:
+    """The notebook at ``path`` run top to bottom in a fresh kernel, in its own folder, with the
+    environment ``env`` (default: this process's); the file itself is not changed."""
     from nbclient import NotebookClient  # only needed here
 
-    notebook = nbformat.read(pair.ipynb, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     notebook.metadata.setdefault("kernelspec", KERNELSPEC)
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name=notebook.metadata["kernelspec"]["name"],
         record_timing=False,  # no timestamps in the committed file: diffs show real changes
-        resources={"metadata": {"path": str(pair.ipynb.parent)}},
+        resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
-    nbformat.write(notebook, pair.ipynb)
+    client.execute(**({} if env is None else {"env": env}))  # None: the kernel inherits ours
+    return notebook
+
+
+def execute(pair: Pair, timeout: int = 600) -> None:
+    """Run ``pair.ipynb`` top to bottom in a fresh kernel, in ``notebooks/``, and save it."""
+    nbformat.write(run(pair.ipynb, timeout=timeout), pair.ipynb)
 
 
 def sync(

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import nbformat
 from checked_outputs import CHECKED, TOLERANCE, tolerate  # tools/: this file's folder
-from nbclient import NotebookClient
-from notebook_pairs import pairs
+from notebook_pairs import pairs, run
 
 # each setting: environment variables to set (None: remove) on top of dev.py's test environment
 SETTINGS: dict[str, dict[str, str | None]] = {
@@ -51,23 +50,15 @@ def printed(cell: nbformat.NotebookNode) -> str:
 
 
 def run_copy(path: Path, env: dict[str, str | None], timeout: int = 900) -> nbformat.NotebookNode:
-    """``path``'s notebook run top to bottom in a fresh kernel with ``env``; nothing is saved."""
-    notebook = nbformat.read(path, as_version=4)
+    """``path``'s notebook run top to bottom in a fresh kernel with ``env`` on top of this
+    process's environment (``None`` removes a variable); nothing is saved."""
     kernel_env = {**os.environ}
     for name, value in env.items():
         if value is None:
             kernel_env.pop(name, None)
         else:
             kernel_env[name] = value
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        record_timing=False,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute(env=kernel_env)
-    return notebook
+    return run(path, kernel_env, timeout)
 
 
 def compare(committed: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
