@@ -9,7 +9,7 @@ import pytest
 import fedlab
 
 MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(fedlab.__path__, "fedlab.") if m.name != "fedlab.__main__"
+    m.name for m in pkgutil.walk_packages(fedlab.__path__, "fedlab.") if m.name != "fedlab.__main__"
 )
 
 
