@@ -333,10 +333,24 @@ def test_a_failed_check_shows_as_its_message_in_a_notebook():
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory):
-    out = tmp_path_factory.mktemp("assign")
-    written = assign.build(out=out, nbgrader=True, otter=True, log=lambda _: None)
-    assert written == EXERCISED
-    return out
+    """``versions(name)``: the folder with that notebook's versions (one build per notebook, so a
+    notebook being edited elsewhere does not stop the others' tests)."""
+    built = {}
+
+    def build(name):
+        if name not in built:
+            out = tmp_path_factory.mktemp(f"assign-{name[:2]}")
+            written = assign.build([name], out=out, nbgrader=True, otter=True, log=lambda _: None)
+            assert written == [name]
+            built[name] = out
+        return built[name]
+
+    return build
+
+
+def test_assign_writes_every_notebook_with_exercises(tmp_path):
+    assign.build(out=tmp_path, log=lambda _: None)
+    assert sorted(p.stem for p in (tmp_path / "student").glob("*.ipynb")) == EXERCISED
 
 
 def read(path):
@@ -363,7 +377,7 @@ def solution_lines(nb):
 
 @pytest.mark.parametrize("name", EXERCISED)
 def test_the_student_version_keeps_no_solution_model_answer_or_hidden_test(versions, name):
-    student, source = read(versions / "student" / f"{name}.ipynb"), master(name)
+    student, source = read(versions(name) / "student" / f"{name}.ipynb"), master(name)
     text = "\n".join(cell.source for cell in student.cells)
     assert "BEGIN" not in text and "END SOLUTION" not in text
     assert "Model answer" not in text and "seed=1)" not in text
@@ -382,7 +396,7 @@ def test_the_student_version_keeps_no_solution_model_answer_or_hidden_test(versi
 
 @pytest.mark.parametrize("name", EXERCISED)
 def test_the_solution_version_is_the_master_without_its_marker_lines(versions, name):
-    solution, source = read(versions / "solution" / f"{name}.ipynb"), master(name)
+    solution, source = read(versions(name) / "solution" / f"{name}.ipynb"), master(name)
     assert len(solution.cells) == len(source.cells)
     for ours, theirs in zip(solution.cells, source.cells, strict=True):
         lines = [
@@ -404,7 +418,7 @@ def test_assign_refuses_a_pair_out_of_step(tmp_path):
 
 def test_the_nbgrader_course_folder_releases_with_nbgrader(versions, tmp_path):
     course = tmp_path / "course"
-    shutil.copytree(versions / "nbgrader", course)
+    shutil.copytree(versions(EXERCISED[0]) / "nbgrader", course)
     nb = read(course / "source" / EXERCISED[0] / f"{EXERCISED[0]}.ipynb")
     graded = [c.metadata.nbgrader for c in nb.cells if "nbgrader" in c.metadata]
     assert {m["grade_id"] for m in graded} >= {"01-ex2-answer2", "01-ex2-check2", "01-ex2-written1"}
@@ -434,7 +448,7 @@ def test_the_nbgrader_course_folder_releases_with_nbgrader(versions, tmp_path):
 
 @pytest.mark.parametrize("name", EXERCISED)
 def test_the_otter_master_has_balanced_question_blocks(versions, name):
-    nb = read(versions / "otter" / f"{name}.ipynb")
+    nb = read(versions(name) / "otter" / f"{name}.ipynb")
     raw = [c.source.split("\n")[0] for c in nb.cells if c.cell_type == "raw"]
     assert raw[0] == "# ASSIGNMENT CONFIG"
     for block in ("QUESTION", "SOLUTION", "TESTS"):
@@ -457,12 +471,12 @@ def run_student_version(name, versions):
     suite, so it is not run a second time here.)"""
     from nbclient import NotebookClient
 
-    student = read(versions / "student" / f"{name}.ipynb")
-    solution = read(versions / "solution" / f"{name}.ipynb")
+    student = read(versions(name) / "student" / f"{name}.ipynb")
+    solution = read(versions(name) / "solution" / f"{name}.ipynb")
     first = assign.first_exercise_cell(master(name))  # the markers are gone from both versions
     before = [c.source for c in solution.cells[:first]]
     assert before == [c.source for c in student.cells[:first]]  # the same cells in both
-    nb = read(versions / "student" / f"{name}.ipynb")
+    nb = read(versions(name) / "student" / f"{name}.ipynb")
     nb.cells = student.cells[:first] + [c for c in student.cells[first:] if c.cell_type == "code"]
     client = NotebookClient(
         nb,
