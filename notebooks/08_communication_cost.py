@@ -406,6 +406,10 @@ ax.legend(fontsize="small", loc="lower right");
 #
 # ## Exercises
 #
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words.
+#
 # *Functions, classes and arguments that no cell above uses are named in full (`fedlab.…`):
 # `help()` on one (or on its class) shows its documentation, and on the course website the name
 # links to its entry in the API reference.*
@@ -413,19 +417,430 @@ ax.legend(fontsize="small", loc="lower right");
 # 1. **Rotate before quantising.** `compression.RandomRotation(compression.StochasticQuantizer(4))`
 #    (see `fedlab.compression.RandomRotation`) spreads large entries over all coordinates before
 #    quantising. Put `delta` through it as in section 2: how much smaller is the error, and how many
-#    bytes does it send? Explain the bytes (hint: the Hadamard transform needs a power-of-two
-#    length). Is it better than plain 8-bit?
-# 2. **Fewer bits.** Add `StochasticQuantizer(bits=2)` and `bits=1` to section 3. Why is the error
-#    of a single 2-bit message larger than 100 % (hint: is 0 one of the levels)? Does training
-#    still work? Does `ErrorFeedback` help a quantiser, which is already unbiased?
+#    bytes does it send? Write the byte count as a function of n and explain it (hint: the Hadamard
+#    transform needs a power-of-two length). Is it better than plain 8-bit?
+# 2. **Fewer bits.** Measure one message of `StochasticQuantizer(bits=2)` and `bits=1`, and add
+#    both to section 3, with and without `ErrorFeedback`. Why is the error of a single 2-bit
+#    message larger than 100 % (hint: is 0 one of the levels)? Does training still work? Write
+#    error feedback yourself and watch its residual: does `ErrorFeedback` help a quantiser, which
+#    is already unbiased?
 # 3. **The downlink.** Suppose the server also sent the global model in float16. Recompute the
 #    "MB total" and "down %" columns of section 3's table by hand from `bytes_down` and `bytes_up`.
 #    Why is compressing the downlink riskier than compressing an update (hint: what do clients
 #    start their local training from)?
-# 4. **Rounds or bytes?** Top-k 1 % + EF reached about 0.92 in 30 rounds. Run it for 60 rounds,
-#    and try `LOCAL_EPOCHS = 5`: more local work per round, the same bytes. Which reaches 90 %
-#    with fewer megabytes, and with less computation?
+# 4. **Rounds or bytes?** Write top-k yourself. Top-k 1 % + EF reached about 0.92 in 30 rounds.
+#    Run it for 60 rounds, and try `LOCAL_EPOCHS = 5`: more local work per round, the same bytes.
+#    Which reaches 90 % with fewer megabytes, and with less computation
+#    (`fedlab.History.client_gflops`)?
 # 5. **What dominates at scale.** For Llama 2 7B with K = 10, compute the MB per round with 4-bit
-#    uplink and float32 downlink, and then with only LoRA adapters of rank 8 sent both ways
-#    (`large_models.LLAMA_2_7B.lora_parameters(8)`; see
+#    uplink and float32 downlink, with top-k 1 % uplink, and then with only LoRA adapters of rank 8
+#    sent both ways (`large_models.LLAMA_2_7B.lora_parameters(8)`; see
 #    `fedlab.large_models.DecoderConfig.lora_parameters`). Notebook 09 takes this further.
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · Rotate before quantising
+#
+# **(a)** Put `delta` through `compression.RandomRotation(compression.StochasticQuantizer(4))`
+# (`seed=SEED`) as in section 2: keep the bytes of its message in `rotated_size` and its relative
+# error ‖decode(encode(Δ)) − Δ‖ / ‖Δ‖ in `rotated_error`. Print both beside plain 4-bit and 8-bit.
+
+# %%
+rotated_size = ...  # bytes of the rotated 4-bit message
+rotated_error = ...  # its relative error
+# BEGIN SOLUTION
+rotated = compression.RandomRotation(compression.StochasticQuantizer(4))
+COMPARED = {"4-bit": CODECS["4-bit"], "rotated 4-bit": rotated, "8-bit": CODECS["8-bit"]}
+for name, codec in COMPARED.items():
+    enc = codec.encode(delta, seed=SEED)
+    error = np.linalg.norm(flat(codec.decode(enc)) - d) / np.linalg.norm(d)
+    print(f"{name:<14}{enc.num_bytes:>7,} bytes, relative error {error:.4f}")
+    if codec is rotated:
+        rotated_size, rotated_error = enc.num_bytes, error
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_rotation(rotated_size, rotated_error, delta)
+
+# %% [markdown]
+# **(b)** Write `rotation_bytes(n, bits)`, the bytes the rotated quantiser sends for an update of
+# n parameters, from what the codec does: it pads the update with zeros to d, the next power of
+# two, rotates, and quantises all d coordinates (`bits`-bit codes, packed, and a float32 scale
+# per block of 256).
+
+# %%
+def rotation_bytes(n, bits):
+    """Bytes of RandomRotation(StochasticQuantizer(bits)) for an update of n parameters."""
+    # BEGIN SOLUTION
+    d = 1 << (n - 1).bit_length()  # the next power of two ≥ n
+    return int(np.ceil(d * bits / 8)) + 4 * int(np.ceil(d / 256))
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_rotated_bytes(rotation_bytes)
+# BEGIN HIDDEN TESTS
+exercises.check_rotated_bytes(rotation_bytes, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** How much smaller is the error, and where do the bytes come from? Is rotated 4-bit better
+# than plain 8-bit?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The rotation cuts one message's error from 0.396 to 0.127, about three
+# times smaller: the largest entry of each block of 256 sets the block's scale m, and most
+# entries are far smaller, so they fall between the levels of a coarse grid; after the rotation
+# every coordinate is a mix of all of them, and m is close to the typical size. But the message
+# grows from 4,957 to 8,448 bytes. The Hadamard transform needs a power-of-two length, so
+# n = 9,610 is padded with zeros to d = 16,384 = 2¹⁴, and all d rotated coordinates are sent:
+# 16,384 four-bit codes are 8,192 bytes, plus 64 blocks of 256 × a 4-byte scale = 256 bytes.
+# Here the padding adds 70 % to the coordinates; with n just below a power of two it would cost
+# almost nothing, with n just above one almost 100 %. It is not better than plain 8-bit: for 13 %
+# fewer bytes (8,448 against 9,762) its error is six times larger (0.127 against 0.022). And
+# section 3 showed that plain 4-bit already trains as well as float32 on digits, so the error of
+# one message is not what limits accuracy here: fewer bytes matter more.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Fewer bits
+#
+# **(a)** Measure one message of `StochasticQuantizer(bits=2)` and of `bits=1` on `delta`
+# (`seed=SEED`), as in section 2: `low_bit_errors = {2: relative error, 1: relative error}`.
+
+# %%
+low_bit_errors = ...  # {bits: relative error of one message}
+# BEGIN SOLUTION
+low_bit_errors = {}
+for bits in (2, 1):
+    quantiser = compression.StochasticQuantizer(bits=bits)
+    enc = quantiser.encode(delta, seed=SEED)
+    low_bit_errors[bits] = np.linalg.norm(flat(quantiser.decode(enc)) - d) / np.linalg.norm(d)
+    levels = np.linspace(-1, 1, quantiser.levels + 1)
+    print(f"{bits}-bit: {enc.num_bytes:,} bytes, error {low_bit_errors[bits]:.2f}", end="")
+    print(f", levels (× m): {np.round(levels, 2).tolist()}")
+print(f"median |Δ_i| / max |Δ_i|: {np.median(np.abs(d)) / np.abs(d).max():.3f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_low_bit_errors(low_bit_errors, delta)
+
+# %% [markdown]
+# **(b)** Write error feedback yourself: `error_feedback_step(compress, update, residual)` sends
+# `compress(update + residual)` — `compress` maps a vector to what arrives — and returns what it
+# sent and the new residual, what was left out (section 4's formula).
+
+# %%
+def error_feedback_step(compress, update, residual):
+    """One round of error feedback: (what is sent, the new residual)."""
+    # BEGIN SOLUTION
+    corrected = update + residual
+    sent = compress(corrected)
+    return sent, corrected - sent
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_error_feedback_step(error_feedback_step)
+# BEGIN HIDDEN TESTS
+exercises.check_error_feedback_step(error_feedback_step, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** As in section 4, send the same `d` for 20 rounds with your `error_feedback_step`, through
+# 2-bit and through 1-bit stochastic quantisation (`seed=t` in round t). Record ‖e‖ / ‖Δ‖, the
+# residual's size after each round, in `residual_growth = {2: [...], 1: [...]}`. `quantised`
+# gives a `compress` function.
+
+# %%
+def quantised(bits, seed):
+    """What arrives of a vector sent with `bits`-bit stochastic quantisation."""
+    codec = compression.StochasticQuantizer(bits=bits)
+    return lambda vector: flat(codec.decode(codec.encode([vector], seed=seed)))
+
+
+# %%
+residual_growth = ...  # {bits: [‖e‖ / ‖Δ‖ after each of 20 rounds]}
+# BEGIN SOLUTION
+residual_growth = {}
+for bits in (2, 1):
+    residual, sizes = np.zeros_like(d), []
+    for t in range(1, 21):
+        _, residual = error_feedback_step(quantised(bits, t), d, residual)
+        sizes.append(np.linalg.norm(residual) / np.linalg.norm(d))
+    residual_growth[bits] = sizes
+    print(f"{bits}-bit: ‖e‖ / ‖Δ‖ after rounds 1, 5, 10, 20:", end=" ")
+    print(", ".join(f"{sizes[t - 1]:.3g}" for t in (1, 5, 10, 20)))
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_residual_growth(residual_growth, delta)
+
+# %% [markdown]
+# **(d)** Run section 3 with each codec of `LOW_BITS` into `low_bit_runs` (same keys), and print
+# each run's accuracy after the last round and its megabytes sent up, beside float32's and 4-bit's.
+
+# %%
+two_bit, one_bit = compression.StochasticQuantizer(bits=2), compression.StochasticQuantizer(bits=1)
+LOW_BITS = {
+    "2-bit": two_bit,
+    "2-bit + EF": compression.ErrorFeedback(two_bit),
+    "1-bit": one_bit,
+    "1-bit + EF": compression.ErrorFeedback(one_bit),
+}
+
+# %%
+low_bit_runs = ...  # {name: History}, section 3's run with each codec of LOW_BITS
+# BEGIN SOLUTION
+low_bit_runs = {
+    name: fedlab.simulate(algorithm, mlp, digits, split, NUM_ROUNDS, compression=codec, **RUN)
+    for name, codec in LOW_BITS.items()
+}
+compared = {name: runs[name] for name in ("float32 (none)", "4-bit")} | low_bit_runs
+for name, h in compared.items():
+    up = h.bytes_up.sum() / 1e6
+    print(f"{name:<15} accuracy {h.test_accuracy[-1]:.3f}, {up:6.3f} MB up", end="")
+    print(f", MB to 90 %: {megabytes_to(h, 0.9)}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+codecs = {name: codec.config() for name, codec in LOW_BITS.items()}
+reference = runs["float32 (none)"]
+exercises.check_runs(
+    low_bit_runs, reference, name="low_bit_runs", what="section 3's run", compression=codecs
+)
+
+# %% [markdown]
+# **(e)** Why is the error of one 2-bit message larger than 100 %? Does training still work? Does
+# error feedback help a quantiser, which is already unbiased?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** With b bits the grid has 2^b levels spread evenly over [−m, m], and for
+# b = 2 they are −m, −m/3, m/3 and m (for b = 1 only ±m): 0 is not a level. Most entries of an
+# update are tiny next to the block's largest (the median |Δ_i| is 0.005 of the largest here), so
+# almost every entry is sent as ±m/3 (or ±m) at random — unbiased, but with an error about m/3,
+# dozens of times the entry itself. Summed over 9,610 entries that is 2.13 times ‖Δ‖ for 2 bits
+# and 6.52 times for 1 bit. Training still works: 2-bit ends at 0.944 and 1-bit at 0.939, against
+# 0.947 for float32, and both reach 90 % with fewer megabytes than any codec of section 3 (4.10
+# and 4.38 MB against 4.77 for 4-bit and 8.46 for float32), sending 0.77 and 0.41 MB up in all.
+# The noise is unbiased and averages out over ten clients and many SGD-like rounds. Error
+# feedback does not help a quantiser: 2-bit + EF ends at the same 0.944 (and reaches 90 % a little
+# later), and 1-bit + EF breaks training altogether (0.114, chance level). The residual shows why:
+# error feedback assumes a codec that leaves out less than it is given, as top-k does (1 % left an
+# error of 71 %). With 2 bits the residual stays about twice ‖Δ‖; with 1 bit every entry is sent
+# as ±m, so an entry's residual can be almost 2m, which doubles the next round's scale m: the
+# residual grows 81,100-fold in 20 rounds, and what the server receives grows with it. An unbiased
+# quantiser has nothing systematic to send later; its errors already average out.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · The downlink
+#
+# **(a)** Suppose the server sent the global model in float16: half the bytes of `bytes_down`,
+# the uplink as it was. For every run of section 3, compute the megabytes sent down and up over
+# the 30 rounds in `mb_total_16` and the fraction of them that went down in `down_share_16`
+# (dicts keyed like `runs`), and print them beside the float32 downlink's.
+
+# %%
+mb_total_16 = ...  # {setting: MB down + up with a float16 downlink}
+down_share_16 = ...  # {setting: fraction of those bytes sent down}
+# BEGIN SOLUTION
+mb_total_16, down_share_16 = {}, {}
+print(f"{'setting':<17}{'MB total':>10}{'down %':>8}{'MB total (f16)':>16}{'down % (f16)':>14}")
+for name, h in runs.items():
+    down, up = h.bytes_down.sum() / 1e6, h.bytes_up.sum() / 1e6
+    mb_total_16[name] = down / 2 + up
+    down_share_16[name] = (down / 2) / mb_total_16[name]
+    print(f"{name:<17}{down + up:>10.2f}{down / (down + up):>8.0%}", end="")
+    print(f"{mb_total_16[name]:>16.2f}{down_share_16[name]:>14.0%}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_float16_downlink(mb_total_16, down_share_16, runs)
+
+# %% [markdown]
+# **(b)** Why is compressing the downlink riskier than compressing an update?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Halving the downlink takes float32's run from 23.06 to 17.30 MB and makes
+# the downlink 33 % of the traffic instead of 50 %; 4-bit goes from 13.02 to 7.25 MB (79 % down)
+# and top-k 1 % from 11.76 to 6.00 MB, still 96 % down. It is riskier because every client
+# starts its local training from the model it receives. An error in an update is one client's
+# error in one step, and the server averages it with the others, so unbiased errors cancel. An
+# error in the downlink is in the starting point of every client of the round: their gradients
+# are computed at the wrong weights, the update Δ_k = w_k − ŵ is measured from a model the server
+# does not hold, and with the same compressed model for all it does not average out. The model's
+# weights are also not like an update: all of them matter and few are small, so top-k on the
+# weights would zero 99 % of the model and coarse quantisation moves every weight. Float16 (error
+# 0.0002) is safe; anything coarser should compress the *change* since the client's last copy,
+# which only works for clients that kept one — rarely the case with a few of many clients per
+# round.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · Rounds or bytes?
+#
+# **(a)** Write top-k yourself: `top_k(vector, fraction)` returns a new vector in which the
+# k = ⌈fraction · n⌉ entries of largest magnitude keep their values and every other entry is 0
+# (what `compression.TopK(fraction)` delivers). Section 2 did it for 1 %.
+
+# %%
+def top_k(vector, fraction):
+    """`vector` with all but its ⌈fraction·n⌉ largest-magnitude entries set to 0 (a new array)."""
+    # BEGIN SOLUTION
+    k = int(np.ceil(fraction * vector.size))
+    keep = np.argsort(-np.abs(vector), kind="stable")[:k]
+    sparse = np.zeros_like(vector)
+    sparse[keep] = vector[keep]
+    return sparse
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_top_k(top_k)
+# BEGIN HIDDEN TESTS
+exercises.check_top_k(top_k, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Run section 3's "top-k 1 % + EF" again, once for 60 rounds and once with
+# `LOCAL_EPOCHS = 5` (30 rounds), into `longer_runs` with keys `"60 rounds"` and
+# `"5 local epochs"`.
+
+# %%
+longer_runs = ...  # {"60 rounds": History, "5 local epochs": History}
+# BEGIN SOLUTION
+top_1_ef = compression.ErrorFeedback(top_1)
+five_epochs = fedlab.FedAvg(local_epochs=5, batch_size=BATCH_SIZE, client_lr=CLIENT_LR)
+longer_runs = {
+    "60 rounds": fedlab.simulate(
+        algorithm, mlp, digits, split, 2 * NUM_ROUNDS, compression=top_1_ef, **RUN
+    ),
+    "5 local epochs": fedlab.simulate(
+        five_epochs, mlp, digits, split, NUM_ROUNDS, compression=top_1_ef, **RUN
+    ),
+}
+for name, h in longer_runs.items():
+    print(f"{name}: accuracy {h.test_accuracy[-1]:.3f} after {len(h)} rounds")
+# END SOLUTION
+
+# %% tags=["self-check"]
+longer = {
+    "num_rounds": {"60 rounds": 2 * NUM_ROUNDS, "5 local epochs": NUM_ROUNDS},
+    "local_epochs": {"60 rounds": LOCAL_EPOCHS, "5 local epochs": 5},
+}
+reference = runs["top-k 1 % + EF"]
+exercises.check_runs(longer_runs, reference, name="longer_runs", what="section 3's run", **longer)
+
+# %% [markdown]
+# **(c)** Write `cost_to(history, accuracy)`: what a run has spent by the first round in which
+# its test accuracy reaches `accuracy` — the megabytes sent so far (`megabytes_sent`, down + up)
+# and the clients' training GFLOPs so far (`fedlab.History.client_gflops` gives them per round) —
+# or `(np.nan, np.nan)` if it never gets there.
+
+# %%
+def cost_to(history, accuracy):
+    """(megabytes, GFLOPs) spent by the first round that reaches `accuracy`, else (nan, nan)."""
+    # BEGIN SOLUTION
+    reached = np.flatnonzero(history.test_accuracy >= accuracy)
+    if len(reached) == 0:
+        return np.nan, np.nan
+    i = reached[0]
+    return history.megabytes_sent[i], history.client_gflops[: i + 1].sum()
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_cost_to(cost_to)
+# BEGIN HIDDEN TESTS
+exercises.check_cost_to(cost_to, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(d)** Which of `longer_runs` reaches 90 % with fewer megabytes, and which with less
+# computation? Answer with their keys.
+
+# %%
+fewer_megabytes = ...  # "60 rounds" or "5 local epochs"
+less_computation = ...  # "60 rounds" or "5 local epochs"
+# BEGIN SOLUTION
+for name, h in {"30 rounds": runs["top-k 1 % + EF"], **longer_runs}.items():
+    megabytes, gflops = cost_to(h, 0.9)
+    print(f"{name:<15} to 90 %: {megabytes:5.2f} MB, {gflops:6.2f} GFLOPs")
+costs = {name: cost_to(h, 0.9) for name, h in longer_runs.items()}
+fewer_megabytes = min(costs, key=lambda name: costs[name][0])
+less_computation = min(costs, key=lambda name: costs[name][1])
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_rounds_or_bytes(fewer_megabytes, less_computation, longer_runs)
+
+# %% [markdown]
+# **(e)** Rounds or bytes: what does each run trade, and which would you pick on a phone?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The 60-round run is the 30-round run continued (same seed, same first
+# 30 rounds), so it reaches 90 % in the same round, after 9.41 MB and 1.98 GFLOPs, and ends at
+# 0.939 after 60 rounds instead of 0.917 after 30. With five local epochs each round does 2.5
+# times the training for the same bytes, so 90 % comes after far fewer rounds: 5.49 MB instead of
+# 9.41 (42 % less), but 2.86 GFLOPs instead of 1.98 (44 % more computation). Five local epochs
+# reach 90 % with fewer megabytes, two epochs with less computation: a round's bytes are fixed
+# (a full float32 downlink each time), so fewer rounds save bytes, while more local work costs
+# compute and battery — and, on more skewed clients, more client drift (notebook 04); here it
+# still ends at 0.931. On a phone with a slow, metered uplink, more local epochs; on a phone where
+# battery or the CPU is the limit, more rounds of less work.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · What dominates at scale
+#
+# **(a)** For Llama 2 7B and K = `CLIENTS_PER_ROUND` clients, compute the megabytes (10⁶ bytes)
+# of one round: `mb_4bit` with a float32 downlink and a 4-bit uplink (section 2's codec: blocks of
+# 256), `mb_topk` with a float32 downlink and a top-k 1 % uplink, and `mb_lora` when only the
+# rank-8 LoRA adapters travel, float32, both ways.
+
+# %%
+mb_4bit = ...  # MB per round: float32 down, 4-bit up
+mb_topk = ...  # MB per round: float32 down, top-k 1 % up
+mb_lora = ...  # MB per round: rank-8 LoRA adapters, float32, down and up
+# BEGIN SOLUTION
+n = large_models.LLAMA_2_7B.num_parameters()
+lora = large_models.LLAMA_2_7B.lora_parameters(8)
+down = 4 * n  # float32 model, per client
+up_4bit = int(np.ceil(n * 4 / 8)) + 4 * int(np.ceil(n / 256))  # codes + a scale per block
+up_topk = 8 * top_1.num_kept(n)  # an int32 index and a float32 value per kept entry
+mb_4bit = CLIENTS_PER_ROUND * (down + up_4bit) / 1e6
+mb_topk = CLIENTS_PER_ROUND * (down + up_topk) / 1e6
+mb_lora = CLIENTS_PER_ROUND * 2 * 4 * lora / 1e6
+for name, mb in {"4-bit up": mb_4bit, "top-k 1 % up": mb_topk, "LoRA r = 8": mb_lora}.items():
+    print(f"{name:<13}{mb:>12,.1f} MB per round")
+print(f"downlink share with 4-bit up: {down / (down + up_4bit):.0%}; LoRA: {lora:,} parameters")
+# END SOLUTION
+
+# %% tags=["self-check"]
+llama = large_models.LLAMA_2_7B
+exercises.check_scale_megabytes(
+    mb_4bit,
+    mb_topk,
+    mb_lora,
+    num_parameters=llama.num_parameters(),
+    lora_parameters=llama.lora_parameters(8),
+    clients_per_round=CLIENTS_PER_ROUND,
+)
+
+# %% [markdown]
+# **(b)** What dominates the bill of a 7B model's round once the uplink is compressed, and what
+# does sending only LoRA adapters change?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The downlink. A 4-bit uplink brings a round from 539,073 MB (float32 both
+# ways) to 304,282 MB, but 89 % of that is the float32 model sent down to 10 clients
+# (269,537 MB); top-k 1 % brings it to 274,927 MB, 98 % down. Even an uplink of zero bytes would
+# leave 270 GB per round: compressing updates alone can at most halve the bill. Sending only the
+# rank-8 LoRA adapters (4,194,304 parameters, 0.06 % of the model) shrinks both directions:
+# 335.5 MB per round, about 900 times less than the 4-bit round and 1,600 times less than
+# float32. The frozen base model travels once (or is already on the device), and the rounds carry
+# only the small part that is trained. Notebook 09 trains such adapters federatedly.
+# <!-- END SOLUTION -->
