@@ -531,3 +531,12 @@ def test_the_student_version_fails_each_check_on_its_stub(name, versions):
         assert error(cell).ename == "CheckFailed"
         message = error(cell).evalue
         assert "still `...`" in message or "returns None" in message, message
+
+
+def test_a_run_that_should_change_nothing_is_described_in_words(digits):
+    from fedlab.history import History
+
+    base = History(config={"algorithm": {"name": "FedAvg", "local_epochs": 1}, "seed": 0})
+    other = History(config={"algorithm": {"name": "FedAvg", "local_epochs": 2}, "seed": 0})
+    fails(exercises.check_runs, other, base, name="again", match=r"run it exactly as the reference")
+    fails(exercises.check_runs, ..., base, name="again", match="with the same settings")

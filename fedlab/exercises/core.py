@@ -256,8 +256,12 @@ def check_runs(
                     "so the two compare"
                 )
             raise CheckFailed(
-                f"{label} also changed {setting} ({value!r} → {got.get(setting)!r}): change only "
-                f"{' and '.join(wants)}, so any difference you see has one cause"
+                f"{label} also changed {setting} ({value!r} → {got.get(setting)!r}): "
+                + (
+                    f"change only {' and '.join(wants)}, so any difference you see has one cause"
+                    if wants
+                    else f"run it exactly as {what}"
+                )
             )
     made = f"{len(items)} runs, each made" if keyed else "made"
     passed(f"{name}: {made} as {what}, with {_describe(changed)}")
@@ -272,7 +276,7 @@ def _describe(changed: Mapping[str, Any]) -> str:
             parts.append(f"{setting} per run ({each})")
         else:
             parts.append(f"{setting}={value!r}")
-    return " and ".join(parts)
+    return " and ".join(parts) or "the same settings"
 
 
 def check_choice(

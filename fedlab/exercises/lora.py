@@ -468,7 +468,10 @@ def check_heterogeneity_runs(het_runs: Any, reference: Mapping[str, Any]) -> Non
             with contextlib.redirect_stdout(io.StringIO()):  # one ✓ line below, not one per level
                 check_runs(runs, dict(reference), name=f"het_runs[{h}]", what="section 3's runs")
         except CheckFailed as failed:  # nothing is meant to change but the data: say so
-            message = str(failed).replace("change only ,", "change only the data,")
+            message = str(failed).replace(
+                "run it exactly as section 3's runs",
+                "change only the data, so any difference you see has one cause",
+            )
             raise CheckFailed(message.replace(" with :", ":")) from None
         for name, run in runs.items():
             if _same_series(run, reference[name]):
@@ -540,7 +543,10 @@ def check_quantised_run(quantised_lora: Any, reference: Any, codec: Any) -> None
             )
     except CheckFailed as failed:  # only the compression is meant to change: say so
         raise CheckFailed(
-            str(failed).replace("change only ,", "change only the compression,")
+            str(failed).replace(
+                "run it exactly as section 3's LoRA run",
+                "change only the compression, so any difference you see has one cause",
+            )
         ) from None
     passed(f"quantised_lora: section 3's run with compression={described}, nothing else changed")
 
