@@ -319,6 +319,72 @@ def test_multitask_digits_rejects_bad_arguments(digits):
         multitask.multitask_digits(joint, 4)
 
 
+class OracleLogits:
+    """A "model" whose logits are one-hot on the right joint label, except for the examples of
+    ``wrong`` (their label's neighbour in the same task); it records the batch sizes it sees."""
+
+    def __init__(self, data, wrong):
+        self.data, self.wrong, self.batches = data, set(wrong), []
+
+    def __call__(self, x):
+        self.batches.append(len(x))
+        start = sum(self.batches[:-1])
+        y = self.data.y_test[start : start + len(x)]
+        groups = self.data.label_groups
+        task = multitask.task_of(y, groups)
+        logits = np.zeros((len(x), self.data.num_classes), np.float32)
+        for row, (label, t) in enumerate(zip(y, task, strict=True)):
+            low, high = groups[t]
+            guess = (
+                label if start + row not in self.wrong else low + (label - low + 1) % (high - low)
+            )
+            logits[row, guess] = 1.0
+        logits[:, 0] += 5.0  # another task's class, masked out for every task but the digit
+        logits[np.flatnonzero(task == 0), 0] -= 5.0
+        return logits
+
+
+def test_task_accuracy_takes_the_argmax_within_each_task(digits):
+    joint, _ = multitask.multitask_digits(digits, 4, tasks=["digit", "parity"])
+    n = digits.num_test
+    wrong = [0, 1, 2, n, n + 5]  # 3 digit examples wrong, 2 parity examples
+    accuracy = multitask.task_accuracy(OracleLogits(joint, wrong), joint)
+    assert accuracy.dtype == np.float64
+    np.testing.assert_allclose(accuracy, [1 - 3 / n, 1 - 2 / n])
+    chunked = OracleLogits(joint, wrong)
+    again = multitask.task_accuracy(chunked, joint, batch_size=100)
+    assert np.array_equal(again, accuracy) and max(chunked.batches) == 100
+    assert sum(chunked.batches) == 2 * n
+
+
+def test_task_accuracy_of_a_trained_global_model_is_the_mean_test_accuracy(digits):
+    from fedlab import Simulation
+    from fedlab.models import model_fn
+    from fedlab.personalization import MultiTaskFedAvg
+
+    joint, split = multitask.multitask_digits(digits, 8, seed=0)
+    sim = Simulation(MultiTaskFedAvg(), model_fn("mlp", 16), joint, split, seed=0)
+    record = sim.step()
+    accuracy = multitask.task_accuracy(sim.global_model(), joint)
+    assert accuracy.shape == (4,) and ((accuracy >= 0) & (accuracy <= 1)).all()
+    assert accuracy.mean() == pytest.approx(record.test_accuracy, abs=1e-6)
+
+
+def test_task_accuracy_rejects_bad_arguments(digits):
+    joint, _ = multitask.multitask_digits(digits, 4)
+    oracle = OracleLogits(joint, [])
+    with pytest.raises(ValueError, match="data must hold several tasks"):
+        multitask.task_accuracy(oracle, digits)
+    with pytest.raises(TypeError, match="data must be a fedlab Dataset"):
+        multitask.task_accuracy(oracle, (joint.x_test, joint.y_test))
+    with pytest.raises(TypeError, match="model must map inputs to logits"):
+        multitask.task_accuracy([np.zeros((1, 16))], joint)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer"):
+        multitask.task_accuracy(oracle, joint, batch_size=0)
+    with pytest.raises(ValueError, match=r"one logit per joint class, shape \[n, 16\]"):
+        multitask.task_accuracy(lambda x: np.zeros((len(x), 10)), joint)
+
+
 def test_task_of_and_its_errors():
     groups = ((0, 10), (10, 12), (12, 14), (14, 16))
     assert multitask.task_of(np.arange(16), groups).tolist() == [0] * 10 + [1, 1, 2, 2, 3, 3]
