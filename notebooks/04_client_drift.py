@@ -237,6 +237,16 @@ playground.Playground(local_steps=10, lr=PLAY_LR, num_rounds=PLAY_ROUNDS)
 #    zero, and convergence gets slower. Then try τ = 2: there a larger μ makes it *worse*.
 # 5. **SCAFFOLD.** Pick it with τ = 50: still straight to the star.
 
+# %% [markdown] tags=["class-break"]
+# ---
+# **Class break · end of part 1.** Part 1 (sections 1–2) showed why FedAvg with several local
+# steps on clients that differ stops at a biased point, on a 2-D playground where that point has a
+# closed form, and how FedProx shrinks the bias and SCAFFOLD removes it. Part 2 (sections 3–5)
+# measures drift on handwritten digits as the Dirichlet α shrinks, asks whether more local work
+# still pays, and watches the drift live in the dashboard. Coming back to the notebook in a new
+# session? Run every cell above this one first (*Run ▸ Run All Above Selected Cell*, about 5 s,
+# most of it importing TensorFlow).
+
 # %% [markdown]
 # ## 3. Drift on digits as α shrinks
 #
@@ -507,20 +517,384 @@ print(f"dashboard: {len(dash.history)} rounds, test accuracy {accuracy:.2f}, as 
 # `help()` on one (or on its class) shows its documentation, and on the course website the name
 # links to its entry in the API reference.*
 #
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words. The digits exercises reuse
+# section 3's `experiment`, `splits`, `by_alpha` and `summary` and section 4's `by_epochs` and
+# `rounds_to`; the playground ones section 2's `problem` and `w_star`.
+#
 # 1. **Shards.** Add `fedlab.partition.shards(digits.y_train, NUM_CLIENTS, 2, seed=SEED)` to the
 #    table of section 3 (one more run). Where does it fall on H, drift, agreement and G? Is G
 #    ordered like H?
-# 2. **When does more local work stop paying?** On the α = 0.1 split, run E = 1, 5, 20 (or raise
-#    the client lr to 0.3 with E = 10). Is there an E after which the rounds to 90 % grow again?
-#    Repeat with `seed=1` and `seed=2` before you trust a difference.
+# 2. **When does more local work stop paying?** On the α = 0.1 split, run E = 1, 5 and 20. Is
+#    there an E after which the rounds to 90 % grow again? Repeat E = 2, 10 and 20 with `seed=1`
+#    and `seed=2` before you trust a difference.
 # 3. **ητ.** On the playground, compute `playground.fedavg_fixed_point(problem, tau, lr)` for
 #    (τ, η) = (10, 0.1), (20, 0.05), (50, 0.02) and (100, 0.01). What do you notice about the
-#    bias? Explain it from $M_k = I - (I - \eta A_k)^\tau \approx I - e^{-\eta\tau A_k}$.
+#    bias? Write the fixed point with the approximation
+#    $M_k = I - (I - \eta A_k)^\tau \approx I - e^{-\eta\tau A_k}$ and explain the bias from it.
 # 4. **How much μ?** With τ = 10 and η = 0.1, compute the distance of
 #    `fedlab.playground.fedprox_fixed_point(problem, 10, PLAY_LR, mu)` from $w^\star$ for μ from 0
 #    to 13. How close can FedProx get? Why does it get worse again as μ nears 13? (Hint:
-#    `fedlab.playground.max_stable_lr(problem, mu)`.)
+#    `fedlab.playground.max_stable_lr(problem, mu)`: find the μ where it falls to η.)
 # 5. **Dissimilarity during training.** Plot the computed (non-`nan`) values of
 #    `history.gradient_dissimilarity` against `history.round` for the three α. Does G shrink as
 #    the model trains, as drift does? (FedProx's analysis, Li et al. 2020, assumes the ratio
 #    B(w) stays bounded.)
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · Shards
+#
+# **(a)** Make `shard_split`, the split `fedlab.partition.shards(digits.y_train, NUM_CLIENTS, 2,
+# seed=SEED)`, and `shard_run`, section 3's FedAvg on it, with the gradient dissimilarity every
+# fifth round as section 3 computed it.
+
+# %%
+shard_split = ...  # the shards split, 2 shards per client
+shard_run = ...  # section 3's run (experiment) on shard_split
+# BEGIN SOLUTION
+shard_split = fedlab.partition.shards(digits.y_train, NUM_CLIENTS, 2, seed=SEED)
+shard_run = experiment(shard_split, dissimilarity_every=5)
+# END SOLUTION
+
+# %% tags=["self-check"]
+shards_wanted = {"split": "shards(2/client)"}
+exercises.check_runs(
+    shard_run, by_alpha[0.1], name="shard_run", what="section 3's α = 0.1 run", **shards_wanted
+)
+
+# %% [markdown]
+# **(b)** Write `table`, section 3's table with a row for shards: `{key: (H, accuracy, drift,
+# agreement, G)}`, with the keys of `by_alpha` and `"shards"`, every number computed as section 3
+# computes it. Print it.
+
+# %%
+table = ...  # {α or "shards": (H, accuracy, drift, agreement, G)}
+# BEGIN SOLUTION
+table = {}
+for name, history in {**by_alpha, "shards": shard_run}.items():
+    split = shard_split if name == "shards" else splits[name]
+    g = np.nanmean(history.gradient_dissimilarity)
+    table[name] = (split.heterogeneity(), *summary(history), g)
+print(f"{'':>7}{'H':>6}{'accuracy':>10}{'drift':>7}{'agreement':>11}{'G':>7}")
+for name, (h, accuracy, drift, cosine, g) in table.items():
+    print(f"{name:>7}{h:>6.2f}{accuracy:>10.2f}{drift:>7.2f}{cosine:>11.2f}{g:>7.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+all_splits, all_runs = {**splits, "shards": shard_split}, {**by_alpha, "shards": shard_run}
+exercises.check_drift_table(table, all_splits, all_runs)
+
+# %% [markdown]
+# **(c)** Is G ordered like H over the four splits? Set `g_follows_h` to True or False.
+
+# %%
+g_follows_h = ...  # True if, sorted by H, the splits have G in the same order
+# BEGIN SOLUTION
+g_by_h = [row[-1] for row in sorted(table.values())]  # G of the rows sorted by H (first)
+g_follows_h = bool(np.all(np.diff(g_by_h) > 0))
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_g_follows_h(g_follows_h, table)
+
+# %% [markdown]
+# **Where does shards fall on H, drift, agreement and G?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Beyond α = 0.1 on almost every measure. Its H is 0.80, the highest of the four
+# (every client holds two shards, at most two digits); its drift 0.74 is the largest (α = 0.1:
+# 0.58) and its G 13.9 too (α = 0.1: 9.2); its accuracy, 0.83 over the last five rounds, the
+# lowest. Only the agreement does not move on: 0.33, the same as α = 0.1's 0.32 within the noise —
+# once every client holds a few digits, their updates are about as unrelated as they get, and
+# agreement stops telling skewed splits apart while G goes on growing. The drift is not a matter of
+# a few big clients here: shards gives every client 70–72 examples, where α = 0.1 ranges from 11 to
+# 206; label skew alone carries each client further. G is ordered like H on these four splits
+# (0.10, 1.05, 9.2, 13.9 for H = 0.04, 0.33, 0.69, 0.80), though not in proportion: from α = 100 to
+# α = 0.1 H grows about seventeen-fold and G about ninety-fold.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · When does more local work stop paying?
+#
+# **(a)** On the α = 0.1 split, run E = 1, 5 and 20 with `experiment`, into `epoch_sweep` keyed
+# by E. With section 4's E = 2 and E = 10, print for every E the rounds to 80 % and to 90 %
+# (`rounds_to`) and the accuracy of the last five rounds.
+
+# %%
+epoch_sweep = ...  # {E: History} for E = 1, 5 and 20 on the α = 0.1 split
+# BEGIN SOLUTION
+epoch_sweep = {e: experiment(splits[0.1], local_epochs=e) for e in (1, 5, 20)}
+sweep = {**epoch_sweep, 2: by_epochs[0.1, 2], 10: by_epochs[0.1, 10]}
+print(f"{'E':>3}{'to 80 %':>9}{'to 90 %':>9}{'accuracy':>10}")
+for e in sorted(sweep):
+    h = sweep[e]
+    print(f"{e:>3}{rounds_to(h, 0.8):>9}{rounds_to(h, 0.9):>9}{summary(h)[0]:>10.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+more_epochs = {"local_epochs": {1: 1, 5: 5, 20: 20}}
+exercises.check_runs(
+    epoch_sweep,
+    by_epochs[0.1, 10],
+    name="epoch_sweep",
+    what="section 4's α = 0.1 run with E = 10",
+    **more_epochs,
+)
+
+# %% [markdown]
+# **(b)** A seed fixes the initial model, the clients sampled each round and the batches. Run
+# E = 2, 10 and 20 on the α = 0.1 split again with `seed=1` and with `seed=2` (`fedlab.simulate`
+# as `experiment` calls it, with another seed), into `seed_runs` keyed by `(E, seed)`. Print the
+# rounds to 90 % for every E and the seeds 0, 1 and 2.
+
+# %%
+seed_runs = ...  # {(E, seed): History} for E in (2, 10, 20) and seed in (1, 2)
+# BEGIN SOLUTION
+seed_runs, split = {}, splits[0.1]
+as_section_4 = {"num_rounds": NUM_ROUNDS, "clients_per_round": CLIENTS_PER_ROUND, "progress": False}
+for e in (2, 10, 20):
+    algorithm = fedlab.FedAvg(local_epochs=e, batch_size=BATCH_SIZE, client_lr=CLIENT_LR)
+    for s in (1, 2):
+        seed_runs[e, s] = fedlab.simulate(
+            algorithm, model_fn, digits, split, seed=s, **as_section_4
+        )
+seed_0 = {2: by_epochs[0.1, 2], 10: by_epochs[0.1, 10], 20: epoch_sweep[20]}
+print("rounds to 90 %  seed 0  seed 1  seed 2")
+for e in (2, 10, 20):
+    found = [rounds_to(h, 0.9) for h in (seed_0[e], seed_runs[e, 1], seed_runs[e, 2])]
+    print(f"E = {e:<11}" + "".join(f"{r:>8}" for r in found))
+# END SOLUTION
+
+# %% tags=["self-check"]
+keys = [(e, s) for e in (2, 10, 20) for s in (1, 2)]
+per_seed = {"local_epochs": {k: k[0] for k in keys}, "seed": {k: k[1] for k in keys}}
+exercises.check_runs(
+    seed_runs, by_epochs[0.1, 10], name="seed_runs", what="section 4's α = 0.1 run", **per_seed
+)
+
+# %% [markdown]
+# **Is there an E after which the rounds to 90 % grow again? Do the seeds agree?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Not up to E = 20. With seed 0, E = 1 never reaches 90 % in 25 rounds (80 % in
+# round 15), E = 2 and E = 5 reach it in round 23, E = 10 in round 12 and E = 20 in round 10, and
+# the accuracy of the last five rounds rises with E: 0.84, 0.86, 0.90, 0.91, 0.92. The seeds agree
+# on the large step and not on the small one: E = 2 reaches 90 % with seed 0 only (round 23),
+# E = 10 with all three (rounds 12, 14, 15), so going from 2 to 10 epochs is a real gain. E = 20
+# needs 10, 6 and 15 rounds: better than E = 10 with two seeds and the same with the third, a
+# difference of a few rounds that one seed cannot settle, since at α = 0.1 the accuracy jumps by
+# several points from round to round. The rounds are not free either: E = 20 does ten times the
+# local computation of E = 2 per round and twice that of E = 10, for a few rounds at best. Counted
+# in client computation rather than rounds, more local work stopped paying before E = 20. The bias
+# of section 2 grows with τ, but on these digits, with this split and learning rate, it has not yet
+# cost the 90 % line: no turning point up to E = 20.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · ητ
+#
+# **(a)** For each (τ, η) in `PAIRS`, compute FedAvg's bias on the playground problem — the
+# distance of `playground.fedavg_fixed_point(problem, tau, lr)` from `w_star` — into `biases`,
+# keyed by `(tau, lr)`. Print them.
+
+# %%
+PAIRS = [(10, 0.1), (20, 0.05), (50, 0.02), (100, 0.01)]  # (τ, η)
+biases = ...  # {(τ, η): ‖w_FedAvg − w*‖}
+# BEGIN SOLUTION
+biases = {
+    (tau, lr): np.linalg.norm(playground.fedavg_fixed_point(problem, tau, lr) - w_star)
+    for tau, lr in PAIRS
+}
+for (tau, lr), bias in biases.items():
+    print(f"τ = {tau:<3}  η = {lr:<4}  ητ = {tau * lr:.1f}  bias {bias:.4f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_bias_by_eta_tau(biases, problem, PAIRS)
+
+# %% [markdown]
+# **(b)** For small η, $(1 - \eta\lambda)^\tau \approx e^{-\eta\tau\lambda}$, so
+# $M_k \approx I - e^{-\eta\tau A_k}$, a *matrix* exponential. Write
+# `approx_fixed_point(problem, tau, lr)`: FedAvg's fixed point
+# $(\sum_k p_k M_k)^{-1} \sum_k p_k M_k o_k$ with that approximation of every $M_k$
+# (`problem.curvatures` holds the $A_k$, `problem.weights` the $p_k$, `problem.optima` the $o_k$).
+# Hint: a symmetric $A = V \,\mathrm{diag}(\lambda)\, V^\top$ (`np.linalg.eigh`) has
+# $e^{-cA} = V \,\mathrm{diag}(e^{-c\lambda})\, V^\top$.
+
+# %%
+def approx_fixed_point(problem, tau, lr):
+    """FedAvg's fixed point with every M_k = I − e^{−η τ A_k}, a matrix exponential."""
+    # BEGIN SOLUTION
+    lam, vec = np.linalg.eigh(problem.curvatures)  # every client's A_k at once
+    m = np.eye(2) - vec @ (np.exp(-lr * tau * lam)[..., None] * vec.transpose(0, 2, 1))
+    a = np.einsum("k,kij->ij", problem.weights, m)
+    b = np.einsum("k,kij,kj->i", problem.weights, m, problem.optima)
+    return np.linalg.solve(a, b)
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_exp_fixed_point(approx_fixed_point)
+# BEGIN HIDDEN TESTS
+exercises.check_exp_fixed_point(approx_fixed_point, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** Print, for every pair of `PAIRS`, the bias of `approx_fixed_point` beside the exact one
+# of (a). What do you notice about the bias? Explain it from $M_k \approx I - e^{-\eta\tau A_k}$.
+
+# %%
+# BEGIN SOLUTION
+for tau, lr in PAIRS:
+    approx = np.linalg.norm(approx_fixed_point(problem, tau, lr) - w_star)
+    print(f"τ = {tau:<3}  η = {lr:<4}  exact {biases[tau, lr]:.4f}  with e^(−ητA) {approx:.4f}")
+# END SOLUTION
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The bias is almost the same for all four pairs: 0.6504, 0.6472, 0.6455 and
+# 0.6450, and every pair has ητ = 1. It tends to 0.6445 as η shrinks, the value of
+# `approx_fixed_point`, which is the same for all four. An eigenvalue of M_k is 1 − (1 − ηλ)^τ, and
+# for small ηλ, (1 − ηλ)^τ = e^{τ ln(1 − ηλ)} ≈ e^{−ητλ}. So M_k ≈ I − e^{−ητA_k} depends on η and
+# τ only through their product, and so does the fixed point made of the M_k. τ local steps of size
+# η are a discretised walk down F_k for a "time" ητ: how that time is cut into steps hardly
+# matters. What is left (0.6504 against 0.6445 at η = 0.1, 0.0005 at η = 0.01) is the error of
+# ln(1 − ηλ) ≈ −ηλ, which shrinks with η. So the bias is set by how far a client walks, ητ, not by
+# τ alone: halve the learning rate and the clients can take twice as many local steps at the same
+# bias, and a comparison of local step counts means something only at a fixed η.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · How much μ?
+#
+# **(a)** With τ = 10 and η = `PLAY_LR`, compute FedProx's bias — the distance of
+# `fedlab.playground.fedprox_fixed_point(problem, 10, PLAY_LR, mu)` from `w_star` — for every μ in
+# `mus`, into `prox_bias`, and set `best_mu` to the μ with the smallest bias. Plot the bias
+# against μ.
+
+# %%
+mus = np.arange(0, 13.01, 0.25)  # μ from 0 (FedAvg) to 13
+prox_bias = ...  # ‖w_FedProx − w*‖ for every μ in mus
+best_mu = ...  # the μ of mus with the smallest bias
+# BEGIN SOLUTION
+prox_bias = [
+    np.linalg.norm(playground.fedprox_fixed_point(problem, 10, PLAY_LR, mu) - w_star) for mu in mus
+]
+best_mu = mus[np.argmin(prox_bias)]
+print(f"μ = 0 (FedAvg): {prox_bias[0]:.3f}   μ = 13: {prox_bias[-1]:.3f}", end="   ")
+print(f"smallest: {min(prox_bias):.3f} at μ = {best_mu}")
+fig, ax = plt.subplots(figsize=(5.5, 3), layout="constrained")
+ax.plot(mus, prox_bias)
+ax.set(xlabel="μ", ylabel="‖w_FedProx − w*‖", title="FedProx's bias, τ = 10, η = 0.1");
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_prox_sweep(mus, prox_bias, best_mu, problem=problem, local_steps=10, lr=PLAY_LR)
+
+# %% [markdown]
+# **(b)** `fedlab.playground.max_stable_lr(problem, mu)` is the largest step size at which every
+# client's local gradient descent on $F_k(y) + \frac{\mu}{2}\lVert y - w \rVert^2$ still
+# contracts. Find `mu_limit`, the μ at which it falls to `PLAY_LR` (solve its formula for μ, or
+# search).
+
+# %%
+mu_limit = ...  # the μ where max_stable_lr(problem, μ) = PLAY_LR
+# BEGIN SOLUTION
+steepest = problem.eigenvalues()[:, 1].max()  # the largest curvature λ_max of any client
+mu_limit = 2 / PLAY_LR - steepest  # max_stable_lr(problem, μ) = 2 / (λ_max + μ)
+stable = playground.max_stable_lr(problem, mu_limit)
+print(f"steepest λ_max = {steepest:.2f}; max_stable_lr at μ = {mu_limit:.2f}: {stable:.3f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_mu_limit(mu_limit, problem, PLAY_LR)
+
+# %% [markdown]
+# **(c)** How close can FedProx get? Why does it get worse again as μ nears 13?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** To 0.128 from $w^\star$ at μ = 10.5, five times closer than FedAvg's 0.650
+# (μ = 0), but never to 0. Beyond that the bias grows again, to 0.397 at μ = 13, about as bad as
+# μ = 2 (0.408). The proximal term makes client k's local loss a bowl of curvature A_k + μI, and a
+# local step of size η multiplies the distance to that bowl's centre by 1 − η(λ + μ) along each
+# axis. `max_stable_lr(problem, μ)` = 2 / (λ_max + μ) falls to η = 0.1 at μ = 13.50 (the steepest
+# client has λ_max = 6.50). Near that limit 1 − η(λ_max + μ) nears −1 (−0.95 at μ = 13): along the
+# steepest axis the client jumps from side to side instead of settling, and after τ = 10 steps it
+# has covered only part of the way (its factor 1 − (1 − η(λ + μ))^τ is 0.40 at μ = 13, against 0.97
+# at μ = 10.5). The steep axes of N_k lose weight, N_k stops being nearly proportional to A_k, and
+# the fixed point slides away from $w^\star$ again — the same kind of distortion as FedAvg's, now
+# from steps that are too large for the stiffened bowl. From μ = 13.5 on, the local steps diverge.
+# The best μ is a compromise: large enough that (A_k + μI)⁻¹A_k ≈ A_k / μ, small enough that
+# η(λ_max + μ) stays well below 2; and every increase of μ also shortens the clients' trips, so
+# convergence slows.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · Dissimilarity during training
+#
+# **(a)** Write `computed(history)`: the round numbers where G was computed and its values there,
+# as two arrays `(rounds, values)`.
+
+# %%
+def computed(history):
+    """(rounds, values): history.round and history.gradient_dissimilarity where G is not nan."""
+    # BEGIN SOLUTION
+    g = history.gradient_dissimilarity
+    done = ~np.isnan(g)
+    return history.round[done], g[done]
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_computed_dissimilarity(computed)
+# BEGIN HIDDEN TESTS
+exercises.check_computed_dissimilarity(computed, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Plot G against the round for the three α of section 3 (a log scale helps), and set
+# `g_shrinks[α]` to True where G in the last round it was computed is below G in the first. Print
+# the first and last G and the mean drift of the first and the last round of every α.
+
+# %%
+g_shrinks = ...  # {α: True if G fell from its first to its last computation}
+# BEGIN SOLUTION
+g_shrinks = {}
+fig, ax = plt.subplots(figsize=(5.5, 3), layout="constrained")
+for alpha, history in by_alpha.items():
+    rounds, values = computed(history)
+    ax.plot(rounds, values, marker="o", label=f"α = {alpha}")
+    g_shrinks[alpha] = bool(values[-1] < values[0])
+    drift = history.drift_mean
+    print(f"α = {alpha:<4} G {values[0]:5.2f} → {values[-1]:5.2f}", end="   ")
+    print(f"drift {drift[0]:.2f} → {drift[-1]:.2f}")
+ax.set(xlabel="round", ylabel="gradient dissimilarity G", yscale="log")
+ax.legend(fontsize="small");
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_g_shrinks(g_shrinks, by_alpha)
+
+# %% [markdown]
+# **(c)** Does G shrink as the model trains, as drift does? What does that mean for an analysis
+# that assumes the ratio $B(w)^2 = \sum_k \frac{n_k}{n} \lVert \nabla F_k(w) \rVert^2 /
+# \lVert \nabla f(w) \rVert^2$ stays bounded?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Not as drift does. The drift shrinks in every run (α = 0.1: from 1.06 in round
+# 1 to 0.36 in round 25). G shrinks at α = 1, from 1.61 in round 5 to 0.64 in round 25, and at
+# α = 0.1, from 12.3 to 6.6 but not steadily (it rises again in round 20); at α = 100 it does not
+# shrink at all, 0.08 → 0.10, the sampling noise of clients that each hold about 70 examples. Drift
+# shrinks because the gradients get shorter as the model improves; G measures how the clients'
+# gradients differ, and training does not remove that: at the optimum $w^\star$ of f,
+# $\nabla f(w^\star) = 0$ but every $\nabla F_k(w^\star)$ is not (unless the clients agree), so
+# $G(w^\star) = \frac1N \sum_k \lVert \nabla F_k(w^\star) \rVert^2 > 0$. Then $B(w)^2$ has a
+# numerator that stays of the order of G and a denominator $\lVert \nabla f(w) \rVert^2$ that goes
+# to 0: it grows without bound as the model nears $w^\star$. An analysis that assumes B bounded
+# holds far from the optimum, not near it, where the bias of section 2 sits. SCAFFOLD's analysis
+# needs no such bound (notebook 05).
+# <!-- END SOLUTION -->

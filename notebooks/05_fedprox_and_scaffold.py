@@ -273,6 +273,15 @@ print(f"c == mean of all {NUM_CLIENTS} c_k ✓")
 # as large as the model — twice FedAvg's traffic (exercise 3). And every client must *keep* its
 # $c_k$ from one round to the next.
 
+# %% [markdown] tags=["class-break"]
+# ---
+# **Class break · end of part 1.** Part 1 (sections 1–3) derived the two cures for client drift,
+# FedProx's spring back to the global model and SCAFFOLD's control variates, and checked each
+# formula against `fedlab` on one client. Part 2 (sections 4–5) measures what each buys on
+# non-IID digits and on the FedProx paper's own Synthetic(1, 1) data. Coming back to the notebook
+# in a new session? Run every cell above this one first (*Run ▸ Run All Above Selected Cell*,
+# about 5 s): section 4 continues section 3's SCAFFOLD run.
+
 # %% [markdown]
 # ## 4. The comparison on non-IID digits
 #
@@ -463,23 +472,474 @@ compare(syn_runs, "Synthetic(1, 1), 10 of 30 devices per round")
 # `help()` on one (or on its class) shows its documentation, and on the course website the name
 # links to its entry in the API reference.*
 #
-# 1. **Tune μ.** Run FedProx on the digits clients with μ ∈ {0.001, 0.01, 0.3, 3} and plot the
-#    final accuracy and the mean drift against μ. Is there a μ that beats FedAvg here? Repeat with
-#    `LOCAL_EPOCHS = 20` (u ≈ 144 steps): does the best μ change, and does FedProx start to help?
+# 1. **Tune μ.** Write FedProx's local steps once more, in NumPy, then run FedProx on the digits
+#    clients with μ ∈ {0.001, 0.01, 0.3, 3} and plot the accuracy of the last five rounds and the
+#    mean drift against μ. Is there a μ that beats FedAvg here? Repeat with `LOCAL_EPOCHS = 20`
+#    (u ≈ 144 steps): does the best μ change, and does FedProx start to help?
 # 2. **Participation.** Run FedAvg and SCAFFOLD with all 20 clients per round and with 4 (20 %).
 #    With fewer clients per round each $c_k$ is older when it is used: does SCAFFOLD's lead over
 #    FedAvg shrink? On Synthetic(1, 1), does FedAvg still stall near 0.66 with all 30 devices per
 #    round — is its problem client sampling or something else?
-# 3. **What SCAFFOLD costs.** Compare the `fedlab.History.bytes_up` and `fedlab.History.bytes_down`
-#    of the FedAvg and SCAFFOLD runs of section 4. Do fedlab's byte counts include the control
-#    variates? Work out what SCAFFOLD really sends per round (x and c down; $\Delta y_k$ and $\Delta
-#    c_k$ up, each as large as the model), then redraw the accuracy curves against megabytes sent
-#    instead of rounds. Does SCAFFOLD still win per byte?
-# 4. **Stragglers, FedProx's other half.** On Synthetic(1, 1) with `SYN_EPOCHS = 5`, call
-#    `fedlab.simulate` with `stragglers=fedlab.Stragglers(0.5, drop=True)` for FedAvg (the server
-#    does not wait for slow devices) and `fedlab.Stragglers(0.5, drop=False)` for FedProx μ = 1
-#    (their partial work is used). Which wins, and why? (Notebook
+# 3. **What SCAFFOLD costs.** Work out what SCAFFOLD really sends per round (x and c down;
+#    $\Delta y_k$ and $\Delta c_k$ up, each as large as the model) and compare it with the
+#    `fedlab.History.bytes_down` and `fedlab.History.bytes_up` of the FedAvg and SCAFFOLD runs of
+#    section 4: do fedlab's byte counts include the control variates? Then redraw the accuracy
+#    curves against megabytes sent instead of rounds. Does SCAFFOLD still win per byte?
+# 4. **Stragglers, FedProx's other half.** On Synthetic(1, 1) with five local epochs and half the
+#    devices straggling (`stragglers=fedlab.Stragglers(0.5, drop=...)` in `fedlab.simulate`),
+#    compare FedAvg that drops its stragglers (`drop=True`: the server does not wait for slow
+#    devices), FedAvg that keeps their partial work (`drop=False`) and FedProx μ = 1 that keeps
+#    it. Which wins, and why? What changes with 90 % stragglers? (Notebook
 #    [07](07_stragglers_and_limited_compute.ipynb) goes further.)
 # 5. **SCAFFOLD by hand.** Turn `fedprox_local_update` into `scaffold_local_update(model, x, y,
 #    w_global, c_k, c, lr, batches)` that steps along g − c_k + c, and check it against
 #    `replay.weights` from section 3 (same client, `batch_order(..., round_num=2, ...)`).
+#
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words. The runs reuse the
+# notebook's settings, `experiment` and `report`, and change only what the exercise says.
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · Tune μ
+#
+# **(a)** Before you tune the spring, write it once more, in NumPy and for any client loss:
+# `fedprox_local_sgd` takes `num_steps` local steps from `w_global`, each
+# $w \leftarrow w - \eta\,\big(g + \mu\,(w - w^t)\big)$, where `gradient(w)` returns g, the
+# gradient of the client's own loss at w (one array per layer, like the weights). Return the final
+# weights as a new list and leave `w_global` as it is: it is the point the spring pulls towards.
+
+# %%
+def fedprox_local_sgd(w_global, gradient, mu, lr, num_steps):
+    """`num_steps` FedProx steps from `w_global`: w ← w − lr·(gradient(w) + mu·(w − w_global))."""
+    # BEGIN SOLUTION
+    w = [a.copy() for a in w_global]
+    for _ in range(num_steps):
+        g = gradient(w)
+        w = [wi - lr * (gi + mu * (wi - w0)) for wi, gi, w0 in zip(w, g, w_global, strict=True)]
+    return w
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_fedprox_local_sgd(fedprox_local_sgd)
+# BEGIN HIDDEN TESTS
+exercises.check_fedprox_local_sgd(fedprox_local_sgd, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Run section 4's FedProx on the digits clients for each μ in `MU_GRID`, changing nothing
+# but μ, into `mu_runs` keyed by μ. Then set `best_mu` to the μ whose run has the best mean test
+# accuracy over the last five rounds (`last5`, below), among FedAvg (μ = 0), section 4's two
+# FedProx runs and yours. `plot_sweep` plots and prints the last-5 accuracy and the mean drift of
+# a dict of runs `{μ: History}` against μ.
+
+# %%
+def last5(history):
+    """The mean test accuracy of the last five rounds: the "last 5" of `report`."""
+    return history.test_accuracy[-5:].mean()
+
+
+def plot_sweep(sweep, title):
+    """Last-5 accuracy and mean drift against μ (symlog axis: μ = 0 is FedAvg)."""
+    mus = sorted(sweep)
+    accuracy, drift = [last5(sweep[mu]) for mu in mus], [sweep[mu].drift_mean.mean() for mu in mus]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3), layout="constrained")
+    labels = ("last-5 accuracy", "mean drift")
+    for ax, values, label in zip(axes, (accuracy, drift), labels, strict=True):
+        ax.plot(mus, values, marker="o")
+        ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set(xlabel="μ (0: FedAvg)", ylabel=label, title=title)
+    print(f"{'μ':<7}{'last 5':>7}{'drift':>7}{'rounds to 90 %':>16}")
+    for mu, a, d in zip(mus, accuracy, drift, strict=True):
+        print(f"{mu:<7g}{a:>7.3f}{d:>7.2f}{rounds_to(sweep[mu], TARGET) or '—':>16}")
+
+
+# %%
+MU_GRID = [0.001, 0.01, 0.3, 3.0]
+mu_runs = ...  # {μ: History}, section 4's FedProx run with each μ of MU_GRID
+best_mu = ...  # the μ with the best last-5 accuracy (0 if FedAvg's is best)
+# BEGIN SOLUTION
+mu_runs = {
+    mu: experiment(fedlab.FedProx(mu, LOCAL_EPOCHS, BATCH_SIZE, CLIENT_LR)) for mu in MU_GRID
+}
+sweep = {0.0: runs["FedAvg"], 0.1: runs["FedProx μ=0.1"], 1.0: runs["FedProx μ=1"], **mu_runs}
+best_mu = max(sweep, key=lambda mu: last5(sweep[mu]))
+plot_sweep(sweep, f"{LOCAL_EPOCHS} local epochs")
+# END SOLUTION
+
+# %% tags=["self-check"]
+each_mu = {"mu": {mu: mu for mu in MU_GRID}}
+fedprox_run = {"name": "mu_runs", "what": "section 4's FedProx run"}
+exercises.check_runs(mu_runs, runs["FedProx μ=1"], **fedprox_run, **each_mu)
+exercises.check_best_mu(best_mu, mu_runs, runs)
+
+# %% [markdown]
+# **(c)** Repeat with 20 local epochs (about 144 local steps per round): run FedProx with each μ of
+# `LONG_MUS` (μ = 0 is FedAvg), changing nothing else, into `long_runs` keyed by μ, and set
+# `best_mu_20` as in (b).
+
+# %%
+LONG_MUS = [0.0, 0.01, 0.1, 1.0]
+long_runs = ...  # {μ: History}, section 4's FedProx run with local_epochs=20 and each μ
+best_mu_20 = ...  # the μ of long_runs with the best last-5 accuracy
+# BEGIN SOLUTION
+long_runs = {mu: experiment(fedlab.FedProx(mu, 20, BATCH_SIZE, CLIENT_LR)) for mu in LONG_MUS}
+best_mu_20 = max(long_runs, key=lambda mu: last5(long_runs[mu]))
+plot_sweep(long_runs, "20 local epochs")
+# END SOLUTION
+
+# %% tags=["self-check"]
+each_mu = {"mu": {mu: mu for mu in LONG_MUS}, "local_epochs": 20}
+fedprox_run = {"name": "long_runs", "what": "section 4's FedProx run"}
+exercises.check_runs(long_runs, runs["FedProx μ=1"], **fedprox_run, **each_mu)
+exercises.check_best_mu(best_mu_20, long_runs, name="best_mu_20")
+
+# %% [markdown]
+# **Is there a μ that beats FedAvg here? With 20 local epochs, does the best μ change, and does
+# FedProx start to help?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Not here. With five local epochs FedAvg (μ = 0) ends at a last-5 accuracy of
+# 0.901; μ = 0.001 and 0.01 give the same to three decimals (the spring shrinks the trip by
+# $1 - \eta\mu$ = 0.9999 and 0.999 per step: almost nothing), and every larger μ is worse: 0.894
+# at μ = 0.1, 0.882 at 0.3, 0.876 at 1 and 0.854 at 3; from μ = 1 on, the runs no longer reach
+# 90 % in 30 rounds. Meanwhile the drift falls steadily, from 0.88 to 0.48: less drift, less
+# accuracy. With 20 local epochs (about 144 steps) FedAvg gains a little (0.911, its drift up from
+# 0.88 to 1.04); the best μ is still 0 (μ = 0.01 ties at 0.911) and FedProx helps even less:
+# μ = 1 now ends 0.057 below FedAvg instead of 0.025. Look at the drift with a spring, though:
+# 0.78 for μ = 0.1 and 0.56 for μ = 1, with 20 epochs exactly as with 5. The client settles at the
+# minimum of its own $h_k = F_k + \frac{\mu}{2}\lVert w - w^t\rVert^2$ and further steps do not
+# take it further: μ, not the local work, sets the length of the trip (section 2's bound), while
+# without a spring the trip keeps growing with the local work. That is FedProx's promise, but on
+# these clients the part of the trip the spring cuts was useful: FedAvg's drift costs less than
+# the progress it buys. FedProx pays off where the drift does real harm, and with stragglers
+# (exercise 4).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Participation
+#
+# **(a)** Run FedAvg and SCAFFOLD as in section 4 with all `NUM_CLIENTS` clients in every round and
+# with 4, into `participation_runs` keyed by (name, clients per round): `("FedAvg", 20)`,
+# `("SCAFFOLD", 20)`, `("FedAvg", 4)` and `("SCAFFOLD", 4)`. (`experiment` always samples
+# `CLIENTS_PER_ROUND`: call `fedlab.simulate` yourself.)
+
+# %%
+participation_runs = ...  # {(name, clients per round): History}
+# BEGIN SOLUTION
+participation_runs = {}
+for m in (NUM_CLIENTS, 4):
+    for name, make in (("FedAvg", fedlab.FedAvg), ("SCAFFOLD", fedlab.Scaffold)):
+        algorithm = make(LOCAL_EPOCHS, BATCH_SIZE, CLIENT_LR)
+        participation_runs[name, m] = fedlab.simulate(
+            algorithm, model_fn, digits, split, NUM_ROUNDS, m, SEED, progress=False
+        )
+# END SOLUTION
+
+# %% tags=["self-check"]
+section_4 = {(name, m): runs[name] for name in ("FedAvg", "SCAFFOLD") for m in (NUM_CLIENTS, 4)}
+per_run = {"clients_per_round": {key: key[1] for key in section_4}}
+named = {"name": "participation_runs", "what": "section 4's run"}
+exercises.check_runs(participation_runs, section_4, **named, **per_run)
+
+# %% [markdown]
+# **(b)** Compute `scaffold_lead`: for 4, 10 (section 4's runs) and 20 clients per round,
+# SCAFFOLD's last-5 accuracy minus FedAvg's.
+
+# %%
+scaffold_lead = ...  # {clients per round: SCAFFOLD's last-5 accuracy − FedAvg's}
+# BEGIN SOLUTION
+both = ("FedAvg", "SCAFFOLD")
+by_size = {m: {name: participation_runs[name, m] for name in both} for m in (4, 20)}
+by_size[CLIENTS_PER_ROUND] = {name: runs[name] for name in both}
+scaffold_lead = {m: last5(pair["SCAFFOLD"]) - last5(pair["FedAvg"]) for m, pair in by_size.items()}
+for m in sorted(by_size):
+    print(f"— {m} clients per round (SCAFFOLD's lead {scaffold_lead[m]:+.3f})")
+    report(by_size[m], TARGET)
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_scaffold_lead(scaffold_lead, participation_runs, runs)
+
+# %% [markdown]
+# **Does SCAFFOLD's lead shrink when fewer clients take part, and each $c_k$ is older?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** No — it grows as fewer clients take part. SCAFFOLD's lead in last-5 accuracy
+# is 0.04 with all 20 clients per round, 0.065 with 10 and 0.10 with 4: SCAFFOLD hardly suffers
+# from the smaller rounds (0.97, 0.97, 0.95) while FedAvg does (0.93, 0.90, 0.85), and SCAFFOLD
+# reaches 90 % in 7, 9 and 14 rounds, FedAvg in 17–18 each time. Stale variates may cost
+# something — with 4 of 20 clients a client is sampled every fifth round on average, so its
+# $c_k$, and most of the 20 that make up c, are several rounds old, and SCAFFOLD needs 14 rounds
+# instead of 7 — but sampling costs FedAvg far more: four clients holding two digits each cover
+# at most eight digits, and the round's average pulls towards those and forgets the others.
+# SCAFFOLD's c is the mean of *all* 20 $c_k$, absent clients included, so its corrected steps
+# still aim at the gradient of all ten digits: the variates remember the clients that are not
+# there. Old estimates are good enough as long as the model moves slowly compared with how often
+# a client comes back.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **(c)** Run section 5's FedAvg and SCAFFOLD on Synthetic(1, 1) with all `SYN_CLIENTS` devices
+# in every round, into `syn_full` with keys `"FedAvg"` and `"SCAFFOLD"`.
+
+# %%
+syn_full = ...  # {"FedAvg": History, "SCAFFOLD": History}, every device in every round
+# BEGIN SOLUTION
+everyone = {"num_rounds": NUM_ROUNDS, "clients_per_round": SYN_CLIENTS, "seed": SEED}
+syn_full = {
+    name: fedlab.simulate(
+        make(**syn_args), logistic_regression, synthetic, syn_split, **everyone, progress=False
+    )
+    for name, make in (("FedAvg", fedlab.FedAvg), ("SCAFFOLD", fedlab.Scaffold))
+}
+report(syn_full, SYN_TARGET)
+# END SOLUTION
+
+# %% tags=["self-check"]
+section_5 = {name: syn_runs[name] for name in ("FedAvg", "SCAFFOLD")}
+every_device = {"clients_per_round": SYN_CLIENTS}
+exercises.check_runs(syn_full, section_5, name="syn_full", what="section 5's run", **every_device)
+
+# %% [markdown]
+# **Does FedAvg still stall with every device in every round? Is its problem client sampling or
+# something else?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** It still stalls: with all 30 devices in every round FedAvg's last-5 accuracy
+# is 0.67, about what it was with 10 (0.66), and it never reaches 80 %; SCAFFOLD gets there in 9
+# rounds instead of 14 and ends at 0.86 again. So client sampling is not FedAvg's problem: with
+# every device in every round there is no sampling noise at all, and the average still settles in
+# the wrong place. What remains is section 5's bias: each device has its own labelling function,
+# its local steps run towards its own optimum, and the large devices take the most steps and weigh
+# the most, so FedAvg's fixed point is a compromise between the devices rather than the minimum of
+# the global loss (objective inconsistency). SCAFFOLD's corrections remove that bias: with every
+# device its drift falls to 0.08 (FedAvg's 0.25) and its agreement rises to 0.72 (FedAvg's
+# 0.12).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · What SCAFFOLD costs
+#
+# **(a)** Write `scaffold_round_bytes`: the bytes one SCAFFOLD round sends down and up, as a pair
+# `(down, up)`, when `num_clients` clients take part and the model has `num_parameters` float32
+# numbers. Each client receives x and c and sends $\Delta y_k$ and $\Delta c_k$.
+
+# %%
+def scaffold_round_bytes(num_parameters, num_clients):
+    """(bytes down, bytes up) of one SCAFFOLD round with `num_clients` clients, float32 numbers."""
+    # BEGIN SOLUTION
+    one_copy = 4 * num_parameters  # a float32 copy of the model: x, c, Δy_k or Δc_k
+    return 2 * one_copy * num_clients, 2 * one_copy * num_clients
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_scaffold_round_bytes(scaffold_round_bytes)
+# BEGIN HIDDEN TESTS
+exercises.check_scaffold_round_bytes(scaffold_round_bytes, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Compare your count for section 4's model and `CLIENTS_PER_ROUND` clients with the
+# `bytes_down` and `bytes_up` that section 4's SCAFFOLD and FedAvg runs recorded in their first
+# round. Set `variates_counted` to `True` if fedlab's counts include c and $\Delta c_k$, `False` if
+# not.
+
+# %%
+variates_counted = ...  # True or False
+# BEGIN SOLUTION
+num_parameters = sum(w.size for w in w_global)
+by_hand = scaffold_round_bytes(num_parameters, CLIENTS_PER_ROUND)
+for name in ("FedAvg", "SCAFFOLD"):
+    h = runs[name]
+    print(f"{name:<9} round 1: {h.bytes_down[0]:,} bytes down, {h.bytes_up[0]:,} bytes up")
+print(f"scaffold_round_bytes({num_parameters}, {CLIENTS_PER_ROUND}) = {by_hand}")
+variates_counted = (runs["SCAFFOLD"].bytes_down[0], runs["SCAFFOLD"].bytes_up[0]) == by_hand
+# END SOLUTION
+
+# %% tags=["self-check"]
+look = "compare runs['SCAFFOLD'].bytes_down[0] with FedAvg's and with your count"
+exercises.check_choice("variates_counted", variates_counted, True, {False: look})
+
+# %% [markdown]
+# **(c)** Redraw section 4's accuracy curves against `fedlab.History.megabytes_sent` (down and up,
+# so far) instead of rounds, and record in `mb_to_target` the megabytes FedAvg and SCAFFOLD had
+# sent when they first reached `TARGET`.
+
+# %%
+mb_to_target = ...  # {"FedAvg": megabytes, "SCAFFOLD": megabytes} sent until TARGET
+# BEGIN SOLUTION
+fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
+for name, h in runs.items():
+    ax.plot(h.megabytes_sent, h.test_accuracy, label=name)
+ax.axhline(TARGET, color="grey", lw=0.8, ls=":")
+ax.set(xlabel="megabytes sent (down + up)", ylabel="test accuracy", ylim=(0.5, 1))
+ax.legend(fontsize="small")
+mb_to_target = {}
+for name in ("FedAvg", "SCAFFOLD"):
+    h, r = runs[name], rounds_to(runs[name], TARGET)
+    mb_to_target[name] = h.megabytes_sent[r - 1]
+    print(f"{name:<9} {TARGET:.0%} in round {r}, after {mb_to_target[name]:.1f} MB")
+budget = runs["FedAvg"].megabytes_sent[-1]  # what FedAvg's 30 rounds sent
+within = runs["SCAFFOLD"].megabytes_sent <= budget
+print(f"with FedAvg's {budget:.1f} MB: FedAvg {runs['FedAvg'].test_accuracy[-1]:.2f},", end=" ")
+print(f"SCAFFOLD {runs['SCAFFOLD'].test_accuracy[within][-1]:.2f} after {within.sum()} rounds")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_megabytes_to(mb_to_target, runs, TARGET, names=("FedAvg", "SCAFFOLD"))
+
+# %% [markdown]
+# **Does SCAFFOLD still win per byte?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** First, fedlab's counts do include the variates: a FedAvg round of section 4
+# sends 384 400 bytes down and as many up (10 clients × 9 610 float32 numbers × 4 bytes), a
+# SCAFFOLD round 768 800 each way, exactly `scaffold_round_bytes(9610, 10)`. Per byte, the race
+# to 90 % is a dead heat: SCAFFOLD gets there in 9 rounds instead of 18, at twice the bytes per
+# round, so both have sent 13.8 MB. After that SCAFFOLD still wins, but by less than per round:
+# with the 23.1 MB FedAvg spends on its 30 rounds, SCAFFOLD runs 15 rounds and reaches 0.93
+# against FedAvg's 0.88, and its curve is steadier. So most of its lead per round disappears
+# per byte. Whether it is worth it depends on what is scarce: rounds (latency, the clients' time
+# and battery) or bandwidth. And it still needs every client to keep its $c_k$ from one round to
+# the next. Compressing what is sent (notebook 08) changes the accounting again.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · Stragglers, FedProx's other half
+#
+# **(a)** On Synthetic(1, 1), with five local epochs and `stragglers=fedlab.Stragglers(0.5,
+# drop=...)` passed to `fedlab.simulate`, make three runs into `straggler_runs`: `"FedAvg drop"`
+# (section 5's FedAvg, stragglers dropped), `"FedAvg keep"` (their partial work kept) and
+# `"FedProx keep"` (section 5's FedProx μ = 1, partial work kept). Change nothing else. Besides
+# `report`'s table, `steadiness` prints each run's mean accuracy over rounds 11–30 and its lowest
+# and highest.
+
+# %%
+def steadiness(runs):
+    """Each run's mean test accuracy over rounds 11–30, and its lowest and highest."""
+    for key, h in runs.items():
+        later = h.test_accuracy[10:]
+        span = f"from {later.min():.2f} to {later.max():.2f}"
+        print(f"{key:<13} rounds 11–30: mean {later.mean():.2f}, {span}")
+
+
+# %%
+straggler_runs = ...  # {"FedAvg drop": History, "FedAvg keep": History, "FedProx keep": History}
+# BEGIN SOLUTION
+five_epochs = {**syn_args, "local_epochs": 5}
+syn_settings = {"num_rounds": NUM_ROUNDS, "clients_per_round": CLIENTS_PER_ROUND, "seed": SEED}
+plans = {
+    "FedAvg drop": (fedlab.FedAvg(**five_epochs), True),
+    "FedAvg keep": (fedlab.FedAvg(**five_epochs), False),
+    "FedProx keep": (fedlab.FedProx(mu=1.0, **five_epochs), False),
+}
+
+
+def straggling(fraction):
+    """The three runs, with `fraction` of each round's devices straggling."""
+    made = {}
+    for key, (algorithm, drop) in plans.items():
+        late = {"stragglers": fedlab.Stragglers(fraction, drop=drop), "progress": False}
+        made[key] = fedlab.simulate(
+            algorithm, logistic_regression, synthetic, syn_split, **syn_settings, **late
+        )
+    return made
+
+
+straggler_runs = straggling(0.5)
+report(straggler_runs, SYN_TARGET)
+steadiness(straggler_runs)
+# END SOLUTION
+
+# %% tags=["self-check"]
+drops = {"FedAvg drop": True, "FedAvg keep": False, "FedProx keep": False}
+section_5 = {"FedAvg drop": syn_runs["FedAvg"], "FedAvg keep": syn_runs["FedAvg"]}
+section_5["FedProx keep"] = syn_runs["FedProx μ=1"]
+exercises.check_drop_or_keep(straggler_runs, section_5, drops, fraction=0.5, local_epochs=5)
+
+# %% [markdown]
+# **(b)** The same three runs with 90 % stragglers, into `harsh_runs`.
+
+# %%
+harsh_runs = ...  # the three runs of (a), with 90 % stragglers
+# BEGIN SOLUTION
+harsh_runs = straggling(0.9)
+report(harsh_runs, SYN_TARGET)
+steadiness(harsh_runs)
+# END SOLUTION
+
+# %% tags=["self-check"]
+harsh = {"fraction": 0.9, "local_epochs": 5, "name": "harsh_runs"}
+exercises.check_drop_or_keep(harsh_runs, section_5, drops, **harsh)
+
+# %% [markdown]
+# **Which wins, and why? What changes with 90 % stragglers?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** With half the devices straggling no run clearly wins, and the proximal term
+# adds nothing. FedAvg that drops its stragglers has the best last five rounds (0.72 against 0.68
+# and 0.68), but that is the wobble of averaging only five devices a round: over rounds 11–30 it
+# averages 0.61 and swings between 0.46 and 0.74, while both runs that keep the partial work
+# average 0.64. FedProx μ = 1 that keeps it is indistinguishable from FedAvg that keeps it (0.64
+# over rounds 11–30, drift 0.35 against 0.38): with η = 0.01 its spring shortens a trip by 1 % a
+# step, and the stragglers take fewer steps, not more. With 90 % stragglers the answer is clear:
+# dropping them leaves one device a round, and FedAvg collapses to about 0.4 (its agreement is
+# 1.00: one update agrees with itself), while keeping the partial work of the other nine holds
+# both runs at 0.68 in the last five rounds. So here FedProx's advantage with stragglers comes
+# entirely from *using partial work* — which FedAvg can do too (`drop=False`) — and not from μ.
+# In the paper μ matters more because its devices run 20 local epochs, where the spring has
+# hundreds of steps to act on.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · SCAFFOLD by hand
+#
+# **(a)** Turn section 2's `fedprox_local_update` into `scaffold_local_update`: local SGD from
+# `w_global`, one step per batch of `batches`, each along the corrected direction g − c_k + c
+# (`c_k` and `c` are lists of arrays, one per weight). Return the new weights.
+
+# %%
+def scaffold_local_update(model, x, y, w_global, c_k, c, lr, batches):
+    """Local SGD from w_global along g − c_k + c, one step per batch; the new weights."""
+    # BEGIN SOLUTION
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for v, w0 in zip(model.trainable_variables, w_global, strict=True):
+        v.assign(w0)
+    for batch in batches:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y[batch], model(x[batch], training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        for v, g, ck, ci in zip(model.trainable_variables, grads, c_k, c, strict=True):
+            v.assign_sub(lr * (g - ck + ci))  # the correction turns g towards the global gradient
+    return [v.numpy() for v in model.trainable_variables]
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_scaffold_local_update(scaffold_local_update)
+# BEGIN HIDDEN TESTS
+exercises.check_scaffold_local_update(scaffold_local_update, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Replay section 3's client k in round 2 with your function — the same `model`, client
+# data `x_k, y_k`, broadcast weights `x`, variates `c_k` and `c`, and round 2's batches — into
+# `my_replay`, and compare it with `replay.weights`.
+
+# %%
+my_replay = ...  # scaffold_local_update on section 3's client k, round 2
+# BEGIN SOLUTION
+batches_2 = fedlab.steps.batch_order(len(x_k), BATCH_SIZE, LOCAL_EPOCHS, 2, k, seed=SEED)
+my_replay = scaffold_local_update(model, x_k, y_k, x, c_k, c, CLIENT_LR, batches_2)
+gap = max(float(np.abs(a - b).max()) for a, b in zip(my_replay, replay.weights, strict=True))
+print(f"client {k}, {len(batches_2)} steps: largest difference from replay.weights {gap:.1e}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_scaffold_replay(my_replay, replay.weights, x)

@@ -458,6 +458,10 @@ ax.legend(loc="lower right", bbox_to_anchor=(1, 1));
 # `help()` on one (or on its class) shows its documentation, and on the course website the name
 # links to its entry in the API reference.*
 #
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words.
+#
 # 1. **A trained model.** Train the MLP for a few rounds (the stages of `fedlab.steps`, as in
 #    notebook 01, or a `fedlab.Simulation`, whose `weights` are the global model) and attack
 #    the trained weights. Does `infer_labels`
@@ -467,7 +471,9 @@ ax.legend(loc="lower right", bbox_to_anchor=(1, 1));
 #    `fedlab.leakage.invert_gradient(weights, shared, 4, labels=...)`. How much of the batch's
 #    protection was only the lost labels?
 # 3. **Where is the threshold?** Refine `NOISE_RATIOS` between 3 and 7, and repeat each attack
-#    with three seeds. Plot the MSE against the ratio; at which ratio does the label go?
+#    with three seeds. Plot the MSE against the ratio; where does the digit become unreadable?
+#    Then find where the label goes: `infer_labels` on many noisy updates between ratios 7 and
+#    40 (no attack needed).
 # 4. **Bigger batches.** Try batches of 10 different labels, then 16 examples as drawn. Read
 #    `fedlab.leakage.invert_gradient`: what labels does it use when there are more examples than
 #    classes?
@@ -476,3 +482,334 @@ ax.legend(loc="lower right", bbox_to_anchor=(1, 1));
 #    client's ‖g‖), then divide by 50. What is the cosine of this noisy average with the clean
 #    one? Compare with the 0.15 of section 4d, and explain why DP-FedAvg needs many clients per
 #    round.
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · A trained model
+#
+# **(a)** Train the MLP with FedAvg on digits split IID over 10 clients (`fedlab.partition.iid`)
+# until it is confident — 20 rounds of 5 local epochs with `client_lr=0.5` will do — from the
+# same start as `weights` (a `fedlab.Simulation` with `seed=SEED` starts there). Keep the global
+# model's weights as `trained_weights`.
+
+# %%
+trained_weights = ...  # the global model's weights after some rounds of FedAvg
+# BEGIN SOLUTION
+clients = fedlab.partition.iid(y, 10, seed=SEED)
+trainer = fedlab.FedAvg(local_epochs=5, batch_size=32, client_lr=0.5)
+simulation = fedlab.Simulation(trainer, mlp, digits, clients, seed=SEED)
+for _ in range(20):
+    last = simulation.step()
+trained_weights = simulation.weights
+print(f"test accuracy after 20 rounds: {last.test_accuracy:.3f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_trained_weights(trained_weights, weights, digits.x_test, digits.y_test)
+
+# %% [markdown]
+# **(b)** Write `last_bias_gradient(weights, x, y)`, section 2's iDLG formula for a batch: the
+# mean over the examples of p − onehot(y), where p is the softmax of the logits
+# `leakage.dense_logits(weights, x)` (one row per example).
+
+# %%
+def last_bias_gradient(weights, x, y):
+    """The gradient of the batch's mean loss with respect to the last bias (one entry per class):
+    the mean over the examples of p − onehot(y), p the softmax of each example's logits."""
+    # BEGIN SOLUTION
+    logits = np.asarray(leakage.dense_logits(weights, x))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return (p - np.eye(p.shape[1])[y]).mean(axis=0)
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_last_bias_gradient(last_bias_gradient)
+# BEGIN HIDDEN TESTS
+exercises.check_last_bias_gradient(last_bias_gradient, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** Print `last_bias_gradient` of client 0's digit at `weights` and at `trained_weights`,
+# with the label `infer_labels` reads off each. Then attack the trained model as section 3
+# attacked the round-1 model: keep the `Reconstruction` of client 0's digit as `trained_attack`,
+# and print the pixel MSE of the same attack on the digits 1, 2 and 8 of section 3.
+
+# %%
+trained_attack = ...  # leakage's attack on client 0's digit x[:1] at trained_weights
+# BEGIN SOLUTION
+for name, w in {"round 1": weights, "trained": trained_weights}.items():
+    bias_grad = last_bias_gradient(w, x[:1], y[:1])
+    update_norm = norm(fedlab.steps.full_gradient(model, w, x[:1], y[:1]))
+    print(f"{name:>7}: ∂L/∂b₂ = {np.round(bias_grad, 4)}, ‖g‖ = {update_norm:.4f}", end="")
+    print(f", label read off {leakage.infer_labels(bias_grad)}")
+trained_attack = attack(model, trained_weights, x[:1], y[:1], seed=SEED)
+others = [attack(model, trained_weights, x[i : i + 1], y[i : i + 1], seed=SEED) for i in (1, 2, 8)]
+print("trained model, labels recovered:", [r.labels_recovered for r in [trained_attack, *others]])
+print("pixel MSE:", [mse(r.error) for r in [trained_attack, *others]])
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_trained_attack(trained_attack, trained_weights, weights, x[:1], y[:1], seed=SEED)
+
+# %% [markdown]
+# **Does `infer_labels` still work when the model is confident? Is the image still rebuilt?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Yes, both. For a correct, confident prediction p ≈ onehot(y), so
+# p − onehot(y) is almost zero: after 20 rounds (test accuracy 0.97, from 0.06) the last bias's
+# gradient of client 0's 3 is about −0.001 at the 3 and at most 0.0008 elsewhere, and the whole
+# gradient is about 250 times shorter (‖g‖ 0.017 against 4.19). But its *signs* have not
+# changed: every p_c is positive, so p_c − 0 > 0 for the other classes and p_y − 1 < 0 for the
+# label, which stays the only negative entry however confident the model (a wrong prediction
+# leaves it negative too). `infer_labels` fails only when p_y rounds to exactly 1 in float32
+# and the entry vanishes. The image is rebuilt too: the cosine attack ignores the gradient's
+# length, so a short gradient is as good as a long one — client 0's digit again to round-off,
+# and of the other three digits two to round-off and one to 1.4e-3, every label right. A
+# trained model leaks as much as a fresh one: later rounds are no safer than round 1.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Repeated labels
+#
+# Compute the update of section 4a's batch of 4 as drawn (`leakage.shared_update`), invert it
+# with `fedlab.leakage.invert_gradient`, this time given the true labels `y[:4]` (same `seed` as
+# the attacks), and keep the result as `known`. Pair the reconstructions with the originals
+# (`leakage.match_reconstructions`) and keep each one's MSE as `known_errors`. Print them beside
+# those of section 4a's attack, `results["batch 4, as drawn"].errors`.
+
+# %%
+known = ...  # invert_gradient's Inversion of the batch of 4 as drawn, given the true labels
+known_errors = ...  # the MSE of each of the 4 reconstructions, paired with its original
+# BEGIN SOLUTION
+shared_4 = leakage.shared_update(model, weights, x[:4], y[:4])
+known = leakage.invert_gradient(weights, shared_4, 4, labels=y[:4], max_iter=MAX_ITER, seed=SEED)
+_, known_errors = leakage.match_reconstructions(x[:4], known.x)
+inferred = results["batch 4, as drawn"]
+print(f"labels read off {inferred.label_found}: MSE {[mse(e) for e in inferred.errors]}")
+print(f"true labels {known.labels}:     MSE {[mse(e) for e in known_errors]}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_known_labels(known, known_errors, x[:4], y[:4])
+
+# %% [markdown]
+# **How much of the batch's protection was only the lost labels?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Practically all of it. With the labels read off the gradient the attacker
+# used 3, 9, 1 and a 2 for the second 3, and rebuilt two of the four readably (MSE 0.012,
+# 0.043, 0.022 and 0.18). Given the true labels it rebuilds all four (MSE 4.3e-3 or less, two of
+# them about 1e-4). The wrong label did not only lose its own example: the 9, with the right
+# label, was spoilt as well (0.043), because the dummies are optimised together. So the batch
+# hid nothing by averaging the images; it hid them by hiding a label count — and that is
+# fragile: the repeated label's entry of the last bias's gradient is about twice as negative as
+# the others (two examples contribute p − 1 to it), which is how stronger attacks count labels.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · Where is the threshold?
+#
+# **(a)** For each ratio in `FINE_RATIOS`, attack client 0's digit behind section 4d's noise
+# (`Defence(noise_std=ratio * g_norm / np.sqrt(d))`) three times, with `seed` 0, 1 and 2 (the
+# seed draws the noise and the attacker's start). Keep the pixel MSEs as `threshold_mse`,
+# `{ratio: [three MSEs]}`, and plot them against the ratio.
+
+# %%
+FINE_RATIOS = (3, 4, 5, 6, 7)
+threshold_mse = ...  # {ratio: [the pixel MSE of the attacks with seeds 0, 1 and 2]}
+# BEGIN SOLUTION
+threshold_mse = {}
+for ratio in FINE_RATIOS:
+    defence = Defence(noise_std=ratio * g_norm / np.sqrt(d))
+    runs = [attack(model, weights, x[:1], y[:1], defence, seed=s) for s in range(3)]
+    threshold_mse[ratio] = [r.error for r in runs]
+    readable = sum(r.error < READABLE for r in runs)
+    print(f"ratio {ratio}: MSE {[mse(r.error) for r in runs]}, readable {readable}/3", end="")
+    print(f", labels {[r.labels_recovered for r in runs]}")
+fig, ax = plt.subplots(figsize=(5.5, 3), layout="constrained")
+for ratio, errors in threshold_mse.items():
+    ax.plot([ratio] * 3, errors, "o", color="C0", alpha=0.6)
+ax.plot(FINE_RATIOS, [np.mean(e) for e in threshold_mse.values()], "-", color="C0", label="mean")
+ax.axhline(0.073, color="k", linestyle="--", label="guess the average digit")
+ax.axhline(READABLE, color="C2", linestyle=":", label="readable")
+ax.set(xlabel="noise ratio σ√d / ‖g‖", ylabel="pixel MSE", yscale="log")
+ax.legend(fontsize="small");
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_threshold_mse(threshold_mse, low=3, high=7, repeats=3)
+
+# %% [markdown]
+# **(b)** The label needs no attack: it is the most negative entry of the noisy update's last
+# array. For each ratio in `LABEL_RATIOS`, send 20 noisy updates of client 0's digit
+# (`leakage.shared_update(..., defence, seed=s)` for s in 0–19) and keep in `label_rate` the
+# share whose label `infer_labels` reads right.
+
+# %%
+LABEL_RATIOS = (7, 10, 14, 20, 28, 40)
+label_rate = ...  # {ratio: the share of 20 noisy updates whose label is still y[0]}
+# BEGIN SOLUTION
+label_rate = {}
+for ratio in LABEL_RATIOS:
+    defence = Defence(noise_std=ratio * g_norm / np.sqrt(d))
+    noisy = [leakage.shared_update(model, weights, x[:1], y[:1], defence, s) for s in range(20)]
+    label_rate[ratio] = float(np.mean([leakage.infer_labels(u[-1])[0] == y[0] for u in noisy]))
+print("ratio → label recovered:", {r: f"{share:.0%}" for r, share in label_rate.items()})
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_label_rate(label_rate, sent[-1], y[0], g_norm / np.sqrt(d), num_seeds=20)
+
+# %% [markdown]
+# **Where does the digit become unreadable, and where does the label go?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The digit goes between ratios 4 and 5. At 3 all three seeds leave it
+# readable (MSE 0.015–0.020), at 4 two of three (0.025, 0.028, 0.078), at 5 none (0.05–0.09),
+# and from 5 on the mean is at or above the average digit's 0.073. One run per ratio, as in
+# section 4d, is too coarse: the seed (the noise drawn and the attacker's start) moves the MSE
+# by a factor of 3 at the same ratio. The label holds much longer, and goes gradually, not at a
+# threshold: it is read right from 95 % of the noisy updates at ratio 7, 70 % at 10, 55 % at
+# 14, 35 % at 20, 20 % at 28 and 5 % at 40, where it is no better than a guess (10 %). The noise
+# per coordinate is σ = ratio · ‖g‖ / √d ≈ 0.043 · ratio, against a gap of about 1 between the
+# label's entry (−0.90) and the others (0.05–0.14): at ratio 7, σ = 0.3 seldom closes it; at 20,
+# σ = 0.85 often does. Section 4d's single run kept the label at 7 and lost it at 24 — one draw
+# each; here one of three seeds already loses it at 6 and 7, and then the attack fails
+# completely (MSE 0.32–0.33: a dummy of the wrong digit).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · Bigger batches
+#
+# **(a)** Attack a batch of 10 examples with different labels (`different_labels(10)`) and the
+# first 16 examples as drawn, into `big_batches` with keys `"10 different"` and `"16 as drawn"`.
+# Print each one's MSE, whether its labels were recovered and how many examples are readable.
+
+# %%
+big_batches = ...  # {"10 different": Reconstruction, "16 as drawn": Reconstruction}
+# BEGIN SOLUTION
+ten, sixteen = different_labels(10), np.arange(16)
+big_batches = {
+    "10 different": attack(model, weights, x[ten], y[ten], seed=SEED),
+    "16 as drawn": attack(model, weights, x[sixteen], y[sixteen], seed=SEED),
+}
+results |= {f"batch {name}": r for name, r in big_batches.items()}
+show(f"batch {name}" for name in big_batches)
+fig, axes = plt.subplots(4, 8, figsize=(8.4, 4.6), layout="constrained")
+drawn = leakage.plot_reconstructions([big_batches["16 as drawn"]], ["batch of 16, as drawn"], axes)
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_big_batches(big_batches, x, y)
+
+# %% [markdown]
+# **(b)** Read `fedlab.leakage.invert_gradient` (`help()`, or its source with
+# `inspect.getsource`): which labels does it use for the batch of 16 when it is not given any?
+# Compute them as `labels_16` and print them beside the true labels.
+
+# %%
+labels_16 = ...  # the 16 labels invert_gradient gives the dummies of the batch of 16
+# BEGIN SOLUTION
+bias_16 = leakage.shared_update(model, weights, x[:16], y[:16])[-1]
+labels_16 = np.resize(leakage.infer_labels(bias_16, 10), 16)  # as invert_gradient does
+print("the attacker's labels:", np.sort(labels_16))
+print("the true labels:      ", np.sort(y[:16]))
+# END SOLUTION
+
+# %% tags=["self-check"]
+bias_gradient_16 = fedlab.steps.full_gradient(model, weights, x[:16], y[:16])[-1]
+exercises.check_many_labels(labels_16, bias_gradient_16, y[:16], num_classes=10)
+
+# %% [markdown]
+# **How do bigger batches fare, and what does the attacker do with more examples than classes?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Ten examples with ten different labels are still rebuilt: MSE 3.4e-3,
+# all ten readable, the labels exact. Batch size on its own does little while the labels are
+# distinct. The 16 as drawn fail by the numbers (MSE 0.13, none under 0.03, labels wrong),
+# though the grid still shows some of the 3s, 1s and the 9. The reason is in `invert_gradient`:
+# without labels it calls `infer_labels` for min(16, 10) = 10 examples — all ten classes, sorted,
+# whatever the gradient says — and `np.resize` repeats that list from its start to 16 labels:
+# 0–9, then 0–5 again. Those labels have nothing to do with the batch (true: four 1s, four 3s,
+# three 9s, two 4s, a 2, a 5 and an 8): only 10 of the 16 fit an example, and four dummies are
+# labelled 0, 0, 6 and 7, digits nobody in the batch holds. So once again the protection is the
+# lost label count, not the batch; an attacker that estimates the counts (exercise 2) would do
+# much better.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · The sum of many clients
+#
+# **(a)** Write the server's noisy average: `noisy_mean(updates, noise_std, rng)` sums the
+# clients' updates (each a list of arrays, one per layer), adds **one** draw of
+# N(0, noise_std²) per coordinate (`rng.normal`), and divides by the number of clients.
+
+# %%
+def noisy_mean(updates, noise_std, rng):
+    """(Σ_k updates[k] + N(0, noise_std² I)) / n, one array per layer, the noise drawn once."""
+    # BEGIN SOLUTION
+    sums = [np.sum(layer, axis=0) for layer in zip(*updates, strict=True)]
+    return [(s + rng.normal(0.0, noise_std, s.shape)) / len(updates) for s in sums]
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_noisy_mean(noisy_mean)
+# BEGIN HIDDEN TESTS
+exercises.check_noisy_mean(noisy_mean, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** Give the first 50 examples to 50 clients, one each, and compute every client's
+# gradient at `weights`. Average them with `noisy_mean`, with section 4d's noise at ratio 7
+# (`7 * g_norm / np.sqrt(d)`: relative to *one* client's ‖g‖) and `np.random.default_rng(SEED)`.
+# Keep the cosine of this noisy average with the clean average as `cos_many`. For comparison,
+# print also the cosine when every client adds that noise to its own gradient.
+
+# %%
+cos_many = ...  # cosine between the noisy average of the 50 gradients and the clean average
+# BEGIN SOLUTION
+many = [fedlab.steps.full_gradient(model, weights, x[k : k + 1], y[k : k + 1]) for k in range(50)]
+clean = [np.mean(layer, axis=0) for layer in zip(*many, strict=True)]
+sigma = 7 * g_norm / np.sqrt(d)
+
+
+def cosine(a, b):
+    return sum(np.sum(u * v) for u, v in zip(a, b, strict=True)) / (norm(a) * norm(b))
+
+
+cos_many = cosine(noisy_mean(many, sigma, np.random.default_rng(SEED)), clean)
+rng = np.random.default_rng(SEED)
+each = [[g + rng.normal(0.0, sigma, g.shape) for g in update] for update in many]
+local = [np.mean(layer, axis=0) for layer in zip(*each, strict=True)]
+print(f"‖sum‖ = {50 * norm(clean):.1f}, one client's ‖g‖ = {g_norm:.2f}")
+print(f"cosine with the clean average: noise on the sum {cos_many:.2f}, on every client", end="")
+print(f" {cosine(local, clean):.2f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_cos_many(cos_many, weights, x[:50], y[:50], 7 * g_norm / np.sqrt(d))
+
+# %% [markdown]
+# **Compare with the 0.15 of section 4d: why does DP-FedAvg need many clients per round?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The same noise that left one client's update with a cosine of 0.15
+# leaves the average of 50 clients at 0.85: most of what the server receives now points where
+# training wants to go. The noise is drawn once, so its norm stays σ√d ≈ 7 · 4.19 ≈ 29, while
+# the signal grows with the number of clients: the 50 gradients point in similar directions, so
+# ‖sum‖ = 46.5, 11 times one client's 4.19 (between √50 ≈ 7 for unrelated directions and 50 for
+# identical ones). Each client is still hidden as well as in section 4d — what matters for one
+# client is the noise against *its* contribution, 7 times its norm — but the average is no
+# longer drowned. If every client adds that noise itself, the 50 noises add up to √50 times one
+# and the cosine falls to 0.22: hardly better than one client alone. That is DP-FedAvg's design:
+# clip each update to S, so that no client contributes more than S, and add noise z·S once, to
+# the sum. The noise is fixed by one client's bound, the signal grows with the number of
+# clients K, so the noise-to-signal ratio of the average falls as K grows (like 1/K when the
+# updates agree). With a handful of clients per round the noise wins; with thousands it is
+# private and useful at once (notebook 11 measures it).
+# <!-- END SOLUTION -->

@@ -253,6 +253,17 @@ print(
 # The threshold t also protects the clients from the server: it must be more than n/2, so the
 # server cannot get t shares of b_u from one group and t shares of u's mask key from another.
 
+# %% [markdown] tags=["class-break"]
+# ---
+# **Class break · end of part 1.** Part 1 (sections 1–3) showed why the server should learn only
+# the sum, masked three clients' numbers by hand so that the masks cancel, and built the two tools
+# the protocol needs: masks agreed through the server (X25519 + HKDF) and Shamir shares for the
+# clients that drop out. Part 2 (sections 4–6) runs the whole protocol with `secure_sum`, looks at
+# what the server sees, and trains FedAvg through it. Coming back to the notebook in a new
+# session? Part 2 needs only the *Setup* cells (the imports, the run sizes and secure
+# aggregation's settings): run those, or every cell above this one (*Run ▸ Run All Above Selected
+# Cell*, about 10 s, nearly all of it importing TensorFlow).
+
 # %% [markdown]
 # ## 4. The whole protocol: `secure_sum`
 #
@@ -485,6 +496,17 @@ ax.legend(fontsize="small");
 #   16-bit quantisation without secure aggregation (notebook 08): 192.2 kB, so the protocol costs
 #   about 36 % more. Dropped clients still sent keys and shares, so they count too.
 
+# %% [markdown] tags=["class-break"]
+# ---
+# **Class break · end of part 2.** Part 2 (sections 4–6) ran the four rounds of Bonawitz et al.
+# with `secure_sum` — an exact integer sum, dropouts survived, a refusal below the threshold —
+# showed that each masked vector the server sees is uniform noise, and trained FedAvg through it
+# to plain FedAvg's accuracy. Part 3 (sections 7–8) measures what the protocol costs as n grows and
+# what it does not protect against, and ends with the exercises. Coming back to the notebook in a
+# new session? Sections 7 and 8 need only the *Setup* cells and the first code cell of section 6
+# (`digits`, `split`, `mlp`, …); the exercises also use the results of sections 5 and 6, so for
+# them run every cell above this one first (*Run ▸ Run All Above Selected Cell*, about 15 s).
+
 # %% [markdown]
 # ## 7. What it costs as n grows
 #
@@ -610,8 +632,8 @@ print("labels found:", from_sum.label_found, f"  pixel MSE {mse(from_sum.error)}
 # client 2's gradient, alone — and from it, client 2's digit.
 
 # %% tags=["nbval-check-output", "last-digit-tolerance"]
-round_a = sa.secure_sum(flat, clip=g_clip, bits=24, seed=1)
-round_b = sa.secure_sum(flat[:2], clip=g_clip, bits=24, seed=2)
+round_a = sa.secure_sum(flat, clip=g_clip, bits=24, seed=SEED + 1)
+round_b = sa.secure_sum(flat[:2], clip=g_clip, bits=24, seed=SEED + 2)
 difference = round_a.sum - round_b.sum
 print(f"max |difference − client 2's gradient| = {np.abs(difference - flat[2]).max():.1e}")
 alone = invert(difference, [2])
@@ -634,8 +656,8 @@ leakage.plot_reconstructions(
 # %%
 S, Z = 1.0, 1.0  # clip norm and noise multiplier (notebook 11)
 rng = np.random.default_rng(SEED)
-round_a = sa.distributed_dp_sum(flat, S, Z, rng, bits=BITS, seed=1)
-round_b = sa.distributed_dp_sum(flat[:2], S, Z, rng, bits=BITS, seed=2)
+round_a = sa.distributed_dp_sum(flat, S, Z, rng, bits=BITS, seed=SEED + 1)
+round_b = sa.distributed_dp_sum(flat[:2], S, Z, rng, bits=BITS, seed=SEED + 2)
 difference = round_a - round_b
 
 # %% [markdown]
@@ -694,23 +716,474 @@ print(f"attack on the difference: pixel MSE {invert(difference, [2]).error:.2f} 
 # `help()` on one (or on its class) shows its documentation, and on the course website the name
 # links to its entry in the API reference.*
 #
-# 1. **Bits.** Rerun section 6 with `bits=8` and `bits=4` in `SecureAggregation`. When does
-#    accuracy start to suffer? Compare the error bound with the typical size of a weighted update
-#    (`np.abs(...)` of a delta). Why does fedlab use 2^bits − 1 levels rather than 2^bits: what
-#    would happen to the zeros with a level on either side of 0 instead of at it?
-# 2. **Clip.** Set `clip=0.01`: what share of the coordinates is clipped now
-#    (`fedlab.secure_aggregation.secure_aggregate(...)` returns a
-#    `fedlab.secure_aggregation.SecureRound` with `clipped_fraction`), and what does it do to
-#    accuracy? Why is clipping coordinates different from DP's clipping of the whole norm?
-# 3. **The threshold.** With 10 clients, run `fedlab.secure_aggregation.SecureAggregation(clip=CLIP,
-#    bits=BITS, dropout=0.5, threshold=0.5)` and again with `threshold=0.9`. How many rounds abort
-#    (`r.secure_aborted` for `r` in `history.rounds`; see
-#    `fedlab.history.RoundRecord.secure_aborted`)? What does a higher threshold buy the clients, and
-#    what does it cost?
-# 4. **The server's bill.** Extend section 7 to n = 100 with `dropout_fraction` 0, 0.1 and 0.3 and
-#    plot the server's time against n on log–log axes. What slope do you read off? Which phase
-#    (`secure_sum(...).server_seconds`) grows fastest?
-# 5. **Differencing with dropouts.** The server can also *declare* a client dropped. In section 4,
-#    run `secure_sum` twice on the same updates, once with `dropouts={2}`; what does the
-#    difference reveal? Why is a client that truly dropped not at risk, and what does the active
-#    version of the protocol add to stop a server that lies?
+# Each exercise below has a cell for your answer, in code, and a **check** cell after it. Run the
+# check: it prints ✓ and what it verified, or ✗ and the mistake it recognised, with a hint. The
+# parts that ask you to explain have a cell for your answer in words. Every run reuses section
+# 6's `algorithm`, `mlp`, `digits` and `split`, and changes only what the exercise says.
+#
+# 1. **Bits.** Write the quantiser and its inverse, then rerun section 6 with `bits=8` and
+#    `bits=4` in `SecureAggregation`. When does accuracy start to suffer? Compare the error bound
+#    with the typical size of an update (`np.abs(...)` of a delta). Why does fedlab use
+#    2^bits − 1 levels rather than 2^bits: what would happen to the zeros with a level on either
+#    side of 0 instead of at it?
+# 2. **Clip.** Set `clip=0.01`: what share of the coordinates is clipped now (the History's
+#    `clipped_fraction`, one number a round, from each round's
+#    `fedlab.secure_aggregation.SecureRound`), and what does it do to accuracy? Why is clipping
+#    coordinates different from DP's clipping of the whole norm?
+# 3. **Dropouts and the threshold.** Write a client's masking and the server's removal of a
+#    dropped client's masks. Then, with 10 clients of which 15 % drop every round, run
+#    `fedlab.secure_aggregation.SecureAggregation(clip=CLIP, bits=BITS, dropout=0.15,
+#    threshold=0.5)` and again with `threshold=0.9`. How many rounds abort (`r.secure_aborted`
+#    for `r` in `history.rounds`; see `fedlab.history.RoundRecord.secure_aborted`)? What does a
+#    higher threshold buy the clients, and what does it cost?
+# 4. **The server's bill.** Extend section 7 to n = 100 with `dropout_fraction` 0, 0.1 and 0.3
+#    and plot the server's time against n on log–log axes. What slope do you read off? Which
+#    phase (`secure_sum(...).server_seconds`) takes the server longest, and why does it grow
+#    fastest?
+# 5. **Differencing with dropouts.** The server can also *declare* a client dropped. Run
+#    `secure_sum` on section 5's updates again, with `dropouts={2}`; what does the difference
+#    from section 5's sum reveal? Why is a client that truly dropped not at risk, and what does
+#    the active version of the protocol add to stop a server that lies?
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · Bits
+#
+# **(a)** Write the quantiser a client applies before masking (section 4): for each value of `x`
+# (all in [−clip, clip]), the number q of the nearest of the 2^bits − 1 levels q · step − clip,
+# step = 2·clip / (2^bits − 2). (`sa.quantize` does it; write it yourself.)
+
+# %%
+def quantize_levels(x, clip, bits):
+    """The level number q (0 … 2^bits − 2) of the level q · step − clip nearest to each value."""
+    # BEGIN SOLUTION
+    step = 2 * clip / (2**bits - 2)
+    return np.rint((np.asarray(x) + clip) / step).astype(np.int64)
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_quantize_levels(quantize_levels)
+# BEGIN HIDDEN TESTS
+exercises.check_quantize_levels(quantize_levels, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** The server's side: after unmasking it holds the integer sum of `num_clients` clients'
+# levels (a `uint64` array, like `result.sum_int` in section 4). Turn it back into the float sum
+# those levels stand for.
+
+# %%
+def dequantize_sum(q_sum, num_clients, clip, bits):
+    """The float sum that q_sum, the sum of num_clients clients' levels, stands for."""
+    # BEGIN SOLUTION
+    step = 2 * clip / (2**bits - 2)
+    return q_sum.astype(np.float64) * step - num_clients * clip
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_dequantize_sum(dequantize_sum)
+# BEGIN HIDDEN TESTS
+exercises.check_dequantize_sum(dequantize_sum, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** Rerun section 6's `"secure"` run with `bits=8` and with `bits=4` — change nothing else —
+# into `bits_runs`, keyed by the number of bits. Print them beside section 6's plain and secure
+# runs with `sa.runs_table`.
+
+# %%
+bits_runs = ...  # {8: History, 4: History}: section 6's "secure" run with fewer bits
+# BEGIN SOLUTION
+bits_runs = {
+    b: fedlab.simulate(
+        algorithm,
+        mlp,
+        digits,
+        split,
+        NUM_ROUNDS,
+        seed=SEED,
+        progress=False,
+        secure_aggregation=sa.SecureAggregation(clip=CLIP, bits=b),
+    )
+    for b in (8, 4)
+}
+by_bits = {"plain FedAvg": runs["plain FedAvg"], f"{BITS} bits": runs["secure"]}
+by_bits.update({f"{b} bits": history for b, history in bits_runs.items()})
+print(sa.runs_table(by_bits, baseline="plain FedAvg"))
+# END SOLUTION
+
+# %% tags=["self-check"]
+secure_run = 'section 6\'s "secure" run'
+exercises.check_secure_runs(
+    bits_runs, runs["secure"], name="bits_runs", what=secure_run, bits={8: 8, 4: 4}
+)
+
+# %% [markdown]
+# **(d)** Compare the error with an update. Compute `mean_error`: for 16, 8 and 4 bits, the
+# largest error quantisation can cause in one coordinate of the aggregated mean update
+# (section 6's `bound`), as a dict keyed by bits; and `update_size`: the median |Δ| over every
+# weight of plain FedAvg's first-round update (`one["plain"].weights` minus `start`).
+
+# %%
+mean_error = ...  # {bits: error bound of one coordinate of the mean update}, for 16, 8 and 4
+update_size = ...  # the median |Δ| of plain FedAvg's first-round update
+# BEGIN SOLUTION
+weight = (sizes / sizes.max()).sum()
+mean_error = {b: sa.quantization_error_bound(NUM_CLIENTS, CLIP, b) / weight for b in (16, 8, 4)}
+pairs = zip(one["plain"].weights, start, strict=True)
+delta = np.concatenate([(after - before).ravel() for after, before in pairs])
+update_size = float(np.median(np.abs(delta)))
+print(f"|Δ|: median {update_size:.1e}, largest {np.abs(delta).max():.1e}")
+for b, error in mean_error.items():
+    below = np.mean(np.abs(delta) < error)
+    print(f"{b:2d} bits: error ≤ {error:.1e}, above {below:.0%} of the |Δ|")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_bits_error(
+    mean_error,
+    update_size,
+    sizes=sizes,
+    clip=CLIP,
+    plain_weights=one["plain"].weights,
+    start=start,
+)
+
+# %% [markdown]
+# **(e)** When does accuracy start to suffer, and how does that fit the numbers of (d)? Why does
+# fedlab use 2^bits − 1 levels rather than 2^bits: what would happen to the zeros with a level on
+# either side of 0 instead of at it?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** At 8 bits accuracy hardly changes (0.886 after ten
+# rounds against 0.889, never more than 0.008 from plain FedAvg); at 4 bits the model never
+# moves: its accuracy stays at the starting model's 0.056 in every round. The numbers of (d) say
+# why. A typical coordinate of the mean update is 1.1e-3 and the largest 4.1e-2. At 16 bits the
+# error bound, 1.5e-5, is far below almost every step. At 8 bits it is 3.9e-3, above 75 % of the
+# steps: small steps are rounded to 0 or to one level, but the large ones — which carry most of
+# the learning — get through, and the clients' rounding errors are not all at their worst, so
+# training goes on (try `bits=6`: the first rounds fall behind by up to 0.30). At 4 bits half a
+# step is 0.071 per client, more than the largest step of all: every coordinate of every client
+# rounds to the level of 0, every client sends exactly 0, and the sum is exactly zero. So accuracy
+# starts to suffer somewhere between 8 and 6 bits, when half a step passes the size of the
+# informative steps. With 2^bits levels, step = 2·clip / (2^bits − 1) and 0 lies exactly halfway
+# between two levels (at 4 bits, between −0.067 and +0.067); rounding is deterministic, so every
+# 0 goes the same way, in every client, every round. The 1,237 weights that plain FedAvg does not
+# move at all (section 6) — and every step smaller than half a step — would move by half a step
+# each round, all in the same direction: a bias that grows with the rounds instead of noise that
+# averages out (at 4 bits 0.067 a round, 0.67 after ten). With 2^bits − 1 levels, 0 is a level
+# and an unchanged weight is sent exactly.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Clip
+#
+# **(a)** Rerun section 6's `"secure"` run with `clip=0.01` into `clip_run`, and print it beside
+# section 6's plain and secure runs.
+
+# %%
+clip_run = ...  # section 6's "secure" run with clip=0.01
+# BEGIN SOLUTION
+clip_run = fedlab.simulate(
+    algorithm,
+    mlp,
+    digits,
+    split,
+    NUM_ROUNDS,
+    seed=SEED,
+    progress=False,
+    secure_aggregation=sa.SecureAggregation(clip=0.01, bits=BITS),
+)
+by_clip = {"plain FedAvg": runs["plain FedAvg"], "clip 1": runs["secure"], "clip 0.01": clip_run}
+print(sa.runs_table(by_clip, baseline="plain FedAvg"))
+for name, history in by_clip.items():
+    print(f"{name:>12}: accuracy per round {np.round(history.test_accuracy, 2)}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_secure_runs(clip_run, runs["secure"], name="clip_run", what=secure_run, clip=0.01)
+
+# %% [markdown]
+# **(b)** `clipped_share`: the share of the coordinates sent that the clip cut, averaged over
+# the rounds (`clip_run.clipped_fraction` has one share a round).
+
+# %%
+clipped_share = ...  # the mean over the rounds of the share of coordinates clipped
+# BEGIN SOLUTION
+clipped_share = float(clip_run.clipped_fraction.mean())
+print("clipped per round:", np.round(clip_run.clipped_fraction, 3), f" mean {clipped_share:.3f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_clipped_share(clipped_share, clip_run)
+
+# %% [markdown]
+# **(c)** What does the clip do to accuracy? Why is clipping each coordinate different from DP's
+# clipping of the whole update's norm (notebook 11)?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The clip cut 5.7 % of the coordinates on average, 7.5 % in round 1
+# falling to 3.2 % in round 10 as the updates shrink. Accuracy starts slower — 0.31 after round 1
+# against 0.48, 0.68 after round 2 against 0.77 (the largest gap, 0.17) — and catches up: 0.883
+# after ten rounds against 0.889. The coordinates cut are the largest ones, the steps that carry
+# most of the learning, so early rounds, when the steps are largest, lose most. (With clip = 1
+# nothing was cut: the largest step is 0.04.) Clipping each coordinate to [−c, c] changes the
+# update's *direction*: large coordinates are flattened, small ones pass. DP's clipping
+# multiplies the whole update by min(1, S / ‖Δ‖): the direction is kept, only the length is
+# capped, and the cap ‖Δ_k‖ ≤ S is exactly the bound on one client's influence that calibrates
+# the noise. A coordinate clip bounds the norm only by c·√d (0.01 · √9,610 ≈ 0.98 here), and it
+# is not there for privacy at all: it fixes the range that the 2^bits − 1 levels cover, so that
+# every value is representable and the sum cannot wrap. It trades bias (a small clip cuts) against
+# quantisation error (a large clip makes the step 2·c / (2^bits − 2) coarse). Secure aggregation
+# with a clip gives no privacy guarantee; combine it with DP's norm clipping and noise (section
+# 8).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · Dropouts and the threshold
+#
+# **(a)** Section 2 for any number of clients: write client u's masked vector. `pair_masks` holds
+# one mask r_ab for every pair of clients a < b (`pair_masks[(a, b)]`); the smaller id adds it,
+# the larger subtracts it, and every sum is mod 2^k.
+
+# %%
+def mask_update(x, u, pair_masks, k):
+    """Client u's y_u: x plus r_uv for every v > u, minus r_vu for every v < u, mod 2^k."""
+    # BEGIN SOLUTION
+    y = x.copy()
+    for (a, b), r in pair_masks.items():
+        if a == u:
+            y = y + r
+        elif b == u:
+            y = y - r
+    return y % 2**k
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_mask_update(mask_update)
+# BEGIN HIDDEN TESTS
+exercises.check_mask_update(mask_update, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(b)** The server after a dropout (section 3): it holds `masked_sum`, Σ y_u over the
+# `survivors`, and — rebuilt from the Shamir shares of the `dropped` clients' keys — the masks of
+# every pair that includes a dropped client (`pair_masks`, keyed (a, b) with a < b). Remove them
+# and return the survivors' Σ x mod 2^k.
+
+# %%
+def remove_dropped_masks(masked_sum, survivors, dropped, pair_masks, k):
+    """Σ x over the survivors mod 2^k: masked_sum without the masks shared with dropped clients."""
+    # BEGIN SOLUTION
+    total = masked_sum.copy()
+    for (a, b), r in pair_masks.items():
+        if a in survivors:  # b dropped; survivor a < b had added r_ab
+            total = total - r
+        elif b in survivors:  # a dropped; survivor b > a had subtracted r_ab
+            total = total + r
+    return total % 2**k
+    # END SOLUTION
+
+
+# %% tags=["self-check"]
+exercises.check_remove_dropped_masks(remove_dropped_masks)
+# BEGIN HIDDEN TESTS
+exercises.check_remove_dropped_masks(remove_dropped_masks, seed=1)
+# END HIDDEN TESTS
+
+# %% [markdown]
+# **(c)** Rerun section 6's `"secure"` run with 15 % of the clients dropping every round
+# (`dropout=0.15`), once with `threshold=0.5` and once with `threshold=0.9`, into
+# `threshold_runs` keyed by the threshold. Print them with `sa.runs_table`.
+
+# %%
+threshold_runs = ...  # {0.5: History, 0.9: History}, dropout=0.15
+# BEGIN SOLUTION
+threshold_runs = {
+    t: fedlab.simulate(
+        algorithm,
+        mlp,
+        digits,
+        split,
+        NUM_ROUNDS,
+        seed=SEED,
+        progress=False,
+        secure_aggregation=sa.SecureAggregation(clip=CLIP, bits=BITS, dropout=0.15, threshold=t),
+    )
+    for t in (0.5, 0.9)
+}
+by_threshold = {"plain FedAvg": runs["plain FedAvg"]}
+by_threshold.update({f"threshold {t}": history for t, history in threshold_runs.items()})
+print(sa.runs_table(by_threshold, baseline="plain FedAvg"))
+# END SOLUTION
+
+# %% tags=["self-check"]
+wanted = {"dropout": 0.15, "threshold": {0.5: 0.5, 0.9: 0.9}}
+exercises.check_secure_runs(
+    threshold_runs, runs["secure"], name="threshold_runs", what=secure_run, **wanted
+)
+
+# %% [markdown]
+# **(d)** Count the rounds each run aborted, into `aborted` (same keys).
+
+# %%
+aborted = ...  # {threshold: number of rounds the server refused to unmask}
+# BEGIN SOLUTION
+aborted = {t: sum(r.secure_aborted for r in h.rounds) for t, h in threshold_runs.items()}
+for t, history in threshold_runs.items():
+    needed = sa.SecureAggregation(threshold=t).threshold_for(NUM_CLIENTS)
+    dropped = [len(r.secure_dropped) for r in history.rounds]
+    print(f"threshold {t}: t = {needed}, dropped per round {dropped}, {aborted[t]} aborted")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_aborted_rounds(aborted, threshold_runs)
+
+# %% [markdown]
+# **(e)** What does a higher threshold buy the clients, and what does it cost?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** With 15 % dropping, one or two of the ten clients drop each
+# round. At threshold 0.5, t = 6: up to four may drop, so no round aborted, and the run ends at
+# 0.894 (averaging 8.5 clients a round costs nothing here). At 0.9, t = 9: only one may drop, so
+# the five rounds in which two dropped aborted — the server refused to unmask, the model did not
+# move, and every client's training and bytes in those rounds were wasted. It ends at 0.856 and is
+# up to 0.42 behind in the first rounds (round 1 aborted). What a higher t buys: any secret — a
+# client's self-mask seed b_u or its mask key — needs t shares to rebuild, so to unmask a single
+# client the server must collude with t − 1 clients, 8 instead of 5 here; the clients' privacy
+# holds against a larger coalition. What it costs: robustness, since at most n − t clients may
+# drop out, and on phones that drop by the tens of per cent a high t aborts rounds. The threshold
+# cannot go below n/2 + 1 anyway (t > n/2: otherwise two disjoint groups could hand over the
+# shares of b_u and of the mask key of the same client), so with half the clients dropping every
+# round aborts whatever the threshold.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 · The server's bill
+#
+# **(a)** Measure section 7's costs again for n = 5, 10, 20, 50 and 100, with `dropout_fraction`
+# 0, 0.1 and 0.3, into `server_rows` keyed by the fraction. Plot the server's time against n
+# on log–log axes.
+
+# %%
+server_rows = ...  # {dropout fraction: sa.measure_overhead rows for n = 5 … 100}
+# BEGIN SOLUTION
+many = (*OVERHEAD_CLIENTS, 100)
+server_rows = {
+    f: sa.measure_overhead(many, VECTOR_LENGTH, dropout_fraction=f, seed=SEED)
+    for f in (0.0, 0.1, 0.3)
+}
+fig, ax = plt.subplots(figsize=(5.5, 3.4), layout="constrained")
+for f, rows_f in server_rows.items():
+    ax.loglog(many, [r.server_seconds for r in rows_f], "o-", label=f"{f:.0%} drop")
+ax.set(xlabel="clients n", ylabel="server seconds", title="The server's time, log–log")
+ax.legend(fontsize="small");
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_server_rows(server_rows, (*OVERHEAD_CLIENTS, 100), (0.0, 0.1, 0.3), VECTOR_LENGTH)
+
+# %% [markdown]
+# **(b)** Read the slope off: for each fraction, the slope of a straight line through all five
+# points of log(server seconds) against log(n) (`np.polyfit`), into `slopes`.
+
+# %%
+slopes = ...  # {dropout fraction: slope on log–log axes}
+# BEGIN SOLUTION
+slopes = {
+    f: np.polyfit(np.log(many), np.log([r.server_seconds for r in rows_f]), 1)[0]
+    for f, rows_f in server_rows.items()
+}
+print({f: round(float(s), 2) for f, s in slopes.items()})
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_loglog_slopes(slopes, server_rows)
+
+# %% [markdown]
+# **(c)** Run `sa.secure_sum` once with 100 clients (random updates of `VECTOR_LENGTH` values in
+# [−1, 1]), 30 of them dropping before they send y, and name in `slowest_phase` the phase in
+# which the server spends the most time (`.server_seconds`).
+
+# %%
+slowest_phase = ...  # "advertise_keys", "share_keys", "masked_input" or "unmasking"
+# BEGIN SOLUTION
+rng = np.random.default_rng(SEED)
+big_round = sa.secure_sum(
+    list(rng.uniform(-1, 1, size=(100, VECTOR_LENGTH))), dropouts=range(70, 100), seed=SEED
+)
+print({phase: f"{s * 1e3:.1f} ms" for phase, s in big_round.server_seconds.items()})
+slowest_phase = max(big_round.server_seconds, key=big_round.server_seconds.get)
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_slowest_phase(slowest_phase)
+
+# %% [markdown]
+# **(d)** What slope do you read off, and why does that phase grow fastest?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The server's time grows with a slope between 2 and 3 on log–log axes: 2.75,
+# 2.62 and 2.60 for 0, 10 % and 30 % dropping in the run saved here. The times at n = 5 and 10 are
+# fractions of a millisecond and jitter with the machine's load, so the slopes move from run to
+# run (2.1 to 2.5 on a quiet machine, 1.4 to 2.8 on a busy one), but the server's work clearly
+# grows faster than n, and at least like n². Nearly all of it is unmasking: 860 ms at n = 100
+# with 30 dropped, against at most 1 ms for each of the other three phases, in which the server
+# only relays keys and ciphertexts and stores each y_u. In unmasking it rebuilds one secret per
+# client (b_u of every survivor, the mask key of every dropped client) by Lagrange interpolation
+# from t ≈ n/2 shares of 521 bits: t modular inverses and t² products per secret, so n²/2
+# inverses and n·t² ≈ n³/4 products in all, the products taking over as n grows — hence a slope
+# above 2. Then, for every dropped client, it agrees a key with and expands a mask for every
+# survivor: (dropped × survivors) key agreements and PRG expansions of length m, ≈ 0.3 n · 0.7 n ·
+# m at 30 % — what dropouts add, another n² term. Computing the Lagrange coefficients once, for
+# all the secrets whose shares come from the same clients, would bring the interpolation down to
+# about n², the bound of Bonawitz et al.; SecAgg+ (Bell et al. 2020) cuts the work further by
+# masking each client with O(log n) neighbours only.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 5 · Differencing with dropouts
+#
+# **(a)** Be the lying server: run `sa.secure_sum` on section 5's `updates` again (a fresh
+# `seed`), declaring client 2 dropped (`dropouts={2}`), and subtract that sum from section 5's
+# `seen.sum` into `revealed`.
+
+# %%
+revealed = ...  # seen.sum minus the sum with client 2 declared dropped
+# BEGIN SOLUTION
+declared = sa.secure_sum(updates, clip=CLIP, bits=BITS, dropouts={2}, seed=SEED + 2)
+revealed = seen.sum - declared.sum
+print(f"summed {declared.summed_ids}, dropped {declared.dropped_ids}")
+print(f"max |revealed − client 2's update| = {np.abs(revealed - updates[2]).max():.1e}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_declared_dropout(revealed, updates, client=2, clip=CLIP, bits=BITS)
+
+# %% [markdown]
+# **(b)** Why is a client that truly dropped not at risk, and what does the active version of the
+# protocol add to stop a server that lies?
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** `revealed` is client 2's update to within 1.5e-5, half a
+# quantisation step: the difference of the two dequantised sums is exactly client 2's level times
+# the step, minus the clip. A client that *truly* dropped is not at risk within a round: its y_2
+# never reached the server, so rebuilding its mask key (to clean the others' y) unmasks nothing,
+# and its b_2 is never rebuilt. A lying server tries the opposite: it receives y_2, then tells
+# the others that client 2 dropped, to collect the shares of its mask key and strip the pairwise
+# masks off y_2. The self mask PRG(b_2) still hides x_2, and an honest client hands over, for each
+# client, a share of b_u or of its mask key, never both; since t > n/2, the server can collect t
+# of both only by telling different clients different stories about who dropped. The active
+# version of Bonawitz et al. stops that: a PKI and signatures on every message (the server cannot
+# forge clients or answer for them), and a ConsistencyCheck round in which every survivor signs
+# the list of survivors it was told and refuses to send shares unless t clients signed the same
+# list. What the exercise did needs no lie the protocol could catch: two sums over the *same*
+# updates that differ by one client, a dropout that looks real. This is section 8's differencing
+# across rounds; only fresh DP noise in every sum (and refusing to sum the same update twice, or
+# too few clients) defends against it.
+# <!-- END SOLUTION -->

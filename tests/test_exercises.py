@@ -304,6 +304,22 @@ def test_the_runs_check_wants_the_one_setting_changed_and_nothing_else(digits):
     )
 
 
+def test_no_two_topic_modules_define_the_same_check():
+    """The package re-exports every module's names: a name defined twice would silently be the
+    last module's."""
+    modules = [getattr(exercises, name) for name in ("core", *TOPICS)]
+    names = [name for module in modules for name in module.__all__]
+    assert sorted(set(names)) == sorted(names), [n for n in set(names) if names.count(n) > 1]
+    assert set(exercises.__all__) == set(names)
+
+
+TOPICS = [
+    path.stem
+    for path in sorted((ROOT / "fedlab" / "exercises").glob("*.py"))
+    if path.stem not in ("__init__", "core")
+]
+
+
 def test_short_answers_and_stubs():
     exercises.check_choice("bigger", "upload", "upload")
     fails(

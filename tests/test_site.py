@@ -298,7 +298,34 @@ def test_the_objectives_are_every_notebooks_goals(course):
         assert f"</notebooks/{nb.name}>" in table
         for goal in nb.goals:
             assert f"- {goal}\n" in table + "\n"
-        assert f"lecture {nb.lecture_minutes}\u00a0min" in table
+        minutes = "\u00a0+\u00a0".join(str(part.lecture_minutes) for part in nb.parts)
+        assert f"lecture {minutes}\u00a0min" in table
+        if len(nb.parts) > 1:
+            assert f"({len(nb.parts)} classes: §" in table
+
+
+def test_a_class_break_splits_the_lecture_and_the_exercises_are_not_lectured():
+    def md(text, tags=()):
+        return {"cell_type": "markdown", "source": text, "metadata": {"tags": list(tags)}}
+
+    code = {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []}
+    cells = [
+        md("# 04 · Drift\n\n" + "word " * 60),
+        code,
+        md("## 1. One\n\n" + "word " * 120),
+        code,
+        md("## 2. Two"),
+        md("---\n**Class break**", tags=["class-break"]),
+        md("## 3. Three\n\n" + "word " * 900),
+        code,
+        code,
+        md("## Exercises\n\n1. One.\n\n" + "answer " * 3000),
+        code,
+    ]
+    parts = teaching.read_parts(cells)
+    assert [(p.code_cells, p.sections) for p in parts] == [(2, "1–2"), (2, "3")]
+    assert [p.lecture_minutes for p in parts] == [10, 15]  # at least 10; 903 words: 15
+    assert parts[0].words == 4 + 60 + 123 + 3  # the exercises' 3000 words are not lectured
 
 
 # ---- the API reference (docs/api.md, docs/_ext/fedlab_api.py) ----

@@ -6,7 +6,8 @@ every build so that the guide cannot drift from them; loaded by docs/conf.py.
   week's estimated class time. The build stops if a notebook is left out or planned twice, or
   comes before a notebook it needs.
 - ``{notebook-objectives}``: every notebook's **Goals** list as its learning objectives, its run
-  time ("**You will need:** … about N s to run") and an estimate of class time, lecture + lab.
+  time ("**You will need:** … about N s to run") and an estimate of class time, lecture + lab,
+  per class session where the notebook has class breaks (markdown cells tagged ``class-break``).
 - ``{prerequisite-graph}``: the notebooks' **You will need** lines (the earlier notebooks they
   link to) drawn as a graph, an SVG by matplotlib written beside the page
   (``_generated/prerequisites.svg`` in the staged sources; Sphinx copies it to ``_images/``),
@@ -41,6 +42,8 @@ NEEDS_LINE = "**You will need:**"
 NEEDS_LINK = re.compile(r"\]\((\d\d_\w+)\.ipynb(?:#[^)]*)?\)")
 RUN_TIME = re.compile(r"about (\d+) s\b|(under a minute)")
 EXERCISE = re.compile(r"\d+\.\s")
+SECTION = re.compile(r"^##\s+(\d+)\.", re.MULTILINE)  # "## 3. Drift on digits as α shrinks"
+CLASS_BREAK = "class-break"  # the tag of the cell where a lecturer ends one class session
 
 # Class time, estimated from a notebook's size (the guide says how): a lecture goes through the
 # prose at about WORDS_PER_MINUTE (explaining and drawing, not reading aloud); a lab spends
@@ -57,6 +60,25 @@ def _round5(minutes: float) -> int:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One class session of a notebook: the cells up to a class break (or the end).
+
+    Attributes:
+        words: words of prose before the exercises (Markdown cells).
+        code_cells: code cells before the exercises.
+        sections: the numbered sections it holds, e.g. ``"1–3"`` ('' if none).
+    """
+
+    words: int
+    code_cells: int
+    sections: str
+
+    @property
+    def lecture_minutes(self) -> int:
+        return _round5(self.words / WORDS_PER_MINUTE)
+
+
+@dataclass(frozen=True)
 class Notebook:
     """What the guide reads from one notebook.
 
@@ -66,8 +88,7 @@ class Notebook:
         goals: the items of its **Goals** list (MyST Markdown).
         needs: the notebooks its **You will need** line links to, in the order linked.
         run_seconds: its run time as that line states it ("under a minute": 60).
-        words: words of prose (its Markdown cells).
-        code_cells: number of code cells.
+        parts: its class sessions, split at its ``class-break`` cells (one part if none).
         exercises: number of numbered items under its ``## Exercises`` heading.
     """
 
@@ -76,8 +97,7 @@ class Notebook:
     goals: tuple[str, ...]
     needs: tuple[str, ...]
     run_seconds: int
-    words: int
-    code_cells: int
+    parts: tuple[Part, ...]
     exercises: int
 
     @property
@@ -90,8 +110,16 @@ class Notebook:
         return self.title.split(":")[0].replace("`", "").strip()
 
     @property
+    def words(self) -> int:
+        return sum(part.words for part in self.parts)
+
+    @property
+    def code_cells(self) -> int:
+        return sum(part.code_cells for part in self.parts)
+
+    @property
     def lecture_minutes(self) -> int:
-        return _round5(self.words / WORDS_PER_MINUTE)
+        return sum(part.lecture_minutes for part in self.parts)
 
     @property
     def lab_minutes(self) -> int:
@@ -159,7 +187,6 @@ def parse_run_seconds(text: str) -> int | None:
 def read_notebook(nb: dict, name: str) -> Notebook:
     """The guide's facts about the notebook ``nb`` (its JSON) named ``name``."""
     markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
-    code_cells = sum(c["cell_type"] == "code" for c in nb["cells"])
     head = markdown[0] if markdown else ""
     title = TITLE.match(head)
     if title is None or title.group(1) != name[:2]:
@@ -177,10 +204,35 @@ def read_notebook(nb: dict, name: str) -> Notebook:
         if "## Exercises" in text:
             after = text.split("## Exercises", 1)[1]
             exercises = sum(bool(EXERCISE.match(line)) for line in after.splitlines())
-    words = sum(len(text.split()) for text in markdown)
     return Notebook(
-        name, title.group(2).strip(), goals, needs, run_seconds, words, code_cells, exercises
+        name, title.group(2).strip(), goals, needs, run_seconds, read_parts(nb["cells"]), exercises
     )
+
+
+def read_parts(cells: Sequence[dict]) -> tuple[Part, ...]:
+    """The class sessions of a notebook's cells: split at ``class-break`` cells, up to its
+    ``## Exercises`` (the exercises are the lab's, and their model answers no lecture)."""
+    parts, words, code, sections = [], 0, 0, []
+
+    def close() -> None:
+        span = f"{sections[0]}–{sections[-1]}" if len(sections) > 1 else "".join(sections)
+        parts.append(Part(words, code, span))
+
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "## Exercises" in source:
+            break
+        if CLASS_BREAK in cell.get("metadata", {}).get("tags", []):
+            close()
+            words, code, sections = 0, 0, []
+            continue
+        if cell["cell_type"] == "code":
+            code += 1
+        elif cell["cell_type"] == "markdown":
+            words += len(source.split())
+            sections += SECTION.findall(source)
+    close()
+    return tuple(parts)
 
 
 def read_course(folder: Path) -> list[Notebook]:
@@ -204,8 +256,8 @@ def edge_problems(course: Sequence[Notebook]) -> list[str]:
     """Links to notebooks that do not exist, or that do not come earlier in the course.
 
     Example:
-        >>> a = Notebook("01_a", "A", ("g",), ("02_b",), 10, 100, 1, 0)
-        >>> b = Notebook("02_b", "B", ("g",), ("01_a", "03_c"), 10, 100, 1, 0)
+        >>> a = Notebook("01_a", "A", ("g",), ("02_b",), 10, (Part(100, 1, ""),), 0)
+        >>> b = Notebook("02_b", "B", ("g",), ("01_a", "03_c"), 10, (Part(100, 1, ""),), 0)
         >>> edge_problems([a, b])
         ['01_a needs 02_b, which comes later', '02_b needs 03_c, which is not a notebook']
     """
@@ -224,9 +276,9 @@ def drawn_edges(course: Sequence[Notebook]) -> list[tuple[str, str]]:
     (06 needs 03, 04 and 05, and 05 needs 04, which needs 03: only 05 → 06 is drawn).
 
     Example:
-        >>> a = Notebook("00_a", "A", ("g",), (), 10, 100, 1, 0)
-        >>> b = Notebook("01_b", "B", ("g",), ("00_a",), 10, 100, 1, 0)
-        >>> c = Notebook("02_c", "C", ("g",), ("00_a", "01_b"), 10, 100, 1, 0)
+        >>> a = Notebook("00_a", "A", ("g",), (), 10, (Part(100, 1, ""),), 0)
+        >>> b = Notebook("01_b", "B", ("g",), ("00_a",), 10, (Part(100, 1, ""),), 0)
+        >>> c = Notebook("02_c", "C", ("g",), ("00_a", "01_b"), 10, (Part(100, 1, ""),), 0)
         >>> drawn_edges([a, b, c])
         [('01_b', '00_a'), ('02_c', '01_b')]
     """
@@ -292,8 +344,8 @@ def plan_problems(weeks: Sequence[Week], course: Sequence[Notebook]) -> list[str
     twice, or taught before a notebook they need (in an earlier week, or earlier the same week).
 
     Example:
-        >>> a = Notebook("00_a", "A", ("g",), (), 10, 100, 1, 0)
-        >>> b = Notebook("01_b", "B", ("g",), ("00_a",), 10, 100, 1, 0)
+        >>> a = Notebook("00_a", "A", ("g",), (), 10, (Part(100, 1, ""),), 0)
+        >>> b = Notebook("01_b", "B", ("g",), ("00_a",), 10, (Part(100, 1, ""),), 0)
         >>> plan_problems([Week(1, ("01",), "", ""), Week(2, ("00", "07"), "", "")], [a, b])
         ['07 (week 2) is not a notebook', '01 (week 1) comes before 00, which it needs']
     """
@@ -364,6 +416,16 @@ def plan_table(weeks: Sequence[Week], course: Sequence[Notebook]) -> list[str]:
     return [*lines, ":::"]
 
 
+def _lectures(nb: Notebook) -> str:
+    """``35 min``, or per class session: ``25 + 20 min (2 classes: 1–3 | 4–5)``."""
+    nbsp = "\u00a0"
+    if len(nb.parts) == 1:
+        return f"{nb.lecture_minutes}{nbsp}min"
+    minutes = f"{nbsp}+{nbsp}".join(str(part.lecture_minutes) for part in nb.parts)
+    sections = " | ".join(f"§{part.sections}" for part in nb.parts)
+    return f"{minutes}{nbsp}min ({len(nb.parts)} classes: {sections})"
+
+
 def objectives_table(course: Sequence[Notebook]) -> list[str]:
     """Every notebook's Goals, run time, exercises and class time, as a MyST list-table, after
     a paragraph that says how the class time is estimated."""
@@ -373,7 +435,9 @@ def objectives_table(course: Sequence[Notebook]) -> list[str]:
         f"reading aloud); the lab gives each code cell {MINUTES_PER_CODE_CELL:g} minutes (read, "
         "run, change), adds the run time its **You will need** line states and "
         f"{EXERCISE_MINUTES} minutes for one of its exercises; both are rounded to 5 minutes, "
-        f"at least {MIN_MINUTES}. Adjust them to your students.",
+        f"at least {MIN_MINUTES}. Adjust them to your students. A notebook too long for one "
+        "class has a **class break** (a cell that says so, where a lecturer would stop): its "
+        "lecture is given per class, with the sections each holds.",
         "",
         ":::{list-table}",
         ":header-rows: 1",
@@ -389,7 +453,7 @@ def objectives_table(course: Sequence[Notebook]) -> list[str]:
         lines += [
             f"* - {nb.link(short=False)}",
             "",
-            f"    lecture {nb.lecture_minutes}{nbsp}min\\",  # a backslash ends a line: a break
+            f"    lecture {_lectures(nb)}\\",  # a backslash ends a line: a break
             f"    lab {nb.lab_minutes}{nbsp}min\\",
             f"    runs in about {nb.run_seconds}{nbsp}s; {exercises}",
             f"  - - {nb.goals[0]}",
