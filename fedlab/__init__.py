@@ -57,7 +57,7 @@ from fedlab.algorithms import (  # noqa: E402
     Scaffold,
 )
 from fedlab.data import Dataset, load_digits, load_mnist, synthetic  # noqa: E402
-from fedlab.engine import DivergenceError, Simulation, simulate  # noqa: E402
+from fedlab.engine import DivergenceError, RunInterrupted, Simulation, simulate  # noqa: E402
 from fedlab.history import History, RoundRecord  # noqa: E402
 from fedlab.models import FedModel  # noqa: E402
 from fedlab.partition import ClientSplit  # noqa: E402
@@ -71,6 +71,7 @@ __all__ = [
     "ClientSplit",
     "Dataset",
     "DivergenceError",
+    "RunInterrupted",
     "FedAdagrad",
     "FedAdam",
     "FedAvg",

@@ -19,13 +19,17 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from fedlab import data as datasets
 from fedlab import partition
 from fedlab.algorithms import ALGORITHMS
+from fedlab.atomic import write_atomically
 from fedlab.engine import STRATEGIES, DivergenceError, Simulation
 from fedlab.history import History
 from fedlab.models import MODELS, model_fn
@@ -52,6 +56,7 @@ _OPTION_OF = {
     "beta1": "--beta1",
     "beta2": "--beta2",
     "tau": "--tau",
+    "save_every": "--save-every",
 }
 
 # algorithm-specific hyper-parameters: option dest -> the --algorithm values that take it
@@ -109,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Exit codes: 0 success; 1 training diverged (the history up to the last good round "
-            "is still saved); 2 bad option values."
+            "is still saved); 2 bad option values or an unusable --out (nothing trained); 130 "
+            "stopped by Ctrl-C (SIGINT) and 143 stopped by SIGTERM, with the rounds done saved. "
+            "The first Ctrl-C or SIGTERM lets the round in flight finish, a second one abandons "
+            "it; either way history.json and history.png hold every completed round."
         ),
     )
 
@@ -298,7 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         required=True,
-        help="folder for history.json and history.png; created if missing (required)",
+        help="folder for history.json and history.png; created if missing; a folder that "
+        "already holds a history is refused unless --overwrite (required)",
+    )
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the history.json and history.png already in --out",
+    )
+    output.add_argument(
+        "--save-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also save history.json every N rounds during the run, so even a killed run "
+        "(SIGKILL, power cut) keeps most of its rounds (default: only at the end)",
     )
     output.add_argument(
         "--no-progress",
@@ -385,7 +407,10 @@ def _setup(args: argparse.Namespace) -> Simulation:
 
 
 def save_figure(history: History, path: Path) -> None:
-    """Draw loss, accuracy, client drift and update agreement on one 2x2 figure; save as PNG."""
+    """Draw loss, accuracy, client drift and update agreement on one 2x2 figure; save as PNG
+    (atomically: an interrupted save leaves the previous picture)."""
+    import io
+
     import matplotlib.pyplot as plt
 
     from fedlab.plot import plot_drift, plot_history
@@ -401,9 +426,11 @@ def save_figure(history: History, path: Path) -> None:
             f"{config.get('clients_per_round', '?')}/{config.get('num_clients', '?')} clients "
             "per round"
         )
-        fig.savefig(path, dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    write_atomically({path: buffer.getvalue()})
 
 
 def _summary(history: History) -> str:
@@ -417,11 +444,90 @@ def _summary(history: History) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``fedlab`` command line; return the exit code (0 ok, 1 diverged).
+OUTPUTS = ("history.json", "history.png")
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number
 
-    Bad option values print one ``error:`` line on stderr and exit with code 2, as argparse
-    does for unknown options.
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` the run could not write to, before any training: a file, a folder
+    that cannot be created or written, an output name taken by a folder, or a folder that already
+    holds a history (unless ``overwrite``). Raises UsageError naming the problem.
+
+    Example:
+        >>> check_out(Path("/proc/fedlab"), overwrite=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fedlab.cli.UsageError: --out /proc/fedlab: cannot create the folder (...)
+    """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a folder for {' and '.join(OUTPUTS)}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"--out {out}: cannot create the folder ({error.strerror or error})"
+        ) from None
+    for name in OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            raise UsageError(f"--out {out}: {name} there is a folder, so it cannot be written")
+        if target.exists() and not overwrite:
+            raise UsageError(
+                f"--out {out} already holds {name} from an earlier run: choose another folder "
+                "or add --overwrite to replace it"
+            )
+    try:  # what the save will do: a temporary file beside the outputs
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".fedlab-check-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM during a run: the first lets the round in flight finish, then the run
+    stops; a second abandons the round (KeyboardInterrupt: the engine undoes it)."""
+
+    def __init__(self, prog: str):
+        self.prog = prog
+        self.received: int | None = None
+        self.stop = threading.Event()
+
+    def __enter__(self) -> _Interrupts:
+        self.previous = {s: signal.signal(s, self._handle) for s in EXIT_INTERRUPTED}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.received = number
+        self.stop.set()
+        name = signal.Signals(number).name
+        print(
+            f"{self.prog}: {name}: stopping after the round in flight, then saving (send it "
+            "again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _save(history: History, out: Path) -> tuple[Path, Path]:
+    json_path, png_path = out / OUTPUTS[0], out / OUTPUTS[1]
+    history.save(json_path)
+    save_figure(history, png_path)
+    return json_path, png_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fedlab`` command line; return the exit code (0 ok, 1 diverged, 130/143
+    interrupted by SIGINT/SIGTERM with the completed rounds saved).
+
+    Bad option values and an unusable ``--out`` print one ``error:`` line on stderr and exit
+    with code 2 before anything trains, as argparse does for unknown options.
 
     Example:
         >>> main(["run", "--num-rounds", "3", "--out", "runs/try"])  # doctest: +SKIP
@@ -434,36 +540,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run_parser_prog = f"{parser.prog} {args.command}"
-    try:
-        simulation = _setup(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
-        print(f"{run_parser_prog}: error: {_usage_message(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
-
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"{run_parser_prog}: error: --out {out}: {error.strerror}", file=sys.stderr)
-        raise SystemExit(2) from None
+        if args.save_every is not None:
+            check_int("save_every", args.save_every, low=1)
+        simulation = _setup(args)
+        check_out(out, args.overwrite)  # after the options: a bad value creates no folder
+    except KeyboardInterrupt:
+        print(
+            f"{run_parser_prog}: interrupted before training: nothing was trained or saved",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED[signal.SIGINT]
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
+        message = _usage_message(error).replace("save_every ", "--save-every ", 1)
+        print(f"{run_parser_prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
     simulation.history.config["command_line"] = {
         key: value for key, value in vars(args).items() if key != "command"
     }
 
-    diverged = ""
-    try:
-        simulation.run(args.num_rounds, progress=not args.no_progress)
-    except DivergenceError as error:
-        print(
-            f"{run_parser_prog}: training diverged in round {error.round}: non-finite loss or "
-            f"weights for client(s) {list(error.clients)}; try a smaller --client-lr. Saving "
-            f"the {error.round - 1} completed round(s).",
-            file=sys.stderr,
-        )
-        diverged = f" · diverged in round {error.round}"
-    history = simulation.history
-    json_path, png_path = out / "history.json", out / "history.png"
-    history.save(json_path)
-    save_figure(history, png_path)
-    print(f"{_summary(history)}{diverged} · wrote {json_path}, {png_path}")
-    return 1 if diverged else 0
+    def save_now(record, history) -> None:
+        if record.round % args.save_every == 0:
+            history.save(out / OUTPUTS[0])
+
+    callbacks = [save_now] if args.save_every else []
+    ending, code = "", EXIT_OK
+    with _Interrupts(run_parser_prog) as interrupts:
+        try:
+            simulation.run(
+                args.num_rounds,
+                callbacks=callbacks,
+                progress=not args.no_progress,
+                stop_event=interrupts.stop,
+            )
+        except DivergenceError as error:
+            print(
+                f"{run_parser_prog}: training diverged in round {error.round}: {error.reason} "
+                f"for client(s) {list(error.clients)}; try a smaller --client-lr. Saving the "
+                f"{error.round - 1} completed round(s).",
+                file=sys.stderr,
+            )
+            ending, code = f" · diverged in round {error.round}", EXIT_DIVERGED
+        except KeyboardInterrupt:  # the second signal: the round in flight was undone
+            pass
+        if interrupts.received is not None:
+            name = signal.Signals(interrupts.received).name
+            ending = f" · stopped by {name} after round {len(simulation.history)}"
+            code = EXIT_INTERRUPTED[interrupts.received]
+        # saving is not interrupted: a signal now would leave the run half-saved
+        for number in EXIT_INTERRUPTED:
+            signal.signal(number, signal.SIG_IGN)
+        json_path, png_path = _save(simulation.history, out)
+    print(f"{_summary(simulation.history)}{ending} · wrote {json_path}, {png_path}")
+    return code

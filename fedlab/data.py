@@ -54,6 +54,13 @@ class Dataset:
     label_groups: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int | np.integer):
+            raise TypeError(
+                f"num_classes must be a whole number of classes, e.g. 10, got {self.num_classes!r}"
+            )
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        object.__setattr__(self, "num_classes", int(self.num_classes))
         if self.label_groups is not None:
             groups = check_label_groups(self.label_groups, self.num_classes)
             object.__setattr__(self, "label_groups", groups)

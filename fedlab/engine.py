@@ -28,8 +28,10 @@ every round (``server_state_norm``, ``client_state_norm``).
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -56,24 +58,82 @@ Callback = Callable[[RoundRecord, History], bool | None]
 
 
 class DivergenceError(FloatingPointError):
-    """Training produced a NaN or infinite loss or weight.
+    """Training diverged: a NaN or infinite loss or weight, or a loss that exploded (far above
+    what a model guessing uniformly scores: see :data:`EXPLODED`).
 
     Attributes:
         round: the round in which it happened.
-        clients: ids of the clients whose loss was not finite (all of the round's clients when
-            only the aggregated weights were).
+        clients: ids of the clients whose loss was not finite or exploded (all of the round's
+            clients when only the aggregated weights were).
         history: the history up to the last good round.
+        reason: what was seen, in words.
     """
 
-    def __init__(self, round_num: int, clients: Sequence[int], history: History):
+    def __init__(
+        self,
+        round_num: int,
+        clients: Sequence[int],
+        history: History,
+        reason: str = "non-finite loss or weights",
+    ):
         self.round = round_num
         self.clients = tuple(int(k) for k in clients)
         self.history = history
+        self.reason = reason
         super().__init__(
-            f"training diverged in round {round_num}: non-finite loss or weights for client(s) "
+            f"training diverged in round {round_num}: {reason} for client(s) "
             f"{list(self.clients)}; try a smaller client_lr. The history up to round "
             f"{round_num - 1} is kept in error.history."
         )
+
+
+# A client's mean training loss above EXPLODED × max(1, ln C) — C classes, ln C the cross-entropy of
+# a uniform guess — has exploded: a learning rate far too large sends the logits to ±1e7 and more
+# (round-1 losses of 1e7–1e29 were seen at client_lr 1e2–1e6), and the model never recovers
+# (accuracy stuck at chance) although nothing is NaN yet.
+EXPLODED = 100.0
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or *Interrupt the kernel*): the round in flight was undone, and
+    the rounds done are kept in ``history``.
+
+    It is a ``KeyboardInterrupt``, so a loop of runs stops too; catch it to keep what was done::
+
+        try:
+            history = fedlab.simulate(...)
+        except fedlab.RunInterrupted as stopped:
+            history = stopped.history
+
+    Attributes:
+        history: the history of the rounds completed before the interrupt.
+    """
+
+    def __init__(self, history: History):
+        self.history = history
+        super().__init__(
+            f"interrupted after round {len(history)} (a round in flight is undone): the rounds "
+            "done are kept in the exception's .history"
+        )
+
+
+def _check_callbacks(callbacks: object) -> tuple[Callback, ...]:
+    """``callbacks`` as a tuple of functions: one function is accepted as a list of one."""
+    if callable(callbacks):
+        return (callbacks,)
+    if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(
+            "callbacks must be a function f(record, history) or a list of them, got "
+            f"{type(callbacks).__name__}"
+        )
+    checked = tuple(callbacks)
+    for i, callback in enumerate(checked):
+        if not callable(callback):
+            raise TypeError(
+                f"callbacks[{i}] must be a function f(record, history), got "
+                f"{type(callback).__name__}"
+            )
+    return checked
 
 
 class _Stoppable(Protocol):
@@ -81,6 +141,8 @@ class _Stoppable(Protocol):
 
 
 def _check_data(data, split) -> None:
+    """Refuse data the engine cannot train on correctly, before anything is built: each error
+    names the field (``data.y_train``) and what is allowed."""
     for name in ("x_train", "y_train", "x_test", "y_test"):
         if not hasattr(data, name):
             raise TypeError(
@@ -88,7 +150,26 @@ def _check_data(data, split) -> None:
             )
     if not hasattr(split, "client_indices"):
         raise TypeError(f"split must be a fedlab.partition.ClientSplit, got {type(split).__name__}")
-    n = len(data.x_train)
+    x_train, x_test = np.asarray(data.x_train), np.asarray(data.x_test)
+    for part, x in (("train", x_train), ("test", x_test)):
+        y = np.asarray(getattr(data, f"y_{part}"))
+        if x.ndim < 2 or len(x) != len(y):
+            raise ValueError(
+                f"data.x_{part} holds {len(x)} examples but data.y_{part} {len(y)} labels: "
+                "one label (or label sequence) per example"
+            )
+        _check_labels(f"data.y_{part}", y, getattr(data, "num_classes", None))
+    if len(x_test) == 0:
+        raise ValueError(
+            "data.x_test is empty: the engine measures the global model on the test set every "
+            "round; keep some examples for it (e.g. fedlab.data.load_digits's split)"
+        )
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"data.x_train's examples have shape {x_train.shape[1:]} but data.x_test's "
+            f"{x_test.shape[1:]}: train and test inputs must have the same shape"
+        )
+    n = len(x_train)
     for k, indices in enumerate(split.client_indices):
         if len(indices) == 0:
             raise ValueError(
@@ -103,6 +184,42 @@ def _check_data(data, split) -> None:
             raise ValueError(
                 f"split: client {k}'s test indices are outside the {n} training examples of data"
             )
+
+
+def _check_labels(name: str, y: np.ndarray, num_classes: object) -> None:
+    """Labels must be whole class ids in ``[0, num_classes)``: a float label would be truncated
+    and an int64 beyond int32 wrapped by the engine's int32 labels, silently."""
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.number):
+        raise TypeError(f"{name} must hold integer class ids, got dtype {y.dtype}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        whole = np.isfinite(y).all() and np.array_equal(y, np.round(y))
+        if not whole:
+            raise ValueError(
+                f"{name} holds non-integer labels (e.g. {y.flat[np.argmax(y != np.round(y))]!r}): "
+                "labels are class ids 0, 1, 2, ...; round or map them first"
+            )
+    if not y.size:
+        return
+    low, high = y.min(), y.max()
+    limit = num_classes if isinstance(num_classes, int) and num_classes > 0 else 2**31 - 1
+    if low < 0 or high >= limit:
+        bad = int(low) if low < 0 else int(high)
+        allowed = f"[0, {num_classes})" if limit == num_classes else "[0, 2**31)"
+        raise ValueError(f"{name} holds the label {bad}, outside {allowed}: class ids only")
+
+
+def _check_outputs(model, data) -> int:
+    """The model must give a score to every class a label names; return its number of outputs."""
+    sample = np.asarray(data.x_train[:1], np.float32)
+    width = int(np.shape(model(sample))[-1])
+    high = max(int(np.max(data.y_train)), int(np.max(data.y_test)) if len(data.y_test) else 0)
+    if high >= width:
+        raise ValueError(
+            f"the model gives {width} outputs (class scores) but the data has the label {high}: "
+            f"model_fn must build a model with at least {high + 1} outputs (e.g. "
+            f"FedModel(num_classes={high + 1}))"
+        )
+    return width
 
 
 def _repeat(count: tf.Tensor, body: Callable, loop_vars: tuple) -> tuple:
@@ -377,6 +494,7 @@ def masked_mean(updates: list, num_examples, masks: list) -> list[np.ndarray]:
 _KERNELS: OrderedDict[tuple, _Kernel] = OrderedDict()
 _KERNELS_LOCK = threading.Lock()
 MAX_KERNELS = 32  # traced kernels kept (least recently used dropped first)
+_DEAD_FUNCTIONS: list[tuple] = []  # model functions garbage-collected: their kernels go next
 
 
 def _hook_key(algorithm: Algorithm) -> object:
@@ -398,22 +516,49 @@ def _hook_key(algorithm: Algorithm) -> object:
 def _kernel(model_fn: ModelFn, model, algorithm: Algorithm, strategy: str, specs: dict) -> _Kernel:
     """The shared kernel for these graphs, traced by an earlier simulation or made now.
 
-    Only a hashable ``model_fn`` (a named function, :func:`fedlab.models.model_fn`'s result —
-    not a new ``lambda`` every time) can be shared; otherwise the simulation gets its own.
+    A ``model_fn`` that compares by value (:func:`fedlab.models.model_fn`'s result) is a key
+    any later simulation can hit. A function compared by identity — a named function, or a new
+    ``lambda`` every time, as in ``simulate(..., lambda: FedModel(10), ...)`` — is keyed by its
+    identity only while it lives: when it is garbage-collected its kernels are dropped, since no
+    later simulation can pass that function again (30 runs from fresh lambdas would otherwise hold
+    30 models and their compiled graphs).
     """
+    identity = type(model_fn).__eq__ is object.__eq__
     try:
-        key = (model_fn, type(model), _hook_key(algorithm), strategy, repr(specs))
+        fn_key = ("id", id(model_fn)) if identity else model_fn
+        key = (fn_key, type(model), _hook_key(algorithm), strategy, repr(specs))
         hash(key)
     except TypeError:
         return _Kernel(model, algorithm, strategy, specs)
     with _KERNELS_LOCK:
+        _drop_dead_kernels()
         kernel = _KERNELS.get(key)
         if kernel is None:
-            kernel = _KERNELS[key] = _Kernel(model, algorithm, strategy, specs)
+            kernel = _Kernel(model, algorithm, strategy, specs)
+            if identity:
+                try:  # forget the kernel when the function is gone
+                    weakref.finalize(model_fn, _forget_kernels, fn_key)
+                except TypeError:  # cannot tell when it dies: do not keep it
+                    return kernel
+            _KERNELS[key] = kernel
             while len(_KERNELS) > MAX_KERNELS:
                 _KERNELS.popitem(last=False)
         _KERNELS.move_to_end(key)
         return kernel
+
+
+def _forget_kernels(fn_key: tuple) -> None:
+    """Note that a model function was garbage-collected: the next :func:`_kernel` drops its
+    kernels (a finalizer may run at any moment, even inside ``_kernel``: it only appends)."""
+    _DEAD_FUNCTIONS.append(fn_key)
+
+
+def _drop_dead_kernels() -> None:
+    """Drop the kernels of the model functions garbage-collected so far (lock held)."""
+    while _DEAD_FUNCTIONS:
+        fn_key = _DEAD_FUNCTIONS.pop()
+        for key in [key for key in _KERNELS if key[0] == fn_key]:
+            del _KERNELS[key]
 
 
 class Simulation:
@@ -510,6 +655,11 @@ class Simulation:
                     "secure_aggregation cannot be combined with compression or DP-FedAvg's "
                     "central noise in fedlab (it quantises the updates itself)"
                 )
+            if self.clients_per_round < 2:
+                raise ValueError(
+                    f"secure_aggregation needs at least 2 clients per round (it hides each update "
+                    f"in their sum), got clients_per_round={self.clients_per_round}"
+                )
         self.secure_aggregation = secure_aggregation
         self.max_local_steps = (
             None if max_local_steps is None else step_budgets(max_local_steps, self.num_clients)
@@ -526,6 +676,8 @@ class Simulation:
             for s in algorithm.client_state_init(self.weights)
         ]
         self._init_personal(model_fn, data, split)
+        num_outputs = _check_outputs(self.model, data)  # after the algorithm's own checks
+        self._loss_limit = EXPLODED * max(1.0, float(np.log(num_outputs)))
         self._broadcast_shapes = [np.shape(b) for b in algorithm.broadcast_state(self.server_state)]
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]
         self._x = tf.constant(np.asarray(data.x_train, np.float32))
@@ -1012,10 +1164,60 @@ class Simulation:
         selected client is dropped the global model and server state stay as they were and the
         record has no clients (``train_loss`` and drift ``nan``).
 
+        A round is a transaction: if anything stops it before its record is kept — divergence,
+        an error, Ctrl-C (KeyboardInterrupt) — everything it changed is put back (global model,
+        server and client states, personal models, error-feedback residuals, the privacy
+        accountant), so the simulation is exactly as after the previous round, and the next
+        ``step()`` runs this round again.
+
         Raises:
             DivergenceError: a client's loss or the new global weights are NaN/inf; the global
                 model and history stay as they were after the previous round.
         """
+        saved = self._snapshot()
+        try:
+            return self._step()
+        except BaseException:
+            self._restore(saved)
+            raise
+
+    def _snapshot(self) -> tuple:
+        """What a round changes, copied (arrays changed in place) or referenced (replaced)."""
+        return (
+            self.weights,
+            self.server_state,
+            [a.copy() for a in self._arrays_changed_in_place()],
+            list(self.cluster_weights),
+            list(self.cluster_server_states),
+            None if self._accountant is None else copy.deepcopy(vars(self._accountant)),
+            len(self.history.rounds),
+            self.history.client_state,
+        )
+
+    def _restore(self, saved: tuple) -> None:
+        """Undo a round that did not finish: the state of :meth:`_snapshot`, arrays in place (the
+        History's client state refers to them)."""
+        (weights, server_state, arrays, clusters, cluster_states, accountant, rounds, state) = saved
+        self.weights, self.server_state = weights, server_state
+        for now, before in zip(self._arrays_changed_in_place(), arrays, strict=True):
+            now[...] = before
+        self.cluster_weights[:], self.cluster_server_states[:] = clusters, cluster_states
+        if accountant is not None:  # in place: whoever holds the accountant sees it undone
+            vars(self._accountant).clear()
+            vars(self._accountant).update(accountant)
+        del self.history.rounds[rounds:]
+        self.history.client_state = state
+
+    def _arrays_changed_in_place(self) -> list[np.ndarray]:
+        """The per-client arrays a round updates row by row."""
+        return [
+            *self.client_states,
+            *(self.personal_weights or []),
+            *self.residuals,
+            self.client_cluster,
+        ]
+
+    def _step(self) -> RoundRecord:
         start = time.perf_counter()
         round_num = self.round + 1
         algo = self.algorithm
@@ -1096,6 +1298,19 @@ class Simulation:
         self._keep_client_state()
         return record
 
+    def _check_exploded(self, clients: np.ndarray, losses: np.ndarray, round_num: int) -> None:
+        """Raise DivergenceError if a client's loss exploded (see :data:`EXPLODED`)."""
+        exploded = losses > self._loss_limit
+        if exploded.any():
+            worst = float(losses.max())
+            raise DivergenceError(
+                round_num,
+                clients[exploded],
+                self.history,
+                reason=f"an exploding loss (up to {worst:.3g}, where a uniform guess scores "
+                f"{self._loss_limit / EXPLODED:.3g})",
+            )
+
     def _bytes_down(self, selected: np.ndarray) -> int:
         """What the server sends the round's clients: nothing (local-only), every cluster model
         (IFCA), or the shared part of the model, plus any broadcast state."""
@@ -1151,6 +1366,7 @@ class Simulation:
             bad = clients[~np.isfinite(losses) | ~_finite_rows(trained)]
             if len(bad):
                 raise DivergenceError(round_num, bad, self.history)
+            self._check_exploded(clients, losses, round_num)
             for all_personal, new in zip(self.personal_weights, trained, strict=True):
                 all_personal[clients] = new  # clients not selected keep theirs
             if not self.algorithm.trains_global:
@@ -1189,6 +1405,7 @@ class Simulation:
         bad = clients[~np.isfinite(client_loss)]
         if len(bad):
             raise DivergenceError(round_num, bad, self.history)
+        self._check_exploded(clients, client_loss, round_num)
         update_bytes = int(self._client_bytes[clients].sum())
         new_states = [s.numpy() for s in new_states]
         if (
@@ -1327,26 +1544,34 @@ class Simulation:
     ) -> History:
         """Run up to ``num_rounds`` more rounds and return the history so far.
 
-        After each round every ``callback(record, history)`` is called; one returning ``True``
-        stops the run cleanly, as does setting ``stop_event`` (e.g. a ``threading.Event``) from
-        another thread. With ``progress=True`` a progress bar appears once a run takes over 2 s.
+        After each round every ``callback(record, history)`` is called (``callbacks`` is one
+        function or a list); one returning ``True`` stops the run cleanly, as does setting
+        ``stop_event`` (e.g. a ``threading.Event``) from another thread. With ``progress=True`` a
+        progress bar appears once a run takes over 2 s. Ctrl-C undoes the round in flight and
+        raises :class:`RunInterrupted`, which keeps the rounds done in its ``history``.
         """
         num_rounds = check_int("num_rounds", num_rounds, low=0)
+        callbacks = _check_callbacks(callbacks)
         with tqdm(
             total=num_rounds, desc=self.algorithm.name, delay=2.0, disable=not progress, leave=False
         ) as bar:
-            for _ in range(num_rounds):
-                if stop_event is not None and stop_event.is_set():
-                    break
-                record = self.step()
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{record.train_loss:.3f}",
-                    acc=f"{record.test_accuracy:.3f}",
-                    refresh=False,
-                )
-                if any([cb(record, self.history) for cb in callbacks]):
-                    break
+            try:
+                for _ in range(num_rounds):
+                    if stop_event is not None and stop_event.is_set():
+                        break
+                    record = self.step()  # a transaction: an interrupt undoes the whole round
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{record.train_loss:.3f}",
+                        acc=f"{record.test_accuracy:.3f}",
+                        refresh=False,
+                    )
+                    if any([cb(record, self.history) for cb in callbacks]):
+                        break
+            except RunInterrupted:
+                raise
+            except KeyboardInterrupt:
+                raise RunInterrupted(self.history) from None
         return self.history
 
 

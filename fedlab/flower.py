@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fedlab.flower_watchdog import descendants as _descendants
+from fedlab.flower_watchdog import proc_table as _proc_table
 from fedlab.validate import check_choice, check_float, check_int
 
 if TYPE_CHECKING:
@@ -807,18 +809,6 @@ def write_app(folder: str | os.PathLike, config: FlowerConfig | None = None) -> 
     return folder
 
 
-def _proc_table() -> dict[int, tuple[int, int, str]]:
-    """Every process: pid -> (parent pid, process group, state), from Linux's ``/proc``."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0])
-    return table
-
-
 def _running(pid: int) -> bool:
     """Does ``pid`` exist and is it not a zombie (an ended process not yet reaped)?"""
     try:
@@ -826,19 +816,6 @@ def _running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
-
-
-def _descendants(pid: int) -> list[int]:
-    """Children, grandchildren... of ``pid`` (empty where ``/proc`` is missing)."""
-    children: dict[int, list[int]] = {}
-    for child, (parent, _, _) in _proc_table().items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _end_processes(
@@ -965,6 +942,7 @@ class LocalFederation:
         self._runs = 0
         self._seen: set[int] = set()  # descendants found when processes were ended
         self.history_path: Path | None = None  # the last run's History JSON (kept on failure)
+        self._watchdog: subprocess.Popen | None = None
 
     # -- processes
     def _env(self) -> dict[str, str]:
@@ -1008,7 +986,48 @@ class LocalFederation:
             cwd=self.workdir,
         )
         self.processes[name] = process
+        self._watch("add", process.pid)
         return process
+
+    def _watch(self, command: str, argument: object) -> None:
+        """Tell the watchdog (:mod:`fedlab.flower_watchdog`) what to end if this process dies."""
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.poll() is not None:
+            return
+        try:
+            watchdog.stdin.write(f"{command} {argument}\n")
+            watchdog.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def _start_watchdog(self) -> None:
+        """A process that ends this federation's processes (and removes its temporary folder)
+        if the Python process that owns it dies without stopping it: a killed kernel."""
+        self._watchdog = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("flower_watchdog.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # not ended with the owner's process group
+        )
+        if self._own_workdir:
+            self._watch("folder", self.workdir)
+
+    def _stop_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            return
+        try:
+            watchdog.stdin.write("stop\n")
+            watchdog.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+        try:
+            watchdog.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            watchdog.kill()
+            watchdog.wait()
 
     def _end(self, *names: str, grace: float = 10.0, polite: bool = True) -> None:
         """End processes ``names`` together, with their process groups and every descendant
@@ -1037,6 +1056,7 @@ class LocalFederation:
         :meth:`stop`, at the end of a ``with`` block, or when this Python process exits."""
         atexit.register(self.stop)
         try:
+            self._start_watchdog()
             self.link_port = _free_port()
             ports = {i: _free_port() for i in range(self.num_nodes)}
             if self.task_processes == "fork":  # its imports overlap the SuperLink's start
@@ -1195,11 +1215,15 @@ class LocalFederation:
         return sorted(found)
 
     def stop(self) -> None:
-        """End every process group (SIGTERM, then SIGKILL) and wait for them."""
+        """End every process group (SIGTERM, then SIGKILL) and wait for them; remove the
+        temporary folder the federation made (not a ``workdir`` you gave)."""
         executors = [name for name in self.processes if name.startswith("executor")]
         self._end(*executors, polite=False)  # no state to save: a task in flight is lost anyway
         self._end(*(name for name in self.processes if name not in executors + ["superlink"]))
         self._end("superlink")
+        self._stop_watchdog()
+        if self._own_workdir:  # its logs and histories: a temporary folder of this federation
+            shutil.rmtree(self.workdir, ignore_errors=True)
         atexit.unregister(self.stop)
 
     def __enter__(self) -> LocalFederation:

@@ -7,12 +7,13 @@ Everything downstream of the engine — plots, widgets, the command line — rea
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+
+from fedlab.history_file import config_from_json, read_history, record_from_dict, write_history
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ class RoundRecord:
     def from_dict(cls, values: dict) -> RoundRecord:
         """Rebuild a record from :meth:`History.to_dict` output (lists become tuples).
 
-        Fields missing from ``values`` (files saved before they existed) take their defaults, and
-        ``None`` in an optional number becomes ``nan``.
+        Every field is checked against its type (a ``ValueError`` names the field); fields missing
+        from ``values`` (files saved before they existed) take their defaults, ``None`` in a number
+        becomes ``nan``, and fields this version does not know are left out with a warning.
 
         Example:
             >>> old = dict(round=1, clients=[0], client_loss=[0.5], client_num_examples=[9],
@@ -120,26 +122,7 @@ class RoundRecord:
             >>> r.clients, r.dropped, r.gradient_dissimilarity
             ((0,), (), nan)
         """
-        names = {f.name for f in fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(f"unknown RoundRecord fields: {sorted(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        for name in _OPTIONAL_NUMBERS:
-            if name in values and values[name] is None:
-                values[name] = math.nan
-        return cls(**values)
-
-
-_OPTIONAL_NUMBERS = (
-    "gradient_dissimilarity",
-    "server_state_norm",
-    "client_state_norm",
-    "epsilon",
-    "clipped_fraction",
-    "update_norm",
-    "noise_norm",
-)
+        return record_from_dict(values)
 
 
 @dataclass
@@ -317,44 +300,53 @@ class History:
         return {"config": self.config, "rounds": [asdict(r) for r in self.rounds]}
 
     @classmethod
-    def from_dict(cls, values: dict) -> History:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, values: dict, where: str = "the History dict") -> History:
+        """Inverse of :meth:`to_dict`, every round checked (``where`` names the source in errors).
+
+        Example:
+            >>> History.from_dict({"config": {}, "rounds": [None]})  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: the History dict: rounds[0] should be an object with a round's numbers...
+        """
         if not isinstance(values, dict) or "rounds" not in values:
-            raise ValueError("a History dict needs 'config' and 'rounds' keys")
+            raise ValueError(f"{where} needs 'config' and 'rounds' keys")
+        config, rounds = values.get("config", {}), values["rounds"]
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ValueError(f"{where}: 'config' should be an object, got {config!r:.60}")
+        if not isinstance(rounds, list):
+            raise ValueError(f"{where}: 'rounds' should be a list, got {rounds!r:.60}")
         return cls(
-            config=dict(values.get("config", {})),
-            rounds=[RoundRecord.from_dict(r) for r in values["rounds"]],
+            config=config_from_json(config),
+            rounds=[record_from_dict(r, f"{where}: rounds[{i}]") for i, r in enumerate(rounds)],
         )
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the history to a JSON file (floats are written exactly, NaN as ``NaN``).
+        """Write the history to a JSON file, and its client state (if any) to a ``.npz`` beside it.
+
+        The save is atomic: if it fails or is interrupted, the previous file is left whole (see
+        :mod:`fedlab.history_file`). NaN is written as ``null``, so the file is strict JSON; a
+        config value JSON cannot hold stops the save before anything is written. A missing folder
+        is created.
 
         Example:
             >>> history.save("history.json"); History.load("history.json") == history  # doctest: +SKIP
             True
         """
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        if self.client_state:  # arrays beside the JSON: path.npz, keys "name/index"
-            arrays = {
-                f"{name}/{i}": np.asarray(a)
-                for name, values in self.client_state.items()
-                for i, a in enumerate(values)
-            }
-            np.savez_compressed(_state_path(path), **arrays)
+        write_history(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> History:
-        """Read a history written by :meth:`save` (with its client state, if it was saved)."""
-        with open(path, encoding="utf-8") as f:
-            history = cls.from_dict(json.load(f))
-        state_file = _state_path(path)
-        if os.path.exists(state_file):
-            with np.load(state_file) as arrays:
-                keys = sorted(arrays.files, key=lambda k: (k.split("/")[0], int(k.split("/")[1])))
-                for key in keys:
-                    history.client_state.setdefault(key.split("/")[0], []).append(arrays[key])
-        return history
+    def load(cls, path: str | os.PathLike, client_state: bool = True) -> History:
+        """Read a history written by :meth:`save`, with its client state unless
+        ``client_state=False``. A file that is not a History, or a damaged one, raises a
+        ``ValueError`` naming the file and the field.
+
+        Example:
+            >>> History.load("history.json")  # doctest: +SKIP
+        """
+        return read_history(path, client_state=client_state)
 
     def __eq__(self, other: object) -> bool:
         """Equal when configs match and every number matches exactly (NaN equals NaN)."""
@@ -377,12 +369,6 @@ class History:
             return values
 
         return _same(results(self), results(other))
-
-
-def _state_path(path: str | os.PathLike) -> str:
-    """Where :meth:`History.save` keeps the client state: the JSON path with ``.npz``."""
-    root, _ = os.path.splitext(os.fspath(path))
-    return root + ".npz"
 
 
 def _same(a, b) -> bool:

@@ -44,7 +44,7 @@ import scipy.optimize
 import tensorflow as tf
 
 from fedlab.algorithms import FedAvg
-from fedlab.plot import Drawn
+from fedlab.plot import Drawn, new_figure
 from fedlab.steps import full_gradient, local_update
 from fedlab.validate import check_choice, check_float, check_int
 
@@ -426,7 +426,6 @@ def plot_reconstructions(
     Example:
         >>> plot_reconstructions([attack(model, weights, x[:1], y[:1])], ["no defence"])  # doctest: +SKIP
     """
-    import matplotlib.pyplot as plt
 
     results = list(results)
     if not results or not all(isinstance(r, Reconstruction) for r in results):
@@ -437,7 +436,7 @@ def plot_reconstructions(
         )
     columns = sum(len(r.x_true) for r in results)
     if axes is None:
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             2, columns, figsize=(1.0 * columns + 0.4, 2.5), squeeze=False, layout="constrained"
         )
     axes = np.asarray(axes, dtype=object).reshape(2, -1) if np.size(axes) == 2 * columns else None

@@ -56,7 +56,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from fedlab.controls import checked_slider, panel_bundle
-from fedlab.plot import Drawn, canvas_png
+from fedlab.plot import Drawn, canvas_png, new_figure
 from fedlab.validate import check_choice, check_float, check_int
 
 ALGORITHMS = ("fedavg", "fedprox", "scaffold")
@@ -1008,7 +1008,7 @@ def plot_run(
         raise TypeError(f"result must be a PlaygroundRun, got {type(result).__name__}")
     index = _round_index(result, round_number)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.6, 4.4), layout="constrained")
+        fig, ax = new_figure(figsize=(4.6, 4.4), layout="constrained")
     fig = ax.figure
     problem = result.problem
     xlim, ylim = extent if extent is not None else plot_extent([result], round_number)
@@ -1093,7 +1093,7 @@ def plot_distance(
         >>> plt.close(drawn.fig)
     """
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.6, 3.4), layout="constrained")
+        fig, ax = new_figure(figsize=(4.6, 3.4), layout="constrained")
     fig = ax.figure
     data: dict[str, np.ndarray] = {}
     for result in results:
@@ -1135,7 +1135,7 @@ def plot_comparison(
         raise ValueError("results must hold at least one PlaygroundRun")
     count = len(results) + bool(distance)
     if axes is None:
-        fig, axes = plt.subplots(1, count, figsize=(4.3 * count, 4.4), layout="constrained")
+        fig, axes = new_figure(1, count, figsize=(4.3 * count, 4.4), layout="constrained")
     axes = list(np.atleast_1d(axes))
     if len(axes) != count:
         raise ValueError(f"axes must hold {count} axes for this plot, got {len(axes)}")

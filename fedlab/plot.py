@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import PIL.Image
@@ -40,9 +42,31 @@ class Drawn:
     data: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, Any]:
+    """``plt.subplots(nrows, ncols, **kwargs)`` where figures are shown (a notebook's inline
+    backend, a window); elsewhere (Agg: scripts, the command line, tests) a figure pyplot does
+    not keep, so a loop of plots leaves no figures open: it goes when nothing refers to it.
+
+    Example:
+        >>> fig, ax = new_figure(figsize=(2, 2))
+        >>> fig.number if hasattr(fig, "number") else "not kept by pyplot"  # doctest: +SKIP
+    """
+    if matplotlib.get_backend().lower() in _OFF_SCREEN:
+        fig = Figure(**{k: v for k, v in kwargs.items() if k in _FIGURE_ARGUMENTS})
+        FigureCanvasAgg(fig)
+        grid = {k: v for k, v in kwargs.items() if k not in _FIGURE_ARGUMENTS}
+        return fig, fig.subplots(nrows, ncols, **grid)
+    return plt.subplots(nrows, ncols, **kwargs)
+
+
+_FIGURE_ARGUMENTS = {"figsize", "dpi", "layout", "facecolor", "edgecolor", "frameon"}
+# matplotlib's non-interactive backends (backend_registry's NON_INTERACTIVE list, 3.9+)
+_OFF_SCREEN = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
 def _axes(ax: Axes | None, ncols: int = 1, width: float = 4.5) -> tuple[Figure, list[Axes]]:
     if ax is None:
-        fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 3.2), layout="constrained")
+        fig, axes = new_figure(1, ncols, figsize=(width * ncols, 3.2), layout="constrained")
         return fig, list(np.atleast_1d(axes))
     axes = list(np.atleast_1d(ax))
     if len(axes) != ncols:
@@ -290,7 +314,7 @@ def plot_client_samples(
         )
         for k in clients
     ]
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         len(clients), per_client, figsize=(1.0 * per_client, 1.05 * len(clients)), squeeze=False
     )
     height, width = dataset.image_shape[:2]

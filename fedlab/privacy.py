@@ -66,6 +66,17 @@ def _check_delta(delta: float) -> float:
     return check_float("delta", delta, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
 
 
+def _check_noise_needs_clip(noise_multiplier: float, clip_norm: float) -> None:
+    """Noise is z·S: with S = ∞ it would be infinite. Refused when the algorithm is made, not
+    after a round has trained."""
+    if noise_multiplier > 0 and clip_norm == math.inf:
+        raise ValueError(
+            f"noise_multiplier={noise_multiplier} needs a finite clip_norm: the noise's standard "
+            "deviation is noise_multiplier × clip_norm (use clip_norm=inf only with "
+            "noise_multiplier=0)"
+        )
+
+
 def _check_clip(clip_norm: float) -> float:
     """S > 0; ``inf`` (no clipping) is allowed, for comparing with plain FedAvg."""
     if isinstance(clip_norm, int | float | np.floating) and clip_norm == math.inf:
@@ -328,6 +339,7 @@ class DPFedAvgAlgorithm(Algorithm):
         super().__post_init__()
         check_float("noise_multiplier", self.noise_multiplier, low=0.0)
         _check_clip(self.clip_norm)
+        _check_noise_needs_clip(self.noise_multiplier, self.clip_norm)
         _check_delta(self.delta)
         check_choice("accountant", self.accountant, ACCOUNTANTS)
 

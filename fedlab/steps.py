@@ -374,7 +374,8 @@ def secure_aggregation_round(
 ) -> tuple[Weights | None, SecureRound]:
     """Stage 5a through secure aggregation: the weighted mean of the clients' updates, computed
     by :func:`fedlab.secure_aggregation.secure_aggregate` with a seeded stream per round
-    (keys, masks, dropouts). ``None`` if too many clients dropped and the server refused.
+    (keys, masks, dropouts). ``None`` if too many clients dropped and the server refused, or if
+    fewer than two clients reported (stragglers dropped): an aborted round, not an error.
 
     Example:
         >>> from fedlab.secure_aggregation import SecureAggregation
@@ -382,6 +383,9 @@ def secure_aggregation_round(
         >>> mean[0].round(4).tolist(), info.summed
         ([0.25, 0.25], (0, 1, 2))
     """
+    if len(clients) < 2:  # one client's "sum" is its update: nothing to hide it among
+        nothing = SecureRound(summed=(), dropped=(), aborted=True, bytes_up=0, clipped_fraction=0.0)
+        return None, nothing
     stream = np.random.SeedSequence([seed, _SECURE, round_num])
     return secure_aggregate(
         settings, stacked_deltas, num_examples, clients, int(stream.generate_state(1)[0])

@@ -40,6 +40,8 @@ RUN_OPTIONS = [
     "--seed",
     "--strategy",
     "--out",
+    "--overwrite",
+    "--save-every",
     "--no-progress",
 ]
 

@@ -56,11 +56,11 @@ def test_series_and_matches():
         history.series("accuracy")
 
 
-def test_from_dict_rejects_unknown_fields_and_shapes():
+def test_from_dict_leaves_out_unknown_fields_with_a_warning_and_rejects_shapes():
     values = History(rounds=[record(1)]).to_dict()
     values["rounds"][0]["surprise"] = 1
-    with pytest.raises(ValueError, match="unknown RoundRecord fields"):
-        History.from_dict(values)
+    with pytest.warns(UserWarning, match=r"rounds\[0\]: unknown fields \['surprise'\]"):
+        assert History.from_dict(values) == History(rounds=[record(1)])
     with pytest.raises(ValueError, match="'rounds'"):
         History.from_dict({"config": {}})
 

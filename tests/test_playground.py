@@ -413,8 +413,8 @@ def test_plot_run_draws_the_run():
 def test_plot_run_without_ax_makes_a_figure_and_defaults_to_the_last_round():
     drawn = pg.plot_run(run(TWO, "scaffold", 4, LR, num_rounds=6))
     np.testing.assert_array_equal(drawn.data["broadcast"], drawn.data["path"][5])
-    assert plt.fignum_exists(drawn.fig.number)
-    plt.close(drawn.fig)
+    assert drawn.axes[0].figure is drawn.fig  # a new figure, which pyplot does not keep (Agg)
+    assert not any(plt.figure(n) is drawn.fig for n in plt.get_fignums())
 
 
 def test_plot_distance_and_comparison():

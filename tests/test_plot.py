@@ -1,5 +1,7 @@
 """Plots draw what the History holds and return it."""
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -112,3 +114,34 @@ def test_accuracy_and_loss_against_megabytes_sent(history):
     with pytest.raises(ValueError, match="x must be one of"):
         plot.plot_accuracy(history, ax=ax_acc, x="bytes")
     plt.close(fig)
+
+
+# --- figures left open (issue 18) -----------------------------------------------------------------
+
+
+def test_plots_in_a_loop_leave_no_pyplot_figure_open_off_screen(digits):
+    from fedlab import partition
+
+    split = partition.iid(digits.y_train, 5, seed=0)
+    history = History(rounds=[])
+    before = plt.get_fignums()
+    for _ in range(30):
+        drawn = plot.plot_label_distribution(split)
+        plot.plot_history(history)
+    assert plt.get_fignums() == before  # Agg: nothing kept by pyplot
+    assert drawn.fig.canvas is not None and drawn.axes[0].figure is drawn.fig
+    buffer = io.BytesIO()
+    drawn.fig.savefig(buffer, format="png")  # still a whole figure: it saves
+    assert buffer.getvalue()[:4] == b"\x89PNG"
+
+
+def test_where_figures_are_shown_the_plots_go_through_pyplot(monkeypatch):
+    monkeypatch.setattr(
+        matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline"
+    )
+    before = plt.get_fignums()
+    drawn = plot.plot_history(History(rounds=[]))
+    try:
+        assert drawn.fig.number in plt.get_fignums() and len(plt.get_fignums()) == len(before) + 1
+    finally:
+        plt.close(drawn.fig)
