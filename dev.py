@@ -46,7 +46,15 @@ TOOLS = {
     "compat": "tools/compat.py",
     "assign": "tools/assign.py",
 }
-BENCHMARKS = ("engine", "dashboard", "fedprox_stragglers", "transformer", "flower", "memory", "multitask")
+BENCHMARKS = (
+    "engine",
+    "dashboard",
+    "fedprox_stragglers",
+    "transformer",
+    "flower",
+    "memory",
+    "multitask",
+)
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines
     # oneDNN off unless you say otherwise (`TF_ENABLE_ONEDNN_OPTS=1 python3 dev.py test`): the
