@@ -121,10 +121,136 @@ for name, version in fedlab.versions().items():
 #
 # ## Exercises
 #
-# 1. Name three settings where the data *cannot* be pooled on one server (think law, bandwidth,
-#    trust). For each, who would run the server and who the clients?
-# 2. A client sends back its updated weights rather than its data. Can you think of a way those
-#    weights might still reveal something about the data? (Notebook 10 comes back to this.)
-# 3. Suppose half of the clients have 1 000 examples and the other half 10. Should the server
-#    average their updates equally, or weight them by example count? What could go wrong with
-#    each choice?
+# Each exercise has a cell for your answer and a **check** cell after it: run the check, it prints
+# ✓ and what it verified, or ✗ and the mistake it recognised. The parts that ask you to explain
+# have a cell for your answer in words.
+#
+# 1. **What is, and what is not, federated learning?** Mark five scenarios. Then name three
+#    settings where the data *cannot* be pooled on one server (think law, bandwidth, trust). For
+#    each, who would run the server and who the clients?
+# 2. **Do weights reveal data?** A client sends back its updated weights rather than its data. Can
+#    you think of a way those weights might still reveal something about the data? (Notebook 10
+#    comes back to this.)
+# 3. **Big and small clients.** Suppose half of the clients have 1 000 examples and the other half
+#    10. Should the server average their updates equally, or weight them by example count? What
+#    could go wrong with each choice?
+
+# %%
+from fedlab import exercises
+
+# %% [markdown]
+# ### Exercise 1 · What is, and what is not, federated learning?
+#
+# **(a)** For each scenario, set its value to `True` if it is federated learning, `False` if not:
+#
+# - `"hospitals"`: hospitals train a shared model; each keeps its patients' records and sends only
+#   model updates, which a server averages.
+# - `"encrypted upload"`: phones encrypt their users' photos and upload them; the server decrypts
+#   them and trains one model.
+# - `"alone"`: every phone trains its own model on its own photos and never shares anything.
+# - `"trusted party"`: banks send their customers' records to a trusted third party, which trains
+#   the model.
+# - `"keyboards"`: each phone trains a next-word model on what its user typed and uploads an update;
+#   the server averages the updates.
+
+# %%
+is_federated = {
+    "hospitals": ...,
+    "encrypted upload": ...,
+    "alone": ...,
+    "trusted party": ...,
+    "keyboards": ...,
+}
+# BEGIN SOLUTION
+verdicts = [True, False, False, False, True]  # in the order of the list above
+is_federated = dict(zip(is_federated, verdicts, strict=True))
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_federated_or_not(is_federated)
+
+# %% [markdown]
+# **(b) Three settings where the data cannot be pooled: who runs the server, who are the
+# clients?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** *Law:* hospitals in several countries may not move patient records across
+# borders (GDPR, HIPAA); a research consortium or one hospital runs the server, the hospitals are
+# the clients. *Bandwidth:* a fleet of cars or wind turbines makes terabytes of sensor data a day
+# that no uplink can carry; the manufacturer runs the server, each vehicle or turbine is a client.
+# *Trust:* competing banks want a better fraud model but will not show each other their
+# customers' transactions; an industry body runs the server, the banks are the clients. (Phones
+# and keyboards combine all three: private text, millions of devices, a company's server.) In
+# every case the model travels and the data stay — which is why encrypting the data and sending
+# it to a server, as some articles describe it, is not federated learning: the data still leave.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 2 · Do weights reveal data?
+#
+# **(a)** Can the weights a client sends back reveal something about its data? Set
+# `weights_can_leak` to `True` or `False`.
+
+# %%
+weights_can_leak = ...  # True or False
+# BEGIN SOLUTION
+weights_can_leak = True
+# END SOLUTION
+
+# %% tags=["self-check"]
+leak_hint = (
+    "a client's update is computed from its data: notebook 10 rebuilds a client's images from "
+    "one gradient"
+)
+exercises.check_choice("weights_can_leak", weights_can_leak, True, {False: leak_hint})
+
+# %% [markdown]
+# **(b) How might they?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** The update Δ_k = w_k − w is what the client's data did to the model, so it
+# carries information about them. With one example, the gradient of the last layer's bias is
+# softmax(logits) − one-hot(label): its only negative entry *is* the label, and the weight
+# gradient is that vector times the input, so the input can be read back (notebook 10 rebuilds
+# digits from one gradient by gradient inversion, DLG). With more data, an update still shows
+# which classes a client holds (a model drifting towards "3" has seen 3s), and a model that
+# memorised can reveal whether a given example was in the training set (membership inference).
+# The defences come later: secure aggregation (notebook 12) shows the server only the sum of many
+# updates, differential privacy (notebook 11) clips and noises them so no single example can
+# matter much.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 3 · Big and small clients
+#
+# **(a)** Half of the clients have 1 000 examples, the other half 10. FedAvg weights client k by
+# n_k / n. Compute `small_share`: the share of the aggregate that all the small clients together
+# get (a number between 0 and 1).
+
+# %%
+small_share = ...  # the small clients' total weight in FedAvg's average
+# BEGIN SOLUTION
+num_clients = 10  # any even number: it cancels
+sizes = [1000] * (num_clients // 2) + [10] * (num_clients // 2)
+small_share = sum(sizes[num_clients // 2 :]) / sum(sizes)
+print(f"small clients' share of the aggregate: {small_share:.4f}")
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_small_share(small_share)
+
+# %% [markdown]
+# **(b) Equal weights or by example count: what could go wrong with each?**
+#
+# <!-- BEGIN SOLUTION -->
+# **Model answer.** Weighting by example count (FedAvg's n_k / n) treats every *example* equally:
+# the model is the one you would train on all the data pooled, but the small clients together
+# carry only 1 % of it — if their data differ (another language, rare patients), the model
+# serves them badly, and a client that *claims* a huge n_k can take over the average. Equal
+# weights treat every *client* equally: the small clients get half of the say, but each of their
+# examples then counts a hundred times more than a big client's, so their noise (10 examples
+# make a noisy update) and any bad or poisoned client are amplified, and the model fits the
+# pooled data worse. Which to choose depends on what "good" means: the best model on average
+# over examples (n_k / n), or a model that also works for every client (closer to equal, or a
+# fairness-aware weighting — notebook 13 measures per-client accuracy).
+# <!-- END SOLUTION -->

@@ -33,6 +33,7 @@ from fedlab.exercises import (
     local_steps,
     lora,
     one_round,
+    overview,
     personalization,
     privacy,
     secure_aggregation,
@@ -49,6 +50,7 @@ from fedlab.exercises.leakage import *  # noqa: F403  (notebook 10)
 from fedlab.exercises.local_steps import *  # noqa: F403  (notebook 03)
 from fedlab.exercises.lora import *  # noqa: F403  (notebook 09)
 from fedlab.exercises.one_round import *  # noqa: F403  (notebook 01)
+from fedlab.exercises.overview import *  # noqa: F403  (notebook 00)
 from fedlab.exercises.personalization import *  # noqa: F403  (notebook 13)
 from fedlab.exercises.privacy import *  # noqa: F403  (notebook 11)
 from fedlab.exercises.secure_aggregation import *  # noqa: F403  (notebook 12)
@@ -58,6 +60,7 @@ from fedlab.exercises.stragglers import *  # noqa: F403  (notebook 07)
 
 __all__ = [
     *core.__all__,
+    *overview.__all__,
     *one_round.__all__,
     *splits.__all__,
     *local_steps.__all__,
