@@ -588,7 +588,6 @@ LOW_BITS = {
     "2-bit": two_bit,
     "2-bit + EF": compression.ErrorFeedback(two_bit),
     "1-bit": one_bit,
-    "1-bit + EF": compression.ErrorFeedback(one_bit),
 }
 
 # %%
@@ -613,7 +612,28 @@ exercises.check_runs(
 )
 
 # %% [markdown]
-# **(e)** Why is the error of one 2-bit message larger than 100 %? Does training still work? Does
+# **(e)** Now 1-bit with error feedback, `compression.ErrorFeedback(one_bit)`. fedlab stops a run
+# whose training loss explodes, with a `fedlab.DivergenceError` that names the round and the
+# clients. Run it, catch the error (`try: ... except fedlab.DivergenceError as error: ...`) and
+# keep it in `one_bit_ef_error`; print it.
+
+# %%
+one_bit_ef_error = ...  # the fedlab.DivergenceError the 1-bit + EF run raised
+# BEGIN SOLUTION
+one_bit_ef = compression.ErrorFeedback(one_bit)
+try:
+    fedlab.simulate(algorithm, mlp, digits, split, NUM_ROUNDS, compression=one_bit_ef, **RUN)
+except fedlab.DivergenceError as error:
+    one_bit_ef_error = error
+    print(error)
+    print("accuracy of the rounds before:", np.round(error.history.test_accuracy, 3))
+# END SOLUTION
+
+# %% tags=["self-check"]
+exercises.check_exploded(one_bit_ef_error, NUM_ROUNDS)
+
+# %% [markdown]
+# **(f)** Why is the error of one 2-bit message larger than 100 %? Does training still work? Does
 # error feedback help a quantiser, which is already unbiased?
 #
 # <!-- BEGIN SOLUTION -->
@@ -627,7 +647,8 @@ exercises.check_runs(
 # and 4.38 MB against 4.77 for 4-bit and 8.46 for float32), sending 0.77 and 0.41 MB up in all.
 # The noise is unbiased and averages out over ten clients and many SGD-like rounds. Error
 # feedback does not help a quantiser: 2-bit + EF ends at the same 0.944 (and reaches 90 % a little
-# later), and 1-bit + EF breaks training altogether (0.114, chance level). The residual shows why:
+# later), and 1-bit + EF breaks training altogether: its accuracy falls to chance (0.10 by round
+# 12), then its loss explodes and fedlab stops the run in round 14. The residual shows why:
 # error feedback assumes a codec that leaves out less than it is given, as top-k does (1 % left an
 # error of 71 %). With 2 bits the residual stays about twice ‖Δ‖; with 1 bit every entry is sent
 # as ±m, so an entry's residual can be almost 2m, which doubles the next round's scale m: the

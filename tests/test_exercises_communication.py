@@ -468,3 +468,24 @@ def test_fake_runs_read_like_the_engines():
     assert isinstance(run, History) and isinstance(run.rounds[0], RoundRecord)
     np.testing.assert_allclose(run.megabytes_sent, [11e-6, 23e-6])
     np.testing.assert_allclose(run.client_gflops, [60.0, 100.0])
+
+
+def test_the_exploded_check_wants_the_error_itself_and_an_exploding_loss(capsys):
+    from fedlab.engine import DivergenceError
+    from fedlab.history import History
+
+    exploded = DivergenceError(7, [3], History(), reason="an exploding loss (up to 5e+08)")
+    communication.check_exploded(exploded, 30)
+    assert "round 7 of 30" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="still `...`"):
+        communication.check_exploded(..., 30)
+    with pytest.raises(CheckFailed, match="a History, not the error"):
+        communication.check_exploded(History(), 30)
+    with pytest.raises(CheckFailed, match="a ValueError, not the fedlab.DivergenceError"):
+        communication.check_exploded(ValueError("x"), 30)
+    with pytest.raises(CheckFailed, match="not an exploding loss"):
+        communication.check_exploded(DivergenceError(2, [0], History()), 30)
+    with pytest.raises(CheckFailed, match="outside the run's 1–30"):
+        communication.check_exploded(
+            DivergenceError(31, [0], History(), reason="an exploding loss"), 30
+        )

@@ -23,6 +23,7 @@ from fedlab.exercises.core import (
 __all__ = [
     "check_cost_to",
     "check_error_feedback_step",
+    "check_exploded",
     "check_float16_downlink",
     "check_low_bit_errors",
     "check_rotated_bytes",
@@ -1090,4 +1091,50 @@ def check_scale_megabytes(
     passed(
         f"a round with K = {k}: {float(mb_4bit):,.2f} MB with a 4-bit uplink, {float(mb_topk):,.2f} "
         f"MB with top-k 1 %, {float(mb_lora):,.2f} MB with LoRA adapters alone"
+    )
+
+
+def check_exploded(error: Any, num_rounds: int) -> None:
+    """Check ``error``: the ``fedlab.DivergenceError`` a run whose loss exploded raised, caught
+    and kept (notebook 08, exercise 2(e)).
+
+    It recognises: the stub; the History of the rounds before (``error.history``) or a History
+    of a finished run instead of the error; another exception; an error of a run that diverged
+    for another reason (a NaN) rather than an exploding loss.
+
+    Example:
+        >>> from fedlab.engine import DivergenceError
+        >>> from fedlab.history import History
+        >>> check_exploded(DivergenceError(4, [1, 2], History(), reason="an exploding loss (up to 1e+09)"), 30)
+        ✓ one_bit_ef_error: the loss exploded in round 4 of 30 (clients [1, 2]); error.history keeps the rounds before
+        >>> check_exploded(History(), 30)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fedlab.exercises.CheckFailed: one_bit_ef_error is a History, not the error: ...
+    """
+    from fedlab.engine import DivergenceError
+    from fedlab.history import History
+
+    require("one_bit_ef_error", error, "catch the DivergenceError the 1-bit + EF run raises")
+    if isinstance(error, History):
+        raise CheckFailed(
+            "one_bit_ef_error is a History, not the error: keep the exception itself "
+            "(`except fedlab.DivergenceError as error: one_bit_ef_error = error`); its "
+            ".history holds the rounds before"
+        )
+    if not isinstance(error, DivergenceError):
+        raise CheckFailed(
+            f"one_bit_ef_error is a {type(error).__name__}, not the fedlab.DivergenceError the "
+            "run raised"
+        )
+    if "exploding" not in error.reason:
+        raise CheckFailed(
+            f"this run diverged with {error.reason}, not an exploding loss: run section 3's "
+            "settings with ErrorFeedback(one_bit)"
+        )
+    if not 1 <= error.round <= num_rounds:
+        raise CheckFailed(f"the error names round {error.round}, outside the run's 1–{num_rounds}")
+    passed(
+        f"one_bit_ef_error: the loss exploded in round {error.round} of {num_rounds} (clients "
+        f"{list(error.clients)}); error.history keeps the rounds before"
     )
