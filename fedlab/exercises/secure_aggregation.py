@@ -213,12 +213,12 @@ def check_bits_error(
     """Check ``mean_error`` (``{bits: bound}`` for 16, 8 and 4 bits: the largest quantisation
     error of one coordinate of the aggregated mean update, section 6's ``bound``,
     ``quantization_error_bound(K, clip, bits) / Σ n_k / n_max`` for clients of ``sizes``) and
-    ``update_size`` (the median |Δ| of plain FedAvg's first-round update ``plain_weights −
+    ``update_size`` (the median ``|Δ|`` of plain FedAvg's first-round update ``plain_weights −
     start``, every weight; the median over the weights that moved is accepted too).
 
     It recognises: stubs; missing bit widths; the bound of the sum (not divided by the clients'
     weights); half a step (divided by the number of clients instead); a whole step; the step of
-    2^bits levels; the median of the signed update; the mean or the largest |Δ|; the weights
+    2^bits levels; the median of the signed update; the mean or the largest ``|Δ|``; the weights
     instead of the update; one number per layer.
 
     Example:

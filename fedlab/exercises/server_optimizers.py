@@ -233,7 +233,7 @@ def check_adam_path(adam_path: Callable, seed: int | None = None) -> None:
     ``ServerAdam``).
 
     It recognises: the wrong shape (only the last weights, or ``w0`` as a first row); a bias
-    correction (of m and v, or of m alone); the second moment without the square (Δ or |Δ|);
+    correction (of m and v, or of m alone); the second moment without the square (Δ or ``|Δ|``);
     the step against m (the sign of the pseudo-gradient); v started at 0; no (1 − β) factors;
     τ inside the square root; no square root; Δ instead of m in the step; the second moment of
     m instead of Δ; Yogi's or Adagrad's v.
@@ -540,7 +540,7 @@ def check_first_steps(
     so a careful hand calculation passes).
 
     It recognises: the stub; one number per Δ missing; η·sign(Δ) for every Δ (the rule holds
-    only for |Δ| ≫ 10τ); SGD's step η·Δ; v started at 0; a bias correction; m's (1 − β1)
+    only for ``|Δ|`` ≫ 10τ); SGD's step η·Δ; v started at 0; a bias correction; m's (1 − β1)
     forgotten; another learning rate.
 
     Example:
