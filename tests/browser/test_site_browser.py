@@ -282,7 +282,7 @@ def test_an_api_page_opens_and_an_exercise_links_into_it(
 
     # notebook 07's exercise 2 uses Stragglers(min_epochs=...), which no cell of 07 calls
     open_page(site_page, f"{site_server}/notebooks/07_stragglers_and_limited_compute.html")
-    site_page.locator("#exercises a.fedlab-api", has_text="min_epochs=3").click()
+    site_page.locator("#exercises a.fedlab-api", has_text="min_epochs=3").first.click()
     site_page.wait_for_load_state("load")
     assert site_page.url == f"{site_server}/api/fedlab.stragglers.html#fedlab.stragglers.Stragglers"
     assert site_page.locator('dt[id="fedlab.stragglers.Stragglers"]').is_visible()
