@@ -29,7 +29,7 @@ import numpy as np
 
 import fedlab  # noqa: F401 - first: quiets TensorFlow's start-up lines
 from fedlab.flower import FlowerConfig, LocalFederation
-from fedlab.flower_simulation import run_simulation_runtime
+from fedlab.flower.simulation import run_simulation_runtime
 
 
 def _time_flower(config: FlowerConfig, task_processes: str) -> dict:

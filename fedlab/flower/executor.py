@@ -14,7 +14,7 @@ would start ``flower-superexec``::
 
     flower-supernode --insecure --superlink 127.0.0.1:9092 --isolation process \
         --host 127.0.0.1 --port 9094 --node-config "partition-id=0 num-partitions=3"
-    python -m fedlab.flower_executor --runtime-api-address 127.0.0.1:9094 --insecure
+    python -m fedlab.flower.executor --runtime-api-address 127.0.0.1:9094 --insecure
 
 It polls for tasks every ``FLWR_SUPEREXEC_TASK_POLL_INTERVAL`` seconds (default here 0.25; Flower's
 own default is 1). Linux and macOS only (``os.fork``). Written for Flower 1.42 (it uses
@@ -140,7 +140,7 @@ def _retry_pulls_sooner(seconds: float = 0.1) -> None:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m fedlab.flower_executor",
+        prog="python -m fedlab.flower.executor",
         description="Flower SuperExec that forks fedlab's ClientApp/ServerApp tasks.",
     )
     parser.add_argument(
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
 
     _retry_pulls_sooner()
     if len(args.runtime_api_address) == 1:
-        print("fedlab.flower_executor: ready", flush=True)
+        print("fedlab.flower.executor: ready", flush=True)
         _serve(args.runtime_api_address[0], args)
         return
     servers = {}
@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 os._exit(code)
         servers[pid] = address
-        print(f"fedlab.flower_executor: serving {address} as pid {pid}", flush=True)
-    print("fedlab.flower_executor: ready", flush=True)
+        print(f"fedlab.flower.executor: serving {address} as pid {pid}", flush=True)
+    print("fedlab.flower.executor: ready", flush=True)
 
     def stop(signum, frame):
         for pid in servers:

@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedlab.flower import FlowerConfig, _end_processes, _proc_table
+from fedlab.flower.apps import FlowerConfig, _end_processes, _proc_table
 from fedlab.validate import check_float, check_int
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def run_simulation_runtime(
     ok = False
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "fedlab.flower_simulation", str(spec_path)],
+            [sys.executable, "-m", "fedlab.flower.simulation", str(spec_path)],
             env=_env(token),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -235,14 +235,14 @@ def _apps(run_config: dict):
     from flwr.clientapp import ClientApp
     from flwr.serverapp import ServerApp
 
-    from fedlab import flower
+    from fedlab.flower import apps
 
     server = ServerApp()
 
     @server.main()
     def _server(grid, context: Context) -> None:
         context.run_config = dict(run_config)
-        flower._server_main(grid, context)
+        apps._server_main(grid, context)
 
     def _with_config(context: Context) -> Context:
         return Context(
@@ -257,11 +257,11 @@ def _apps(run_config: dict):
 
     @client.train()
     def _train(msg, context: Context):
-        return flower._client_train(msg, _with_config(context))
+        return apps._client_train(msg, _with_config(context))
 
     @client.query()
     def _query(msg, context: Context):
-        return flower._client_query(msg, _with_config(context))
+        return apps._client_query(msg, _with_config(context))
 
     return server, client
 
@@ -304,7 +304,7 @@ def _start_ray(ray, init_args: dict) -> None:
 
 def _main(argv: list[str] | None = None) -> int:
     """Run one simulation described by a JSON file (written by :func:`run_simulation_runtime`)."""
-    parser = argparse.ArgumentParser(prog="python -m fedlab.flower_simulation")
+    parser = argparse.ArgumentParser(prog="python -m fedlab.flower.simulation")
     parser.add_argument("spec", help="the run's JSON file")
     spec = json.loads(Path(parser.parse_args(argv).spec).read_text())
     run_config = spec["run_config"]

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fedlab.flower_watchdog import descendants as _descendants
-from fedlab.flower_watchdog import proc_table as _proc_table
+from fedlab.flower.watchdog import descendants as _descendants
+from fedlab.flower.watchdog import proc_table as _proc_table
 from fedlab.validate import check_choice, check_float, check_int
 
 if TYPE_CHECKING:
@@ -897,7 +897,7 @@ class LocalFederation:
 
     Each ServerApp run and each message to a ClientApp runs in a process of its own, as Flower
     does it. ``task_processes="fork"`` (default) forks those processes from
-    :mod:`fedlab.flower_executor`, which imports TensorFlow once when the federation starts;
+    :mod:`fedlab.flower.executor`, which imports TensorFlow once when the federation starts;
     ``"spawn"`` lets Flower start a new Python for each (``--isolation subprocess``), which
     imports TensorFlow again for every message (~8 s of CPU each on a 2-core laptop).
 
@@ -908,7 +908,7 @@ class LocalFederation:
         workdir: folder for logs, the app and histories (default: a new temporary folder).
         task_processes: ``"fork"`` or ``"spawn"``, see above.
         fast_polling: SuperNodes ask the SuperLink for work every 0.5 s
-            (:mod:`fedlab.flower_node`) instead of Flower's fixed 3 s when idle.
+            (:mod:`fedlab.flower.node`) instead of Flower's fixed 3 s when idle.
 
     Example:
         >>> with LocalFederation(3) as federation:  # doctest: +SKIP
@@ -990,7 +990,7 @@ class LocalFederation:
         return process
 
     def _watch(self, command: str, argument: object) -> None:
-        """Tell the watchdog (:mod:`fedlab.flower_watchdog`) what to end if this process dies."""
+        """Tell the watchdog (:mod:`fedlab.flower.watchdog`) what to end if this process dies."""
         watchdog = self._watchdog
         if watchdog is None or watchdog.poll() is not None:
             return
@@ -1004,7 +1004,7 @@ class LocalFederation:
         """A process that ends this federation's processes (and removes its temporary folder)
         if the Python process that owns it dies without stopping it: a killed kernel."""
         self._watchdog = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("flower_watchdog.py"))],
+            [sys.executable, str(Path(__file__).with_name("watchdog.py"))],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -1096,8 +1096,8 @@ class LocalFederation:
         return "process" if self.task_processes == "fork" else "subprocess"
 
     def _launch_executor(self, name: str, ports: list[int]) -> subprocess.Popen:
-        """Start fedlab.flower_executor for the Runtime APIs on ``ports``."""
-        command = [sys.executable, "-m", "fedlab.flower_executor", "--insecure"]
+        """Start fedlab.flower.executor for the Runtime APIs on ``ports``."""
+        command = [sys.executable, "-m", "fedlab.flower.executor", "--insecure"]
         for port in ports:
             command += ["--runtime-api-address", f"127.0.0.1:{port}"]
         return self._start(name, command)
@@ -1108,12 +1108,12 @@ class LocalFederation:
         deadline = time.monotonic() + max(self.start_timeout, 120.0)
         while True:
             text = log_path.read_text() if log_path.exists() else ""
-            if "fedlab.flower_executor: ready" in text:
+            if "fedlab.flower.executor: ready" in text:
                 break
             if process.poll() is not None:
-                raise RuntimeError(f"fedlab.flower_executor exited: see {log_path}\n{text[-2000:]}")
+                raise RuntimeError(f"fedlab.flower.executor exited: see {log_path}\n{text[-2000:]}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"fedlab.flower_executor was not ready in time: see {log_path}")
+                raise TimeoutError(f"fedlab.flower.executor was not ready in time: see {log_path}")
             time.sleep(0.1)
         by_address = dict(re.findall(r"serving 127\.0\.0\.1:(\d+) as pid (\d+)", text))
         for i, port in self.node_ports.items():
@@ -1131,7 +1131,7 @@ class LocalFederation:
             raise RuntimeError(f"SuperNode {i} is already running")
         port = port or _free_port()
         self.node_ports[i] = port
-        command = [sys.executable, str(Path(__file__).with_name("flower_node.py"))]
+        command = [sys.executable, str(Path(__file__).with_name("node.py"))]
         self._start(
             name,
             [
@@ -1183,7 +1183,7 @@ class LocalFederation:
         for i, port in self.node_ports.items():
             roles[f"supernode{i}"] = f"SuperNode of partition {i} (runtime API 127.0.0.1:{port})"
             roles[f"executor{i}"] = f"forks the task processes of SuperNode {i}"
-        roles["executor"] = "fedlab.flower_executor: forks every ServerApp/ClientApp task process"
+        roles["executor"] = "fedlab.flower.executor: forks every ServerApp/ClientApp task process"
         return [
             (name, process.pid, roles.get(name, "flwr run: submits the run to the SuperLink"))
             for name, process in self.processes.items()

@@ -1,0 +1,1 @@
+"""fedlab's live panels."""
