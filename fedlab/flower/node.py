@@ -6,11 +6,11 @@ a sensible load on the server; in a 3-node demo on one laptop it is most of a ro
 point runs Flower's own SuperNode with those waits capped at ``FEDLAB_SUPERNODE_POLL`` seconds
 (default 0.5) and takes exactly ``flower-supernode``'s arguments::
 
-    python -m fedlab.flower_node --insecure --superlink 127.0.0.1:9092 --isolation process ...
+    python -m fedlab.flower.node --insecure --superlink 127.0.0.1:9092 --isolation process ...
 
 ``python -m`` imports the fedlab package, and with it TensorFlow, which a SuperNode does not
 need: :class:`fedlab.flower.LocalFederation` runs this file as a script instead
-(``python path/to/fedlab/flower_node.py ...``), which imports only Flower.
+(``python path/to/fedlab/flower/node.py ...``), which imports only Flower.
 :class:`fedlab.flower.LocalFederation` uses it by default (``fast_polling=True``). Written for
 Flower 1.42 (it replaces the ``time`` module seen by ``flwr.supernode.start_client_internal``).
 """

@@ -44,7 +44,9 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedlab.flower.apps import FlowerConfig, _end_processes, _proc_table
+from fedlab.flower.config import FlowerConfig
+from fedlab.flower.federation import _end_processes
+from fedlab.flower.watchdog import proc_table as _proc_table
 from fedlab.validate import check_float, check_int
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 SIMULATION_HINT = 'pip install "flwr[simulation]>=1.42,<1.43"'
 RUN_MARKER = "FEDLAB_SIMULATION_RUN"  # environment variable naming the run of every process
 START_ATTEMPTS = 3  # Ray's start-up gives its raylet a fixed 30 s; retry it on a busy machine
+
+__all__ = ["RUN_MARKER", "SIMULATION_HINT", "START_ATTEMPTS", "run_simulation_runtime"]
 
 
 def _missing_modules() -> list[str]:

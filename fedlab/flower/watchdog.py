@@ -14,9 +14,10 @@ When the pipe closes without ``stop`` — the owner is gone, however it died —
 (SIGKILL) every process it was given, every process in their process groups and every descendant,
 until none is left, removes the folders, and exits.
 
-It is run as a file (``python .../flower_watchdog.py``), not as ``-m fedlab.flower_watchdog``:
+It is run as a file (``python .../flower/watchdog.py``), not as ``-m fedlab.flower.watchdog``:
 importing the fedlab package would import TensorFlow, seconds of start-up for a process that only
-waits. So it imports nothing from fedlab; :mod:`fedlab.flower` uses its process-table functions.
+waits. So it imports nothing from fedlab; :mod:`fedlab.flower.federation` uses its process-table
+functions.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+
+__all__ = ["descendants", "kill_trees", "main", "proc_table"]
 
 
 def proc_table() -> dict[int, tuple[int, int, str]]:
