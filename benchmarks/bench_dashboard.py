@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import fedlab  # first: quiets TensorFlow's start-up lines
-from fedlab.widgets import Dashboard
+from fedlab.ui.dashboard import Dashboard
 
 BUDGET_MS = 100.0  # the "well under 100 ms" for one round plus its redraw
 

@@ -7,10 +7,10 @@ Three ways to run ``FlowerConfig(num_clients=3, num_rounds=R)`` (FedAvg on digit
 
 * ``engine``: :meth:`FlowerConfig.simulate` — every client in this process, one compiled round;
 * ``flower fork``: :class:`fedlab.flower.LocalFederation` with SuperLink and SuperNodes as
-  processes on 127.0.0.1, each task process forked by :mod:`fedlab.flower_executor`;
+  processes on 127.0.0.1, each task process forked by :mod:`fedlab.flower.executor`;
 * ``flower spawn``: the same with Flower's own process model (a fresh Python per message,
   SuperNodes polling every 3 s);
-* ``flower sim``: Flower's *simulation* runtime (:func:`fedlab.flower_simulation.
+* ``flower sim``: Flower's *simulation* runtime (:func:`fedlab.flower.simulation.
   run_simulation_runtime`: the ServerApp and ClientApps in one Ray session on this machine).
 
 Prints each one's start-up, run time and median round, the ratios to the engine's median round,
@@ -29,7 +29,7 @@ import numpy as np
 
 import fedlab  # noqa: F401 - first: quiets TensorFlow's start-up lines
 from fedlab.flower import FlowerConfig, LocalFederation
-from fedlab.flower_simulation import run_simulation_runtime
+from fedlab.flower.simulation import run_simulation_runtime
 
 
 def _time_flower(config: FlowerConfig, task_processes: str) -> dict:

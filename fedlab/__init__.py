@@ -13,7 +13,9 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
 * :mod:`fedlab.engine` — the fast engine, run by :func:`fedlab.simulate`
 * :mod:`fedlab.history`, :mod:`fedlab.metrics`, :mod:`fedlab.plot`
 * :mod:`fedlab.playground` — client drift on a 2-D problem you can see (import it by name)
-* :mod:`fedlab.widgets` — the live Dashboard (import it by name)
+* :mod:`fedlab.ui` — the live panels, one module each (import each by name):
+  :mod:`fedlab.ui.dashboard` (the Dashboard), :mod:`fedlab.ui.split_explorer`,
+  :mod:`fedlab.ui.playground`, :mod:`fedlab.ui.privacy`, :mod:`fedlab.ui.personalization`
 * :mod:`fedlab.compression`, :mod:`fedlab.fine_tuning`, :mod:`fedlab.lora`,
   :mod:`fedlab.compute`, :mod:`fedlab.large_models`, :mod:`fedlab.keyboard` — large models:
   update codecs, pre-training and full/LoRA/head-only/BitFit fine-tuning, LoRA aggregation,
@@ -25,9 +27,9 @@ Importing fedlab first silences TensorFlow's start-up log lines and sets its thr
   local-only, fine-tuning, FedPer, Ditto, IFCA, multi-task heads; per-client test sets come from
   :func:`fedlab.partition.hold_out` (import them by name)
 * :mod:`fedlab.flower` — the same algorithms on Flower, every client a real process (needs
-  ``pip install 'fedlab-edu[flower]'``; import it by name); :mod:`fedlab.flower_executor` and
-  :mod:`fedlab.flower_node` make a local federation's rounds short; :mod:`fedlab.flower_simulation`
-  runs the same apps on Flower's simulation runtime (``'fedlab-edu[flower-simulation]'``, Ray)
+  ``pip install 'fedlab-edu[flower]'``; import it by name): the run's settings, the apps, a local
+  federation whose rounds are short on a laptop; :mod:`fedlab.flower.simulation` runs the same
+  apps on Flower's simulation runtime (``'fedlab-edu[flower-simulation]'``, Ray)
 """
 
 from fedlab.runtime import import_tensorflow_quietly

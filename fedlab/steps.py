@@ -354,8 +354,8 @@ def _encode_update(
     residual: Weights = (),
 ) -> tuple[Encoded, Weights]:
     """The client's half of :func:`compress_update`: the message it sends (encoded with a seeded
-    stream per round and client) and its new error-feedback residual (empty without). Shared
-    with the Flower ClientApp (:mod:`fedlab.flower`), which sends ``encoded.arrays`` for real."""
+    stream per round and client) and its new error-feedback residual (empty without). Shared with
+    the Flower ClientApp (:mod:`fedlab.flower.apps`), which sends ``encoded.arrays`` for real."""
     codec = _codec_of(compression)
     stream = np.random.SeedSequence([seed, _COMPRESSION, round_num, client_id])
     codec_seed = int(stream.generate_state(1)[0])
@@ -481,7 +481,7 @@ def server_step(
     empty for FedAvg) and participation K / ``num_clients``. When the aggregate was computed
     elsewhere (secure aggregation: the server learns only the weighted mean), pass it as
     ``aggregated_delta`` with ``stacked_deltas=None`` and only the server update runs.
-    :func:`run_round` and the Flower ServerApp (:mod:`fedlab.flower`) both call this.
+    :func:`run_round` and the Flower ServerApp (:mod:`fedlab.flower.apps`) both call this.
 
     Returns the new weights, the new server state, the aggregated update and the aggregate
     slot's statistics (``{}`` unless the algorithm reports some, e.g. DP-FedAvg's clipping).

@@ -285,7 +285,7 @@ print(
 # 1. **SCAFFOLD on the federation.** Run SCAFFOLD on it (`fedlab.flower.FlowerConfig(
 #    algorithm="scaffold", clients_per_round=2)`, two rounds). Its control variate c_k must stay
 #    on the client between rounds: where does it live in a deployment? (Look at `_client_train`
-#    in `fedlab/flower.py`.) Check the History still equals `simulate`'s.
+#    in `fedlab/flower/apps.py`.) Check the History still equals `simulate`'s.
 # 2. **Compress the uploads:** `fedlab.flower.FlowerConfig(compression="topk",
 #    compression_fraction=0.05, error_feedback=True)`. How many bytes go up now, and does the
 #    History still equal `simulate`'s? Each client's error-feedback residual must survive between

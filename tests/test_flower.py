@@ -1,7 +1,7 @@
 """fedlab on Flower (fedlab.flower): settings checks, and real SuperLink/SuperNode processes.
 
 The end-to-end tests start Flower processes on 127.0.0.1 and take minutes: each Flower message
-runs in a process of its own, forked by fedlab.flower_executor (default) or, in one test, started
+runs in a process of its own, forked by fedlab.flower.executor (default) or, in one test, started
 fresh by Flower itself (importing TensorFlow each time). Flower is in the test extras: without
 ``flwr`` they fail with the install hint rather than skip.
 """

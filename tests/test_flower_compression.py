@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from fedlab import flower, steps
+from fedlab import steps
 from fedlab.compression import ErrorFeedback, Float16, StochasticQuantizer, TopK
-from fedlab.flower import FlowerConfig, LocalFederation, write_app
+from fedlab.flower import FlowerConfig, LocalFederation, apps, write_app
 
 # -- settings ---------------------------------------------------------------------------------
 
@@ -77,17 +77,17 @@ def _update(seed: int) -> list[np.ndarray]:
     ids=["topk+ef", "int8", "float16"],
 )
 def test_records_decode_to_exactly_what_compress_update_gives(compression):
-    app, _, _ = flower._require_flwr()
+    app, _, _ = apps._require_flwr()
     codec = steps._codec_of(compression)  # the codec the server decodes with
     shapes = [(5, 4), (4,)]
     has_residual = isinstance(compression, ErrorFeedback)
     residual = reference_residual = compression.init(_update(0)) if has_residual else []
     for round_num in (1, 2, 3):  # client 7's residual carried from round to round
         delta = _update(round_num)
-        arrays, about, residual = flower._compressed_reply(
+        arrays, about, residual = apps._compressed_reply(
             app, compression, delta, round_num, 7, 11, residual
         )
-        decoded = flower._decode_reply(codec, arrays, about, shapes)
+        decoded = apps._decode_reply(codec, arrays, about, shapes)
         expected, num_bytes, reference_residual = steps.compress_update(
             compression, delta, round_num, 7, 11, reference_residual
         )
@@ -100,7 +100,7 @@ def test_records_decode_to_exactly_what_compress_update_gives(compression):
         dtypes = {name: array.numpy().dtype for name, array in arrays.items()}
         payload = sum(array.numpy().nbytes for array in arrays.values())
         assert payload == num_bytes
-        assert num_bytes < flower._record_bytes(arrays) <= num_bytes + 160 * len(arrays)
+        assert num_bytes < apps._record_bytes(arrays) <= num_bytes + 160 * len(arrays)
     if has_residual:
         assert dtypes == {"indices": np.dtype(np.int32), "values": np.dtype(np.float32)}
         assert num_bytes == 8 * 3  # ceil(0.1 * 24) = 3 coordinates: int32 index + float32 value
@@ -112,10 +112,10 @@ def test_records_decode_to_exactly_what_compress_update_gives(compression):
 
 
 def test_a_stochastic_codec_uses_the_round_and_client_stream():
-    app, _, _ = flower._require_flwr()
+    app, _, _ = apps._require_flwr()
     codec = StochasticQuantizer(bits=2, block_size=24)
     codes = [
-        flower._compressed_reply(app, codec, _update(0), r, k, 0, [])[0]["codes"].numpy()
+        apps._compressed_reply(app, codec, _update(0), r, k, 0, [])[0]["codes"].numpy()
         for r, k in [(1, 0), (1, 0), (2, 0), (1, 1)]
     ]
     assert np.array_equal(codes[0], codes[1])  # same round and client: same codes
@@ -123,17 +123,17 @@ def test_a_stochastic_codec_uses_the_round_and_client_stream():
 
 
 def test_server_refuses_updates_it_cannot_decode():
-    app, _, _ = flower._require_flwr()
-    arrays, about, _ = flower._compressed_reply(app, TopK(0.5), _update(0), 1, 0, 0, [])
+    app, _, _ = apps._require_flwr()
+    arrays, about, _ = apps._compressed_reply(app, TopK(0.5), _update(0), 1, 0, 0, [])
     with pytest.raises(ValueError, match="encoded its update with .*'fraction': 0.5.* the run"):
-        flower._decode_reply(TopK(0.1), arrays, about, [(5, 4), (4,)])
+        apps._decode_reply(TopK(0.1), arrays, about, [(5, 4), (4,)])
     with pytest.raises(ValueError, match=r"has shapes \[\(5, 4\), \(4,\)\], the model"):
-        flower._decode_reply(TopK(0.5), arrays, about, [(4, 5), (4,)])
-    plain = app.RecordDict({"arrays": flower._arrays(app, _update(0))})
+        apps._decode_reply(TopK(0.5), arrays, about, [(4, 5), (4,)])
+    plain = app.RecordDict({"arrays": apps._arrays(app, _update(0))})
     with pytest.raises(ValueError, match="sent them uncompressed"):
-        flower._received_update(plain, TopK(0.5), [(5, 4), (4,)])
+        apps._received_update(plain, TopK(0.5), [(5, 4), (4,)])
     np.testing.assert_array_equal(
-        flower._received_update(plain, None, [(5, 4), (4,)])[1], _update(0)[1]
+        apps._received_update(plain, None, [(5, 4), (4,)])[1], _update(0)[1]
     )
 
 

@@ -1,4 +1,4 @@
-"""fedlab.flower_executor and fedlab.flower_node without a federation: the forked task process
+"""fedlab.flower.executor and fedlab.flower.node without a federation: the forked task process
 gets exactly the command line Flower's own executor would start, children are reaped, and the
 SuperNode's waits are capped. (End to end they run in tests/test_flower.py.)"""
 
@@ -13,8 +13,9 @@ from flwr.supercore.inflatable import inflatable_utils
 from flwr.supercore.superexec.executor.subprocess_executor import SubprocessExecutor
 from flwr.supercore.superexec.executor.types import ExecutionSpec, LaunchResultStatus
 
-from fedlab import flower_executor, flower_node
-from fedlab.flower_executor import ForkExecutor
+from fedlab.flower import executor as flower_executor
+from fedlab.flower import node as flower_node
+from fedlab.flower.executor import ForkExecutor
 
 
 def _spec(task_type, **overrides) -> ExecutionSpec:

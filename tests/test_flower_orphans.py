@@ -1,7 +1,7 @@
 """A LocalFederation leaves nothing behind when its owner dies (issue 18): the owner — a Python
 process standing in for a notebook kernel — is really killed (SIGKILL, SIGTERM), mid-run, and
 within seconds no process of the federation is left, no port listens and its temporary folder
-is gone (fedlab/flower_watchdog.py)."""
+is gone (fedlab/flower/watchdog.py)."""
 
 import json
 import os

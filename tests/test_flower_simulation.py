@@ -1,4 +1,4 @@
-"""fedlab on Flower's simulation runtime (fedlab.flower_simulation): argument checks, the install
+"""fedlab on Flower's simulation runtime (fedlab.flower.simulation): argument checks, the install
 hint without Ray, and one end-to-end run that must equal fedlab's engine.
 
 The end-to-end test needs ``flwr[simulation]`` (Ray, in the test extras) and takes one to two
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fedlab.flower import FlowerConfig
-from fedlab.flower_simulation import RUN_MARKER, SIMULATION_HINT, run_simulation_runtime
+from fedlab.flower.simulation import RUN_MARKER, SIMULATION_HINT, run_simulation_runtime
 
 # -- arguments (fast, no Ray needed) ------------------------------------------------------------
 
@@ -76,7 +76,7 @@ def no_ray_env(tmp_path_factory):
 def test_missing_ray_names_the_install_command(no_ray_env):
     result = _python(
         "from fedlab.flower import FlowerConfig\n"
-        "from fedlab.flower_simulation import run_simulation_runtime\n"
+        "from fedlab.flower.simulation import run_simulation_runtime\n"
         "try:\n"
         "    run_simulation_runtime(FlowerConfig(num_rounds=1))\n"
         "except ImportError as error:\n"
@@ -94,7 +94,7 @@ def test_child_without_ray_writes_the_hint_as_the_run_error(no_ray_env, tmp_path
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"run_config": {"history-path": str(history)}}))
     result = subprocess.run(
-        [sys.executable, "-m", "fedlab.flower_simulation", str(spec)],
+        [sys.executable, "-m", "fedlab.flower.simulation", str(spec)],
         env=no_ray_env,
         capture_output=True,
         text=True,
@@ -253,15 +253,15 @@ class _FlakyRay:
 
 
 def test_ray_start_is_retried_after_a_start_up_timeout(monkeypatch):
-    from fedlab import flower_simulation
+    from fedlab.flower import simulation
 
-    monkeypatch.setattr(flower_simulation.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(simulation.time, "sleep", lambda seconds: None)
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # _start_ray extends it
     ray = _FlakyRay(failures=2)
-    flower_simulation._start_ray(ray, {})
+    simulation._start_ray(ray, {})
     assert ray.calls == ["init", "shutdown", "init", "shutdown", "init"]
 
     ray = _FlakyRay(failures=3)
     with pytest.raises(RuntimeError, match="Ray did not start in 3 attempts"):
-        flower_simulation._start_ray(ray, {})
+        simulation._start_ray(ray, {})
     assert ray.calls.count("shutdown") == 3

@@ -1,11 +1,11 @@
-"""fedlab.personalization_panel: the personalisation panel, driven from code."""
+"""fedlab.ui.personalization: the personalisation panel, driven from code."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import fedlab
-from fedlab.personalization_panel import PersonalizationPanel
+from fedlab.ui.personalization import PersonalizationPanel
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The client-drift playground: exact algorithms on quadratics, their closed-form fixed points, plots, panel."""
+"""The client-drift playground: exact algorithms on quadratics, their closed-form fixed points, plots
+(fedlab.playground), and its panel (fedlab.ui.playground)."""
 
 import matplotlib
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st  # noqa: E402
 from fedlab import playground as pg  # noqa: E402
 from fedlab.playground import (  # noqa: E402
     ALGORITHMS,
-    Playground,
     QuadraticProblem,
     compare,
     fedavg_fixed_point,
@@ -25,6 +25,7 @@ from fedlab.playground import (  # noqa: E402
     scaffold_fixed_point,
     scaffold_round,
 )
+from fedlab.ui.playground import Playground  # noqa: E402
 
 # Two clients with diagonal curvatures: every formula splits into two 1-D ones, checkable by hand.
 DIAG_A = np.array([[1.0, 0.2], [0.3, 1.5]])  # client k's curvature is diag(DIAG_A[k])

@@ -1,4 +1,4 @@
-"""fedlab.privacy_panel: the DP-FedAvg panel, driven from code."""
+"""fedlab.ui.privacy: the DP-FedAvg panel, driven from code."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 import fedlab
 from fedlab.privacy import epsilon
-from fedlab.privacy_panel import PrivacyPanel
+from fedlab.ui.privacy import PrivacyPanel
 
 
 @pytest.fixture(scope="module")

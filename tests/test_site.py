@@ -338,8 +338,9 @@ LEFT_OUT = {
     "controls": "the live panels' sliders",
     "cli": "the command line: python -m fedlab run --help",
     "__main__": "the command line",
-    "flower_executor": "a process LocalFederation starts",
-    "flower_node": "a process LocalFederation starts",
+    "flower.executor": "a process LocalFederation starts",
+    "flower.node": "a process LocalFederation starts",
+    "flower.watchdog": "a process LocalFederation starts",
 }
 
 
@@ -347,14 +348,27 @@ def api_modules() -> list[str]:
     """The modules docs/api.md documents: the entries of its ``autosummary`` blocks, in order."""
     page = (ROOT / "docs/api.md").read_text(encoding="utf-8")
     blocks = re.findall(r"\.\. autosummary::\n(.*?)```", page, re.S)
-    return [name for block in blocks for name in re.findall(r"^   (fedlab\.\w+)$", block, re.M)]
+    pattern = r"^   (fedlab(?:\.\w+)+)$"
+    return [name for block in blocks for name in re.findall(pattern, block, re.M)]
 
 
 def readme_modules() -> list[str]:
-    """The ``fedlab/*.py`` files of README.md's architecture tree."""
+    """The modules of README.md's architecture tree, as fedlab names them: ``data`` for
+    ``fedlab/data.py``, ``flower`` for the package ``fedlab/flower/`` and ``flower.apps`` for
+    ``apps.py`` listed under it."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     tree = readme.split("\n```\nfedlab/\n", 1)[1].split("\n```", 1)[0]
-    return re.findall(r"^  (\w+)\.py\b", tree, re.M)
+    modules, package = [], None
+    for line in tree.splitlines():
+        if match := re.match(r"  (\w+)\.py\b", line):
+            modules.append(match[1])
+            package = None
+        elif match := re.match(r"  (\w+)/", line):
+            modules.append(match[1])
+            package = match[1]
+        elif package and (match := re.match(r"    (\w+)\.py\b", line)):
+            modules.append(f"{package}.{match[1]}")
+    return modules
 
 
 def test_the_api_reference_has_every_public_module_of_the_readme_once():
@@ -366,8 +380,15 @@ def test_the_api_reference_has_every_public_module_of_the_readme_once():
     assert missing == [], f"public modules with no API page (add them to docs/api.md): {missing}"
     assert not {f"fedlab.{m}" for m in LEFT_OUT} & set(listed)
     for name in listed:  # each one a module of the package, not a typo
-        module = ROOT / "fedlab" / name.split(".")[1]
+        module = ROOT.joinpath(*name.split("."))
         assert module.with_suffix(".py").is_file() or (module / "__init__.py").is_file(), name
+
+
+def test_the_readme_tree_names_the_modules_of_the_subpackages():
+    modules = readme_modules()
+    for name in ("flower", "flower.apps", "flower.federation", "ui", "ui.dashboard", "exercises"):
+        assert name in modules, name
+    assert "widgets" not in modules and "flower_executor" not in modules  # old paths: one line
 
 
 def test_inline_code_that_is_a_fedlab_name_is_found_and_followed_to_its_definition():
@@ -380,7 +401,10 @@ def test_inline_code_that_is_a_fedlab_name_is_found_and_followed_to_its_definiti
     assert api.resolve("fedlab.simulate") == "fedlab.engine.simulate"
     assert api.resolve("fedlab.FedAvg") == "fedlab.algorithms.FedAvg"
     assert api.resolve("fedlab.History.train_loss") == "fedlab.history.History.train_loss"
-    assert api.resolve("fedlab.widgets.Dashboard") == "fedlab.widgets.Dashboard"  # not imported
+    assert api.resolve("fedlab.ui.dashboard.Dashboard") == "fedlab.ui.dashboard.Dashboard"
+    assert api.resolve("fedlab.widgets.Dashboard") == "fedlab.ui.dashboard.Dashboard"  # moved
+    federation = "fedlab.flower.federation.LocalFederation"
+    assert api.resolve("fedlab.flower.LocalFederation") == federation  # a name of the package
     assert api.resolve("fedlab.steps") == "fedlab.steps"
     assert api.resolve("fedlab.history.RoundRecord.dropped") == "fedlab.history.RoundRecord.dropped"
     for typo in ("fedlab.simulat", "fedlab.History.no_such", "fedlab.no_module.x"):

@@ -12,7 +12,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fedlab import partition  # noqa: E402
-from fedlab.split_explorer import PARAMETER_OF, SCHEMES, SplitExplorer  # noqa: E402
+from fedlab.ui.split_explorer import PARAMETER_OF, SCHEMES, SplitExplorer  # noqa: E402
 
 LABELS = np.repeat(np.arange(10), 20)  # 200 examples, 20 of each class
 

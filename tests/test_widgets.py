@@ -13,7 +13,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from fedlab import DivergenceError, History  # noqa: E402
-from fedlab.widgets import Dashboard, _rounds_shown, client_loss_range, run_label  # noqa: E402
+from fedlab.ui.dashboard import Dashboard, _rounds_shown, client_loss_range, run_label  # noqa: E402
 
 SMALL = {"num_clients": 5, "clients_per_round": 5, "num_rounds": 4}
 PNG = b"\x89PNG\r\n\x1a\n"

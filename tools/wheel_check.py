@@ -13,9 +13,10 @@
    run twine``).
 3. **contents**: the wheel holds every file git tracks under ``fedlab/`` (fedlab reads no data
    files today; one added later must ship too) and every file a module opens beside itself
-   (``Path(__file__).with_name(...)``, ``importlib.resources`` ...: today ``flower_node.py``,
-   which :mod:`fedlab.flower` starts as a script), and nothing but fedlab and its
-   ``.dist-info``; the sdist holds ``pyproject.toml``, ``README.md`` and the same package files.
+   (``Path(__file__).with_name(...)``, ``importlib.resources`` ...: today ``flower/node.py`` and
+   ``flower/watchdog.py``, which :mod:`fedlab.flower.federation` starts as scripts), and nothing
+   but fedlab and its ``.dist-info``; the sdist holds ``pyproject.toml``, ``README.md`` and the
+   same package files.
 4. **venv**: a new venv in a temporary folder outside the checkout (``--python`` picks the
    interpreter) with ``fedlab-edu[test] @ <the wheel>``: the wheel, not editable, and its test
    extras (uv if it is next to this Python or on PATH, else pip; ``--installer``).
@@ -56,7 +57,7 @@ WINDOWS = os.name == "nt"
 TEST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONHASHSEED": "0"}
 # `--tests` default: the package tests without the Flower end-to-end files (a real SuperLink and
 # SuperNodes, Ray: ~6.5 min of the whole folder's ~9 on 2 cores) and the browser test, plus one
-# Flower run, which starts fedlab/flower_node.py as a file and `python -m fedlab.flower_executor`:
+# Flower run, which starts fedlab/flower/node.py as a file and `python -m fedlab.flower.executor`:
 # the ways of using the wheel that importing it does not cover. `--tests all`: the whole folder.
 SLOW = [
     "tests/test_flower.py",
@@ -105,8 +106,8 @@ def package_files(root: Path = ROOT) -> list[str]:
 
 
 def files_read_beside_modules(root: Path = ROOT) -> dict[str, str]:
-    """``{"fedlab/flower_node.py": "fedlab/flower.py"}``: each file a module of fedlab opens from
-    its own folder (found by ``BESIDE_PATTERNS``), and the module that names it."""
+    """``{"fedlab/flower/node.py": "fedlab/flower/federation.py", ...}``: each file a module of
+    fedlab opens from its own folder (found by ``BESIDE_PATTERNS``), and the module that names it."""
     found = {}
     for module in sorted((root / PACKAGE).rglob("*.py")):
         text = module.read_text(encoding="utf-8")

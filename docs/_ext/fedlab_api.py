@@ -82,7 +82,7 @@ def resolve(name: str) -> str | None:
     target = parts[0]
     for i, part in enumerate(parts[1:], start=2):
         if isinstance(obj, ModuleType) and not hasattr(obj, part):
-            try:  # a submodule fedlab does not import itself (fedlab.widgets)
+            try:  # a submodule fedlab does not import itself (fedlab.ui.dashboard)
                 importlib.import_module(".".join(parts[:i]))
             except ImportError:  # no such module (or one whose dependency is missing)
                 return None
