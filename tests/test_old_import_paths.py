@@ -55,15 +55,6 @@ def test_fedlab_flower_has_the_names_it_had_as_one_module():
         fedlab.flower.no_such_app  # noqa: B018
 
 
-def test_the_flower_apps_flwr_run_loads_are_the_apps_modules():
-    """`write_app`'s module does `from fedlab import flower; server_app = flower.server_app`."""
-    pytest.importorskip("flwr")
-    from fedlab import flower
-    from fedlab.flower import apps
-
-    assert flower.server_app is apps.server_app and flower.client_app is apps.client_app
-
-
 def test_the_playground_panel_is_still_a_name_of_fedlab_playground():
     import fedlab.playground
     from fedlab.ui.playground import Playground
