@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fedlab.flower import FlowerConfig, LocalFederation, write_app
+from fedlab.flower.watchdog import running
 
 # -- settings (fast, no Flower needed) --------------------------------------------------------
 
@@ -116,15 +117,6 @@ def test_local_federation_checks_its_arguments():
 # -- end to end: SuperLink + SuperNodes as processes ------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    """Is process ``pid`` still there and not a zombie (ended, waiting to be reaped)?"""
-    try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _close(a: float, b: float, rel: float = 1e-4) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-7)
 
@@ -156,7 +148,7 @@ def federation():
         yield fed
     pids = fed.pids()  # with the Flower processes' children found when they were ended
     assert len(pids) > 4
-    assert not [pid for pid in pids if _alive(pid)], "processes still running after stop()"
+    assert not [pid for pid in pids if running(pid)], "processes still running after stop()"
 
 
 def test_fedavg_on_flower_equals_simulate(federation):
@@ -232,7 +224,7 @@ def test_killed_node_is_dropped_then_rejoins_and_every_process_ends():
     assert [r.dropped for r in history.rounds] == [(), (2,), ()]
     assert history.rounds[1].client_num_examples == history.rounds[0].client_num_examples[:2]
     assert np.isfinite(history.test_accuracy).all()
-    assert all(not _alive(pid) for pid in pids)
+    assert all(not running(pid) for pid in pids)
 
 
 def test_node_failure_with_fail_stops_and_keeps_the_history_so_far():
@@ -257,7 +249,7 @@ def test_processes_end_when_the_with_block_fails():
         with LocalFederation(1) as federation:
             # a SuperLink, a SuperNode and the executor that forks their task processes
             assert sorted(federation.processes) == ["executor", "superlink", "supernode0"]
-            assert all(_alive(p.pid) for p in federation.processes.values())
+            assert all(running(p.pid) for p in federation.processes.values())
             1 / 0  # noqa: B018
     pids = federation.pids()
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if running(pid)]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from fedlab.flower.watchdog import running
+
 ROOT = Path(__file__).resolve().parents[1]
 
 OWNER = textwrap.dedent(
@@ -41,14 +43,6 @@ OWNER = textwrap.dedent(
     threading.Event().wait()  # until killed
     """
 )
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def listening(port: int) -> bool:
@@ -78,17 +72,17 @@ def test_killing_the_owner_ends_every_process_port_and_folder(number, when):
                 set(info["pids"]) | set(json.loads(owner.stdout.readline())["pids"])
             )
         pids, ports, workdir = info["pids"], info["ports"], Path(info["workdir"])
-        assert len(pids) >= 4 and all(alive(p) for p in pids[:1])
+        assert len(pids) >= 4 and all(running(p) for p in pids[:1])
         assert all(listening(port) for port in ports) and workdir.is_dir()
         owner.send_signal(number)
         owner.wait(timeout=30)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            left = [p for p in pids if alive(p)] + [p for p in ports if listening(p)]
+            left = [p for p in pids if running(p)] + [p for p in ports if listening(p)]
             if not left and not workdir.exists():
                 break
             time.sleep(0.2)
-        assert [p for p in pids if alive(p)] == []
+        assert [p for p in pids if running(p)] == []
         assert [p for p in ports if listening(p)] == []
         assert not workdir.exists()
     finally:

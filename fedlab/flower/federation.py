@@ -36,16 +36,8 @@ from fedlab.flower.apps import INSTALL_HINT, _toml_value, write_app
 from fedlab.flower.config import FlowerConfig
 from fedlab.flower.watchdog import descendants as _descendants
 from fedlab.flower.watchdog import proc_table as _proc_table
+from fedlab.flower.watchdog import running as _running
 from fedlab.validate import check_choice, check_float, check_int
-
-
-def _running(pid: int) -> bool:
-    """Does ``pid`` exist and is it not a zombie (an ended process not yet reaped)?"""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _end_processes(

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["descendants", "kill_trees", "main", "proc_table"]
+__all__ = ["descendants", "kill_trees", "main", "proc_table", "running"]
 
 
 def proc_table() -> dict[int, tuple[int, int, str]]:
@@ -47,6 +47,20 @@ def proc_table() -> dict[int, tuple[int, int, str]]:
             continue
         table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0])
     return table
+
+
+def running(pid: int) -> bool:
+    """Does ``pid`` exist and is it not a zombie (an ended process not yet reaped)?
+
+    Example:
+        >>> running(os.getpid())
+        True
+    """
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def descendants(pid: int, table: dict[int, tuple[int, int, str]] | None = None) -> list[int]:
