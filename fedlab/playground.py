@@ -10,7 +10,7 @@ the clients' optima, *not* their plain average.
 
 On such a problem every algorithm in this module is exact float64 NumPy arithmetic (no sampling,
 full-batch gradients, every client in every round), so a thousand rounds take tens of
-milliseconds and what you see is the algorithm, not noise. Three closed forms make *client drift* precise:
+milliseconds and what you see is the algorithm, not noise. Closed forms make *client drift* precise:
 
 * **FedAvg.** τ local gradient steps with step size η map a client's start w to
   ``o_k + (I − ηA_k)^τ (w − o_k)``, so its update is Δ_k = −M_k (w − o_k) with
@@ -35,8 +35,18 @@ milliseconds and what you see is the algorithm, not noise. Three closed forms ma
 * **SCAFFOLD** corrects every local gradient by c − c_k (control variates). At a fixed point
   every c_k = ∇F_k(w) and c = Σ p_k c_k = ∇f(w) = 0, so w = w*: SCAFFOLD's fixed point is the
   true optimum for every τ and η (:func:`scaffold_fixed_point`).
+* **Different local steps per client, and FedNova.** ``local_steps`` may also be one τ_k per
+  client (a compute budget: a slow phone takes 2 steps a round while a laptop takes 20, as
+  ``max_local_steps`` per client in :func:`fedlab.simulate`); client k then takes τ_k steps and
+  every M_k and N_k above takes its own τ_k. As η → 0, M_k ≈ τ_k ηA_k, so FedAvg's point tends
+  to the optimum of the τ-weighted surrogate Σ p_k τ_k F_k, not of f
+  (:func:`surrogate_optimum`): clients that work more count more, Wang et al.'s (2020)
+  *objective inconsistency*. **FedNova** divides each client's update by its τ_k before
+  averaging (and rescales by τ_eff = Σ p_k τ_k), so its point
+  (Σ p_k M_k/τ_k)⁻¹ Σ p_k (M_k/τ_k) o_k tends to w* as η → 0 (:func:`fednova_fixed_point`).
+  It removes the inconsistency, not the drift: with equal τ_k it *is* FedAvg.
 
-Start with :func:`make_problem` and :func:`run` (or :func:`compare` for all three), draw with
+Start with :func:`make_problem` and :func:`run` (or :func:`compare` for the first three), draw with
 :func:`plot_run` / :func:`plot_comparison`, or explore with the
 :class:`~fedlab.ui.playground.Playground` panel (:mod:`fedlab.ui.playground`; also importable
 from here, as ``fedlab.playground.Playground``).
@@ -44,6 +54,7 @@ from here, as ``fedlab.playground.Playground``).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,9 +67,13 @@ from fedlab.plot import Drawn, new_figure
 from fedlab.validate import check_choice, check_float, check_int
 
 ALGORITHMS = ("fedavg", "fedprox", "scaffold")
-"""The algorithms :func:`run` knows, by the name it takes."""
+"""The three algorithms of the client-drift comparison, by the name :func:`run` takes: what
+:func:`compare` runs and the :class:`~fedlab.ui.playground.Playground` panel offers."""
 
-NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD"}
+ALL_ALGORITHMS = (*ALGORITHMS, "fednova")
+"""Every algorithm :func:`run` and :func:`fixed_point` know: :data:`ALGORITHMS` and FedNova."""
+
+NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx", "scaffold": "SCAFFOLD", "fednova": "FedNova"}
 """How each algorithm is written in titles and legends."""
 
 DEFAULT_START = (-3.0, 3.0)
@@ -66,7 +81,7 @@ DEFAULT_START = (-3.0, 3.0)
 
 MAX_ROUNDS = 10_000
 MAX_LOCAL_STEPS = 1_000
-_MAX_TRAJECTORY_POINTS = 5_000_000  # num_rounds × clients × (local_steps + 1): 80 MB of float64
+_MAX_TRAJECTORY_POINTS = 5_000_000  # num_rounds × clients × (τ_max + 1): 80 MB of float64
 
 
 # -- the problem ---------------------------------------------------------------------------------
@@ -307,7 +322,7 @@ def max_stable_lr(problem: QuadraticProblem, mu: float = 0.0) -> float:
     return float(2.0 / (problem.eigenvalues()[:, 1].max() + mu))
 
 
-# -- the three algorithms, one round at a time ---------------------------------------------------
+# -- the algorithms, one round at a time ---------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Round:
     """What one round did: the broadcast point, every client's local path and the new global model.
@@ -315,7 +330,10 @@ class Round:
     Attributes:
         broadcast: w, the global model sent to every client, shape [2].
         trajectories: each client's local iterates y_0 = w, y_1, …, y_τ, shape [K, τ + 1, 2].
-        update: the aggregated client update Δ = Σ_k p_k (y_τ,k − w), shape [2].
+            With τ_k steps per client the shape is [K, τ_max + 1, 2]: a client that has taken
+            its τ_k steps stays at its last iterate for the rest of the row.
+        update: the aggregated client update Δ = Σ_k p_k (y_τ,k − w), shape [2] (FedNova's is
+            τ_eff Σ_k p_k (y_τ,k − w) / τ_k, see :func:`fednova_round`).
         updated: the next global model, w + server_lr · Δ, shape [2].
         client_controls: SCAFFOLD's client variates c_k after the round, [K, 2] (else ``None``).
         server_control: SCAFFOLD's server variate c after the round, [2] (else ``None``).
@@ -337,7 +355,7 @@ class Round:
 def local_trajectories(
     problem: QuadraticProblem,
     w: ArrayLike,
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     mu: float = 0.0,
     corrections: ArrayLike | None = None,
@@ -352,16 +370,22 @@ def local_trajectories(
     corrections_k = c − c_k. All clients step together (a leading client axis); returns every
     iterate, shape [K, local_steps + 1, 2].
 
+    ``local_steps`` may also be one τ_k per client (K ints, 1 to :data:`MAX_LOCAL_STEPS`): a
+    compute budget, as ``max_local_steps`` in :func:`fedlab.simulate`. Client k then takes τ_k
+    steps; the shape is [K, τ_max + 1, 2], and a client that has finished stays at its last
+    iterate (as the engine's clients that ran out of batches stand still).
+
     Example:
         >>> problem = QuadraticProblem([np.diag([1.0, 0.25])], [[0.0, 0.0]])
         >>> local_trajectories(problem, [1.0, 0.0], local_steps=2, lr=0.5)[0].tolist()  # x halves
         [[1.0, 0.0], [0.5, 0.0], [0.25, 0.0]]
+        >>> two = QuadraticProblem([np.eye(2), np.eye(2)], [[0.0, 0.0], [0.0, 0.0]])
+        >>> local_trajectories(two, [1.0, 0.0], local_steps=[1, 3], lr=0.5)[:, :, 0].tolist()
+        [[1.0, 0.5, 0.5, 0.5], [1.0, 0.5, 0.25, 0.125]]
     """
     _check_problem(problem)
     w = _point("w", w)
-    local_steps = check_int("local_steps", local_steps, low=1, high=MAX_LOCAL_STEPS)
-    lr = check_float("lr", lr, low=0.0, low_inclusive=False)
-    mu = check_float("mu", mu, low=0.0)
+    local_steps, lr, mu, _ = _check_steps(problem, local_steps, lr, mu, 1.0)
     if corrections is not None:
         corrections = _float_array("corrections", corrections)
         if corrections.shape != (problem.num_clients, 2):
@@ -374,31 +398,39 @@ def local_trajectories(
 def _local(
     problem: QuadraticProblem,
     w: np.ndarray,
-    local_steps: int,
+    local_steps: int | tuple[int, ...],
     lr: float,
     mu: float,
     corrections: np.ndarray | None,
 ) -> np.ndarray:
     a, o = problem.curvatures, problem.optima
-    path = np.empty((problem.num_clients, local_steps + 1, 2))
+    steps = _per_client(local_steps, problem.num_clients)
+    path = np.empty((problem.num_clients, steps.max() + 1, 2))
     y = np.broadcast_to(w, o.shape).copy()
     path[:, 0] = y
-    for step in range(1, local_steps + 1):
+    for step in range(1, steps.max() + 1):
         gradient = np.einsum("kij,kj->ki", a, y - o)  # ∇F_k(y), every client at once
         if mu:
             gradient += mu * (y - w)  # FedProx: pulled back towards the broadcast point
         if corrections is not None:
             gradient += corrections  # SCAFFOLD: c − c_k
-        y = y - lr * gradient
+        moving = (steps >= step)[:, None]  # a client that has taken its τ_k steps stands still
+        y = np.where(moving, y - lr * gradient, y)
         path[:, step] = y
     return path
 
 
 class _Local:
-    """The client-update slot for one run's settings: ``local(w, corrections)`` → [K, τ + 1, 2]."""
+    """The client-update slot for one run's settings: ``local(w, corrections)`` → [K, τ_max + 1, 2].
 
-    def __init__(self, problem: QuadraticProblem, local_steps: int, lr: float, mu: float):
+    ``local_steps`` is the checked int or tuple; ``steps`` holds τ_k per client, shape [K].
+    """
+
+    def __init__(
+        self, problem: QuadraticProblem, local_steps: int | tuple[int, ...], lr: float, mu: float
+    ):
         self.problem, self.local_steps, self.lr, self.mu = problem, local_steps, lr, mu
+        self.steps = _per_client(local_steps, problem.num_clients)
 
     def __call__(self, w: np.ndarray, corrections: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -416,20 +448,23 @@ class _ClosedFormLocal(_Local):
 
     The local gradient A_k(y − o_k) + μ(y − w) + corrections_k is H_k (y − t_k) with
     H_k = A_k + μI and t_k = H_k⁻¹ (A_k o_k + μw − corrections_k), so after s steps
-    y_s = t_k + (I − ηH_k)^s (w − t_k). The powers are computed once per run, which makes a round
-    cost the same for any τ; tests check it against the step-by-step loop.
+    y_s = t_k + (I − ηH_k)^min(s, τ_k) (w − t_k). The powers are computed once per run, which
+    makes a round cost the same for any τ; tests check it against the step-by-step loop.
     """
 
-    def __init__(self, problem: QuadraticProblem, local_steps: int, lr: float, mu: float):
+    def __init__(
+        self, problem: QuadraticProblem, local_steps: int | tuple[int, ...], lr: float, mu: float
+    ):
         super().__init__(problem, local_steps, lr, mu)
         eye = np.eye(2)
         hessian = problem.curvatures + mu * eye
         self.inverse = np.linalg.inv(hessian)
         step = eye - lr * hessian
-        powers = np.empty((problem.num_clients, local_steps + 1, 2, 2))
+        powers = np.empty((problem.num_clients, self.steps.max() + 1, 2, 2))
         powers[:, 0] = eye
-        for s in range(local_steps):
-            powers[:, s + 1] = powers[:, s] @ step
+        for s in range(self.steps.max()):
+            moving = (self.steps > s)[:, None, None]  # finished clients keep their last power
+            powers[:, s + 1] = np.where(moving, powers[:, s] @ step, powers[:, s])
         self.powers = powers
         self.pull = np.einsum("kij,kj->ki", problem.curvatures, problem.optima)  # A_k o_k
 
@@ -449,11 +484,13 @@ def _aggregate(problem: QuadraticProblem, w: np.ndarray, path: np.ndarray) -> np
 def fedavg_round(
     problem: QuadraticProblem,
     w: ArrayLike,
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     server_lr: float = 1.0,
 ) -> Round:
     """One FedAvg round: every client runs τ local GD steps from w; w ← w + server_lr · Σ p_k Δ_k.
+
+    ``local_steps`` is τ for every client or one τ_k per client (see :func:`local_trajectories`).
 
     Example:
         >>> problem = make_problem()
@@ -468,12 +505,14 @@ def fedavg_round(
 def fedprox_round(
     problem: QuadraticProblem,
     w: ArrayLike,
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     mu: float = 0.1,
     server_lr: float = 1.0,
 ) -> Round:
     """One FedProx round: FedAvg whose local gradients carry the proximal pull μ (y − w).
+
+    ``local_steps`` is τ for every client or one τ_k per client (see :func:`local_trajectories`).
 
     Example:
         >>> problem = make_problem()
@@ -484,7 +523,7 @@ def fedprox_round(
     """
     _check_problem(problem)
     w = _point("w", w)
-    local_steps, lr, mu, server_lr = _check_steps(local_steps, lr, mu, server_lr)
+    local_steps, lr, mu, server_lr = _check_steps(problem, local_steps, lr, mu, server_lr)
     return _fedprox(problem, w, _LoopLocal(problem, local_steps, lr, mu), server_lr)
 
 
@@ -494,12 +533,52 @@ def _fedprox(problem: QuadraticProblem, w: np.ndarray, local: _Local, server_lr:
     return Round(w, path, update, w + server_lr * update)
 
 
+def fednova_round(
+    problem: QuadraticProblem,
+    w: ArrayLike,
+    local_steps: int | Sequence[int] = 10,
+    lr: float = 0.1,
+    server_lr: float = 1.0,
+) -> Round:
+    """One FedNova round (Wang et al. 2020, plain local GD): each update divided by its τ_k.
+
+    Every client runs τ_k local GD steps from w, as in FedAvg; the server normalises,
+
+        Δ = τ_eff Σ_k p_k (y_τ,k − w) / τ_k,    τ_eff = Σ_k p_k τ_k,
+
+    and moves w ← w + server_lr · Δ. Dividing by τ_k lets each client count with its weight
+    p_k however many steps it took (in FedAvg the clients that take more steps pull harder:
+    :func:`surrogate_optimum`); τ_eff gives the step back its size. With the same τ on every
+    client, Δ is FedAvg's update (up to rounding in the last digit).
+
+    Example:
+        >>> problem = make_problem()
+        >>> nova = fednova_round(problem, [1.0, 1.0], local_steps=5).updated
+        >>> avg = fedavg_round(problem, [1.0, 1.0], local_steps=5).updated
+        >>> bool(np.allclose(nova, avg, rtol=0, atol=1e-12))  # same τ everywhere: FedAvg
+        True
+        >>> fednova_round(problem, [1.0, 1.0], local_steps=[1, 5, 20]).trajectories.shape
+        (3, 21, 2)
+    """
+    _check_problem(problem)
+    w = _point("w", w)
+    local_steps, lr, _, server_lr = _check_steps(problem, local_steps, lr, 0.0, server_lr)
+    return _fednova(problem, w, _LoopLocal(problem, local_steps, lr, 0.0), server_lr)
+
+
+def _fednova(problem: QuadraticProblem, w: np.ndarray, local: _Local, server_lr: float) -> Round:
+    path = local(w, None)
+    effective = problem.weights @ local.steps  # τ_eff = Σ p_k τ_k
+    update = effective * (problem.weights @ ((path[:, -1] - w) / local.steps[:, None]))
+    return Round(w, path, update, w + server_lr * update)
+
+
 def scaffold_round(
     problem: QuadraticProblem,
     w: ArrayLike,
     client_controls: ArrayLike | None = None,
     server_control: ArrayLike | None = None,
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     server_lr: float = 1.0,
 ) -> Round:
@@ -514,6 +593,11 @@ def scaffold_round(
     c = Σ p_k c_k stays true (the paper's plain mean, with weights p_k; equal by default). Both
     variates start at zero (``None``). In round one, then, SCAFFOLD is FedAvg.
 
+    With one τ_k per client (see :func:`local_trajectories`) client k divides by its own
+    τ_k · lr: (w − y_τ,k)/(τ_k · lr) is the mean corrected gradient along the path it walked, so
+    c_k⁺ still estimates ∇F_k and the fixed point stays w* (:func:`scaffold_fixed_point`).
+    Dividing by τ_max instead would shrink the variates of the clients that took fewer steps.
+
     Example:
         >>> problem = make_problem()
         >>> w = problem.global_optimum()
@@ -524,7 +608,7 @@ def scaffold_round(
     """
     _check_problem(problem)
     w = _point("w", w)
-    local_steps, lr, _, server_lr = _check_steps(local_steps, lr, 0.0, server_lr)
+    local_steps, lr, _, server_lr = _check_steps(problem, local_steps, lr, 0.0, server_lr)
     shape = (problem.num_clients, 2)
     c_k = (
         np.zeros(shape)
@@ -546,7 +630,7 @@ def _scaffold(
     server_lr: float,
 ) -> Round:
     path = local(w, c - c_k)
-    new_c_k = c_k - c + (w - path[:, -1]) / (local.local_steps * local.lr)
+    new_c_k = c_k - c + (w - path[:, -1]) / (local.steps[:, None] * local.lr)
     update = _aggregate(problem, w, path)
     new_c = c + problem.weights @ (new_c_k - c_k)
     return Round(w, path, update, w + server_lr * update, new_c_k, new_c)
@@ -564,11 +648,46 @@ def _point(name: str, value: ArrayLike) -> np.ndarray:
     return point
 
 
-def _check_steps(
-    local_steps: int, lr: float, mu: float, server_lr: float
-) -> tuple[int, float, float, float]:
+def _check_local_steps(local_steps: object, num_clients: int) -> int | tuple[int, ...]:
+    """``local_steps`` checked: an int (every client's τ) or a tuple of K ints (τ_k per client)."""
+    if isinstance(local_steps, numbers.Integral) and not isinstance(local_steps, bool):
+        return check_int("local_steps", local_steps, low=1, high=MAX_LOCAL_STEPS)
+    allowed = (
+        f"an integer in [1, {MAX_LOCAL_STEPS}] or {num_clients} such integers (one per client)"
+    )
+    if isinstance(local_steps, np.ndarray) and local_steps.ndim == 1:
+        local_steps = local_steps.tolist()
+    if isinstance(local_steps, str | bytes) or not isinstance(local_steps, Sequence):
+        raise TypeError(
+            f"local_steps must be {allowed}, got {type(local_steps).__name__} {local_steps!r}"
+        )
+    if len(local_steps) != num_clients:
+        raise ValueError(
+            f"local_steps must be {allowed}, got {len(local_steps)} values {list(local_steps)!r}"
+        )
+    return tuple(
+        check_int(f"local_steps[{k}]", steps, low=1, high=MAX_LOCAL_STEPS)
+        for k, steps in enumerate(local_steps)
+    )
+
+
+def _per_client(local_steps: int | tuple[int, ...], num_clients: int) -> np.ndarray:
+    """τ_k for every client, shape [K], from a checked ``local_steps``."""
     return (
-        check_int("local_steps", local_steps, low=1, high=MAX_LOCAL_STEPS),
+        np.full(num_clients, local_steps) if isinstance(local_steps, int) else np.array(local_steps)
+    )
+
+
+def _check_steps(
+    problem: QuadraticProblem,
+    local_steps: int | Sequence[int],
+    lr: float,
+    mu: float,
+    server_lr: float,
+) -> tuple[int | tuple[int, ...], float, float, float]:
+    _check_problem(problem)
+    return (
+        _check_local_steps(local_steps, problem.num_clients),
         check_float("lr", lr, low=0.0, low_inclusive=False),
         check_float("mu", mu, low=0.0),
         check_float("server_lr", server_lr, low=0.0, high=10.0, low_inclusive=False),
@@ -578,7 +697,6 @@ def _check_steps(
 # -- closed-form fixed points --------------------------------------------------------------------
 def _weighted_solve(problem: QuadraticProblem, m: np.ndarray, algorithm: str) -> np.ndarray:
     """(Σ p_k M_k)⁻¹ Σ p_k M_k o_k."""
-    _check_problem(problem)
     a = np.einsum("k,kij->ij", problem.weights, m)
     b = np.einsum("k,kij,kj->i", problem.weights, m, problem.optima)
     try:
@@ -590,12 +708,24 @@ def _weighted_solve(problem: QuadraticProblem, m: np.ndarray, algorithm: str) ->
         ) from error
 
 
-def _power(matrices: np.ndarray, exponent: int) -> np.ndarray:
-    return np.stack([np.linalg.matrix_power(m, exponent) for m in matrices])
+def _power(matrices: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """M_k^e_k for every client k."""
+    return np.stack(
+        [np.linalg.matrix_power(m, int(e)) for m, e in zip(matrices, exponents, strict=True)]
+    )
+
+
+def _fedavg_matrices(
+    problem: QuadraticProblem, local_steps: int | tuple[int, ...], lr: float
+) -> np.ndarray:
+    """M_k = I − (I − ηA_k)^τ_k for every client, shape [K, 2, 2]."""
+    eye = np.eye(2)
+    steps = _per_client(local_steps, problem.num_clients)
+    return eye - _power(eye - lr * problem.curvatures, steps)
 
 
 def fedavg_fixed_point(
-    problem: QuadraticProblem, local_steps: int = 10, lr: float = 0.1
+    problem: QuadraticProblem, local_steps: int | Sequence[int] = 10, lr: float = 0.1
 ) -> np.ndarray:
     """Where FedAvg with τ local GD steps of size η stops: (Σ p_k M_k)⁻¹ Σ p_k M_k o_k.
 
@@ -615,21 +745,29 @@ def fedavg_fixed_point(
     τ → ∞ every M_k → I, so the point slides towards the plain average Σ p_k o_k of the optima.
     Only identical curvatures (A_k = A for all k) keep it at w* for every τ.
 
+    With one τ_k per client (``local_steps`` a sequence of K ints) the derivation is the same
+    with M_k = I − (I − ηA_k)^τ_k. Then FedAvg misses w* even as η → 0 (unless the clients are
+    identical): M_k ≈ τ_k ηA_k, so the point tends to :func:`surrogate_optimum`, the optimum of
+    Σ p_k τ_k F_k, in which the clients that take more steps weigh more.
+
     Example:
         >>> problem = QuadraticProblem([np.diag([1.0, 1.0]), np.diag([3.0, 1.0])], [[0.0, 0.0], [4.0, 2.0]])
         >>> fedavg_fixed_point(problem, local_steps=1, lr=0.1).round(12).tolist()  # = w*
         [3.0, 1.0]
         >>> fedavg_fixed_point(problem, local_steps=1000, lr=0.1).round(12).tolist()  # mean of o_k
         [2.0, 1.0]
+        >>> fedavg_fixed_point(problem, local_steps=[1, 3], lr=1e-6).round(4).tolist()  # η → 0
+        [3.6, 1.5]
     """
-    local_steps, lr, _, _ = _check_steps(local_steps, lr, 0.0, 1.0)
-    eye = np.eye(2)
-    m = eye - _power(eye - lr * problem.curvatures, local_steps)
-    return _weighted_solve(problem, m, "FedAvg")
+    local_steps, lr, _, _ = _check_steps(problem, local_steps, lr, 0.0, 1.0)
+    return _weighted_solve(problem, _fedavg_matrices(problem, local_steps, lr), "FedAvg")
 
 
 def fedprox_fixed_point(
-    problem: QuadraticProblem, local_steps: int = 10, lr: float = 0.1, mu: float = 0.1
+    problem: QuadraticProblem,
+    local_steps: int | Sequence[int] = 10,
+    lr: float = 0.1,
+    mu: float = 0.1,
 ) -> np.ndarray:
     """Where FedProx stops: (Σ p_k N_k)⁻¹ Σ p_k N_k o_k, N_k = (I − (I − η(A_k + μI))^τ)(A_k + μI)⁻¹A_k.
 
@@ -637,7 +775,7 @@ def fedprox_fixed_point(
     z_k = (A_k + μI)⁻¹(A_k o_k + μw), the minimiser of F_k(y) + μ/2 ‖y − w‖². So τ local steps
     give y_τ = z_k + (I − η(A_k + μI))^τ (w − z_k), and since
     w − z_k = (A_k + μI)⁻¹ A_k (w − o_k), the client's update is Δ_k = −N_k (w − o_k). The server
-    stands still where Σ p_k N_k (w − o_k) = 0.
+    stands still where Σ p_k N_k (w − o_k) = 0. With one τ_k per client, N_k takes its own τ_k.
 
     μ = 0 gives N_k = M_k (FedAvg). With many local steps N_k → (A_k + μI)⁻¹A_k, whose
     eigenvalues λ/(λ + μ) go from 1 (μ = 0: the plain average of the optima) towards λ/μ
@@ -654,22 +792,104 @@ def fedprox_fixed_point(
         >>> bool(gap(2.0) < gap(0.5) < gap(0.0))
         True
     """
-    local_steps, lr, mu, _ = _check_steps(local_steps, lr, mu, 1.0)
+    local_steps, lr, mu, _ = _check_steps(problem, local_steps, lr, mu, 1.0)
     eye = np.eye(2)
     prox = problem.curvatures + mu * eye
-    m = (eye - _power(eye - lr * prox, local_steps)) @ np.linalg.solve(prox, problem.curvatures)
+    steps = _per_client(local_steps, problem.num_clients)
+    m = (eye - _power(eye - lr * prox, steps)) @ np.linalg.solve(prox, problem.curvatures)
     return _weighted_solve(problem, m, "FedProx")
 
 
-def scaffold_fixed_point(
-    problem: QuadraticProblem, local_steps: int = 10, lr: float = 0.1
+def fednova_fixed_point(
+    problem: QuadraticProblem, local_steps: int | Sequence[int] = 10, lr: float = 0.1
 ) -> np.ndarray:
-    """Where SCAFFOLD stops: the true optimum w*, for every τ and η.
+    """Where FedNova stops: (Σ p_k M_k/τ_k)⁻¹ Σ p_k (M_k/τ_k) o_k, M_k = I − (I − ηA_k)^τ_k.
 
-    Derivation. At a fixed point no variate moves, so (w − y_τ,k)/(τη) = c for every k; the
-    server's step Σ p_k (y_τ,k − w) = −τηc must be zero, so c = 0 and every client ends where it
-    began, y_τ,k = w. A corrected local step y ← y − η(A_k(y − o_k) − c_k) returns to its start
-    only if that start is its fixed point: c_k = A_k(w − o_k) = ∇F_k(w). Then
+    Derivation. The clients walk as in FedAvg, so Δ_k = −M_k (w − o_k) (see
+    :func:`fedavg_fixed_point`). The server moves by server_lr · τ_eff Σ p_k Δ_k / τ_k and
+    τ_eff = Σ p_k τ_k > 0, so it stands still exactly where Σ p_k (M_k/τ_k)(w − o_k) = 0, which
+    gives the formula (whatever server_lr is).
+
+    What the normalisation fixes, and what not. Expanding the power,
+    M_k/τ_k = ηA_k − (τ_k − 1)/2 · η²A_k² + …, so M_k/τ_k is proportional to ηA_k only to first
+    order in η:
+
+    * as η → 0 the point tends to w* (the error shrinks like η · τ_max), while FedAvg's tends to
+      :func:`surrogate_optimum`, which is not w* when the τ_k differ: FedNova removes the
+      *objective inconsistency*;
+    * for η > 0 it keeps the drift of the local steps: with the same τ on every client it *is*
+      FedAvg's point (the 1/τ cancels), so it equals w* exactly only when every τ_k = 1 (or the
+      clients are identical).
+
+    On ``make_problem()`` (3 clients, seed 0) with τ_k = (1, 5, 20), the distances of the fixed
+    points to w* are (the surrogate optimum lies 0.695 from w*):
+
+    =====  =======  ======  ==========================
+    η      FedNova  FedAvg  FedAvg from the surrogate
+    =====  =======  ======  ==========================
+    0.1    0.600    0.565   0.361
+    0.01   0.0534   0.676   0.0305
+    0.001  0.00525  0.693   0.00295
+    =====  =======  ======  ==========================
+
+    FedNova's error falls tenfold with η (about 5.3 η here, i.e. 0.27 η τ_max), while FedAvg's
+    settles at the surrogate's 0.695. At η = 0.1, where η τ_max = 2 is far from small, FedNova
+    is *no better* than FedAvg: the first-order argument does not hold there, and both points
+    are dominated by the drift of the long local runs. SCAFFOLD reaches w* at every η.
+
+    Example:
+        >>> problem = make_problem()
+        >>> w_star = problem.global_optimum()
+        >>> [round(float(np.linalg.norm(fednova_fixed_point(problem, [1, 5, 20], lr) - w_star)), 4)
+        ...  for lr in (0.01, 0.001)]
+        [0.0534, 0.0053]
+        >>> same_tau = fednova_fixed_point(problem, 10, 0.1), fedavg_fixed_point(problem, 10, 0.1)
+        >>> bool(np.allclose(*same_tau))  # the same τ everywhere: FedAvg's point
+        True
+    """
+    local_steps, lr, _, _ = _check_steps(problem, local_steps, lr, 0.0, 1.0)
+    steps = _per_client(local_steps, problem.num_clients)
+    m = _fedavg_matrices(problem, local_steps, lr) / steps[:, None, None]
+    return _weighted_solve(problem, m, "FedNova")
+
+
+def surrogate_optimum(
+    problem: QuadraticProblem, local_steps: int | Sequence[int] = 10
+) -> np.ndarray:
+    """The optimum of FedAvg's surrogate Σ_k p_k τ_k F_k: (Σ p_k τ_k A_k)⁻¹ Σ p_k τ_k A_k o_k.
+
+    Where FedAvg goes as η → 0 when the clients take different numbers of local steps τ_k
+    (Wang et al. 2020's *objective inconsistency*). Since
+    M_k = I − (I − ηA_k)^τ_k = τ_k ηA_k (I + O(η τ_k)), the common factor η cancels in
+    :func:`fedavg_fixed_point`'s (Σ p_k M_k)⁻¹ Σ p_k M_k o_k, which tends to this point: the
+    minimiser of f with each client's weight p_k replaced by p_k τ_k (renormalised). It is w*
+    when every client takes the same τ, or when the clients are identical; otherwise FedAvg
+    solves the wrong problem even with a vanishing step size, and :func:`fednova_fixed_point`
+    tends to w* instead.
+
+    Example:
+        >>> problem = QuadraticProblem(
+        ...     [np.diag([1.0, 1.0]), np.diag([3.0, 1.0])], [[0.0, 0.0], [4.0, 2.0]]
+        ... )
+        >>> surrogate_optimum(problem, [1, 3]).tolist()  # x: 3·3·4/(1 + 9); y: 3·2/(1 + 3)
+        [3.6, 1.5]
+        >>> bool(np.allclose(surrogate_optimum(problem, 7), problem.global_optimum()))
+        True
+    """
+    _check_problem(problem)
+    steps = _per_client(_check_local_steps(local_steps, problem.num_clients), problem.num_clients)
+    return _weighted_solve(problem, steps[:, None, None] * problem.curvatures, "the surrogate")
+
+
+def scaffold_fixed_point(
+    problem: QuadraticProblem, local_steps: int | Sequence[int] = 10, lr: float = 0.1
+) -> np.ndarray:
+    """Where SCAFFOLD stops: the true optimum w*, for every τ (one or one per client) and η.
+
+    Derivation. At a fixed point no variate moves, so (w − y_τ,k)/(τ_k η) = c for every k; the
+    server's step Σ p_k (y_τ,k − w) = −ηc Σ p_k τ_k must be zero, so c = 0 and every client ends
+    where it began, y_τ,k = w. A corrected local step y ← y − η(A_k(y − o_k) − c_k) returns to
+    its start only if that start is its fixed point: c_k = A_k(w − o_k) = ∇F_k(w). Then
     ∇f(w) = Σ p_k ∇F_k(w) = Σ p_k c_k = c = 0, i.e. w = w*. (Whether the rounds *reach* it depends
     on η and τ, as for any iteration; the local bound of :func:`max_stable_lr` is necessary.)
 
@@ -678,30 +898,31 @@ def scaffold_fixed_point(
         >>> bool(np.array_equal(scaffold_fixed_point(problem, 50, 0.1), problem.global_optimum()))
         True
     """
-    _check_problem(problem)
-    _check_steps(local_steps, lr, 0.0, 1.0)
+    _check_steps(problem, local_steps, lr, 0.0, 1.0)
     return problem.global_optimum()
 
 
 def fixed_point(
     problem: QuadraticProblem,
     algorithm: str = "fedavg",
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     mu: float = 0.0,
 ) -> np.ndarray:
-    """The closed-form fixed point of ``algorithm`` (one of :data:`ALGORITHMS`).
+    """The closed-form fixed point of ``algorithm`` (one of :data:`ALL_ALGORITHMS`).
 
     Example:
         >>> problem = make_problem()
         >>> bool(np.array_equal(fixed_point(problem, "fedavg", 10, 0.1), fedavg_fixed_point(problem, 10, 0.1)))
         True
     """
-    check_choice("algorithm", algorithm, ALGORITHMS)
+    check_choice("algorithm", algorithm, ALL_ALGORITHMS)
     if algorithm == "fedavg":
         return fedavg_fixed_point(problem, local_steps, lr)
     if algorithm == "fedprox":
         return fedprox_fixed_point(problem, local_steps, lr, mu)
+    if algorithm == "fednova":
+        return fednova_fixed_point(problem, local_steps, lr)
     return scaffold_fixed_point(problem, local_steps, lr)
 
 
@@ -715,14 +936,16 @@ class PlaygroundRun:
 
     Attributes:
         problem: the problem run on.
-        algorithm: ``"fedavg"``, ``"fedprox"`` or ``"scaffold"``.
-        local_steps: τ, local GD steps per round.
+        algorithm: ``"fedavg"``, ``"fedprox"``, ``"scaffold"`` or ``"fednova"``.
+        local_steps: τ, local GD steps per round: an int, or a tuple of τ_k per client.
         lr: η, the clients' step size.
         mu: FedProx's proximal weight μ (0 for the others).
         server_lr: the server's step size η_g.
         path: the global model before round 1 and after each round, shape [R + 1, 2].
-        trajectories: each round's client iterates, shape [R, K, τ + 1, 2].
-        updates: each round's aggregated update Δ = Σ p_k (y_τ,k − w), shape [R, 2].
+        trajectories: each round's client iterates, shape [R, K, τ_max + 1, 2] (a client that
+            has taken its τ_k steps stays at its last iterate).
+        updates: each round's aggregated update Δ = Σ p_k (y_τ,k − w) (FedNova's:
+            τ_eff Σ p_k (y_τ,k − w) / τ_k), shape [R, 2].
         loss: f(w) along ``path``, shape [R + 1].
         distance: ‖w − w*‖ along ``path``, shape [R + 1].
         optimum: the true optimum w*, shape [2].
@@ -741,7 +964,7 @@ class PlaygroundRun:
 
     problem: QuadraticProblem
     algorithm: str
-    local_steps: int
+    local_steps: int | tuple[int, ...]
     lr: float
     mu: float
     server_lr: float
@@ -762,12 +985,15 @@ class PlaygroundRun:
 
     @property
     def name(self) -> str:
-        """The algorithm as written in titles: ``"FedAvg"``, ``"FedProx"``, ``"SCAFFOLD"``."""
+        """The algorithm as written in titles: ``"FedAvg"``, ``"SCAFFOLD"``, ``"FedNova"``..."""
         return NAMES[self.algorithm]
 
     @property
     def label(self) -> str:
-        """The algorithm and its settings, e.g. ``"FedProx (τ=10, η=0.1, μ=1)"``."""
+        """The algorithm and its settings, e.g. ``"FedProx (τ=10, η=0.1, μ=1)"``.
+
+        With one τ_k per client: ``"FedNova (τ=(1, 5, 20), η=0.01)"``.
+        """
         mu = f", μ={self.mu:g}" if self.algorithm == "fedprox" else ""
         return f"{self.name} (τ={self.local_steps}, η={self.lr:g}{mu})"
 
@@ -790,7 +1016,7 @@ class PlaygroundRun:
 def run(
     problem: QuadraticProblem,
     algorithm: str = "fedavg",
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     mu: float = 0.0,
     num_rounds: int = 50,
@@ -799,13 +1025,19 @@ def run(
 ) -> PlaygroundRun:
     """Run ``num_rounds`` rounds of ``algorithm`` from ``start`` and keep every number.
 
-    Each round does what :func:`fedavg_round` / :func:`fedprox_round` / :func:`scaffold_round`
-    do, with the same aggregation and server code; only the clients' local steps are computed
+    ``algorithm`` is one of :data:`ALL_ALGORITHMS`. Each round does what :func:`fedavg_round` /
+    :func:`fedprox_round` / :func:`scaffold_round` / :func:`fednova_round` do, with the same
+    aggregation and server code; only the clients' local steps are computed
     in closed form, y_s = t_k + (I − η(A_k + μI))^s (w − t_k), so that a round costs the same
     for any τ (the tests check it against the step-by-step rounds). ``mu`` belongs to FedProx
     (the other algorithms need ``mu=0``). An ``lr`` at or above :func:`max_stable_lr` raises
     ValueError: the clients' own gradient descent would diverge. A run that diverges for
-    another reason (a large ``server_lr``) ends in inf/nan; see :attr:`PlaygroundRun.diverged`.
+    another reason ends in inf/nan (see :attr:`PlaygroundRun.diverged`): a large ``server_lr``,
+    or FedNova with very different τ_k, whose server step τ_eff/τ_k magnifies the update of a
+    client that took few steps (τ_k = (1, 1, 100) at η = 0.1 on :func:`make_problem` does).
+
+    ``local_steps`` is τ for every client or one τ_k per client (see :func:`local_trajectories`);
+    the trajectories then have τ_max + 1 points per client and round.
 
     Example:
         >>> problem = make_problem()
@@ -816,25 +1048,26 @@ def run(
         >>> bool(scaffold.distance[-1] < 1e-8)
         True
     """
-    check_choice("algorithm", algorithm, ALGORITHMS)
-    local_steps, lr, mu, server_lr = _check_steps(local_steps, lr, mu, server_lr)
+    check_choice("algorithm", algorithm, ALL_ALGORITHMS)
+    local_steps, lr, mu, server_lr = _check_steps(problem, local_steps, lr, mu, server_lr)
     num_rounds = check_int("num_rounds", num_rounds, low=0, high=MAX_ROUNDS)
     w = _point("start", start)
-    _check_problem(problem)
     if mu and algorithm != "fedprox":
         raise ValueError(
             f"mu is FedProx's proximal weight; algorithm={algorithm!r} does not use it (pass mu=0)"
         )
     _check_stable(problem, lr, mu)
-    points = num_rounds * problem.num_clients * (local_steps + 1)
+    longest = int(np.max(local_steps))  # τ_max
+    points = num_rounds * problem.num_clients * (longest + 1)
     if points > _MAX_TRAJECTORY_POINTS:
         raise ValueError(
             f"num_rounds × clients × (local_steps + 1) must be at most {_MAX_TRAJECTORY_POINTS:,} "
-            f"(every local step is kept), got {points:,}; run fewer rounds or local steps"
+            f"(every local step is kept; the largest τ_k counts), got {points:,}; "
+            "run fewer rounds or local steps"
         )
     k = problem.num_clients
     path = np.empty((num_rounds + 1, 2))
-    trajectories = np.empty((num_rounds, k, local_steps + 1, 2))
+    trajectories = np.empty((num_rounds, k, longest + 1, 2))
     updates = np.empty((num_rounds, 2))
     scaffold = algorithm == "scaffold"
     controls = np.zeros((num_rounds + 1, k, 2)) if scaffold else None
@@ -846,6 +1079,8 @@ def run(
             if scaffold:
                 step = _scaffold(problem, w, controls[r], server_controls[r], local, server_lr)
                 controls[r + 1], server_controls[r + 1] = step.client_controls, step.server_control
+            elif algorithm == "fednova":
+                step = _fednova(problem, w, local, server_lr)
             else:
                 step = _fedprox(problem, w, local, server_lr)
             trajectories[r], updates[r] = step.trajectories, step.update
@@ -886,7 +1121,7 @@ def _check_stable(problem: QuadraticProblem, lr: float, mu: float) -> None:
 
 def compare(
     problem: QuadraticProblem,
-    local_steps: int = 10,
+    local_steps: int | Sequence[int] = 10,
     lr: float = 0.1,
     mu: float = 2.0,
     num_rounds: int = 50,
@@ -1156,6 +1391,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ALGORITHMS",
+    "ALL_ALGORITHMS",
     "DEFAULT_START",
     "NAMES",
     "Playground",  # noqa: F822 - the panel, from fedlab.ui.playground (__getattr__ above)
@@ -1165,6 +1401,8 @@ __all__ = [
     "compare",
     "fedavg_fixed_point",
     "fedavg_round",
+    "fednova_fixed_point",
+    "fednova_round",
     "fedprox_fixed_point",
     "fedprox_round",
     "fixed_point",
@@ -1179,4 +1417,5 @@ __all__ = [
     "run",
     "scaffold_fixed_point",
     "scaffold_round",
+    "surrogate_optimum",
 ]

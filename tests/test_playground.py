@@ -13,17 +13,23 @@ from hypothesis import strategies as st  # noqa: E402
 from fedlab import playground as pg  # noqa: E402
 from fedlab.playground import (  # noqa: E402
     ALGORITHMS,
+    ALL_ALGORITHMS,
     QuadraticProblem,
     compare,
     fedavg_fixed_point,
     fedavg_round,
+    fednova_fixed_point,
+    fednova_round,
     fedprox_fixed_point,
     fedprox_round,
+    fixed_point,
+    local_trajectories,
     make_problem,
     max_stable_lr,
     run,
     scaffold_fixed_point,
     scaffold_round,
+    surrogate_optimum,
 )
 from fedlab.ui.playground import Playground  # noqa: E402
 
@@ -95,7 +101,7 @@ def test_heterogeneity_scales_the_clients_apart():
 
 def test_heterogeneity_zero_means_no_drift():
     problem = make_problem(num_clients=5, heterogeneity=0.0, seed=4)
-    for algorithm in ALGORITHMS:
+    for algorithm in ALL_ALGORITHMS:
         mu = 1.0 if algorithm == "fedprox" else 0.0
         result = run(problem, algorithm, local_steps=10, lr=0.2, mu=mu, num_rounds=300)
         assert result.distance[-1] < 1e-10, algorithm
@@ -218,19 +224,22 @@ def test_compare_runs_the_three_algorithms_on_one_problem():
 # -- the fast run equals the step-by-step rounds ---------------------------------------------
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_run_equals_the_rounds_one_by_one(algorithm):
+@pytest.mark.parametrize("local_steps", [6, (2, 6, 11, 1)], ids=["same_tau", "tau_per_client"])
+@pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
+def test_run_equals_the_rounds_one_by_one(algorithm, local_steps):
     problem = make_problem(num_clients=4, seed=3)
     mu = 0.7 if algorithm == "fedprox" else 0.0
-    result = run(problem, algorithm, local_steps=6, lr=0.08, mu=mu, num_rounds=25, server_lr=0.9)
+    result = run(problem, algorithm, local_steps, lr=0.08, mu=mu, num_rounds=25, server_lr=0.9)
     w, c_k, c = np.array(pg.DEFAULT_START), None, None
     for r in range(25):
         if algorithm == "scaffold":
-            step = scaffold_round(problem, w, c_k, c, 6, 0.08, 0.9)
+            step = scaffold_round(problem, w, c_k, c, local_steps, 0.08, 0.9)
             c_k, c = step.client_controls, step.server_control
             np.testing.assert_allclose(result.client_controls[r + 1], c_k, atol=1e-12)
+        elif algorithm == "fednova":
+            step = fednova_round(problem, w, local_steps, 0.08, 0.9)
         else:
-            step = fedprox_round(problem, w, 6, 0.08, mu, 0.9)
+            step = fedprox_round(problem, w, local_steps, 0.08, mu, 0.9)
         np.testing.assert_allclose(result.trajectories[r], step.trajectories, atol=1e-12)
         np.testing.assert_allclose(result.updates[r], step.update, atol=1e-12)
         w = step.updated
@@ -249,6 +258,232 @@ def test_local_trajectories_are_gradient_descent():
     for s in range(3):
         y = y - LR * (DIAG_A * (y - DIAG_O) + 0.5 * y)
         np.testing.assert_allclose(path[:, s + 1], y, atol=1e-15)
+
+
+# -- local steps per client, and FedNova -----------------------------------------------------
+
+HETERO = (1, 5, 20)  # τ_k for the three clients of make_problem(): a phone, a tablet, a laptop
+
+
+def hand_hetero_point(local_steps, lr, mu=0.0, normalise=False):
+    """hand_fedprox_point with τ_k per client; ``normalise``: FedNova's n_k / τ_k."""
+    taus = np.array(local_steps)[:, None]
+    n = (1 - (1 - lr * (DIAG_A + mu)) ** taus) * DIAG_A / (DIAG_A + mu)
+    if normalise:
+        n = n / taus
+    return (WEIGHTS @ (n * DIAG_O)) / (WEIGHTS @ n)
+
+
+EQUAL_TAU_PROBLEMS = [
+    TWO,
+    make_problem(),
+    make_problem(num_clients=5, seed=3, heterogeneity=1.5),
+    make_problem(num_clients=4, seed=1, weights=[1.0, 2.0, 3.0, 4.0]),
+]
+
+
+@pytest.mark.parametrize("problem", EQUAL_TAU_PROBLEMS, ids=["two", "default", "five", "weighted"])
+@pytest.mark.parametrize("tau", [1, 7, 30])
+def test_fednova_with_equal_local_steps_is_fedavg(problem, tau):
+    per_client = [tau] * problem.num_clients
+    for w in ([1.0, -2.0], [0.0, 0.0], problem.optima[0] + 0.5):
+        fedavg = fedavg_round(problem, w, tau, LR, server_lr=0.8)
+        for steps in (tau, per_client):
+            fednova = fednova_round(problem, w, steps, LR, server_lr=0.8)
+            np.testing.assert_array_equal(fednova.trajectories, fedavg.trajectories)
+            np.testing.assert_allclose(fednova.update, fedavg.update, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(fednova.updated, fedavg.updated, rtol=0, atol=1e-12)
+    nova, avg = run(problem, "fednova", tau, LR, num_rounds=60), run(problem, "fedavg", tau, LR)
+    np.testing.assert_allclose(nova.path[:51], avg.path, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(nova.fixed_point, avg.fixed_point, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        fednova_fixed_point(problem, per_client, LR), avg.fixed_point, rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("tau", [1, 4, 25])
+def test_the_same_tau_for_every_client_gives_todays_numbers(algorithm, tau):
+    problem = make_problem(num_clients=3, seed=2)
+    mu = 0.5 if algorithm == "fedprox" else 0.0
+    given = dict(lr=0.09, mu=mu, num_rounds=40, server_lr=0.9)
+    as_int = run(problem, algorithm, tau, **given)
+    for per_client in ([tau] * 3, (tau,) * 3, np.full(3, tau)):
+        as_list = run(problem, algorithm, per_client, **given)
+        for name in ("path", "trajectories", "updates", "fixed_point", "client_controls"):
+            np.testing.assert_array_equal(getattr(as_list, name), getattr(as_int, name), name)
+        assert as_list.local_steps == (tau, tau, tau) and as_int.local_steps == tau
+    w = [0.5, 1.5]
+    pairs = {
+        "fedavg": lambda steps: fedavg_round(problem, w, steps, 0.09),
+        "fedprox": lambda steps: fedprox_round(problem, w, steps, 0.09, mu),
+        "scaffold": lambda steps: scaffold_round(problem, w, problem.optima, [0.1, 0.2], steps),
+    }
+    a, b = pairs[algorithm](tau), pairs[algorithm]([tau] * 3)
+    np.testing.assert_array_equal(a.trajectories, b.trajectories)
+    np.testing.assert_array_equal(a.updated, b.updated)
+    np.testing.assert_array_equal(a.client_controls, b.client_controls)
+
+
+@pytest.mark.parametrize("local_steps", [HETERO, (20, 1, 5), (3, 3, 8)])
+@pytest.mark.parametrize("mu", [0.0, 0.7])
+def test_closed_form_local_steps_equal_the_loop_with_steps_per_client(local_steps, mu):
+    problem = make_problem()
+    corrections = np.array([[0.3, -0.2], [0.0, 0.5], [-0.4, 0.1]])
+    closed = pg._ClosedFormLocal(problem, local_steps, 0.1, mu)
+    loop = pg._LoopLocal(problem, local_steps, 0.1, mu)
+    longest = max(local_steps)
+    for w in (np.array([-3.0, 3.0]), np.array([0.7, -0.1])):
+        for c in (None, corrections):
+            path = loop(w, c)
+            assert path.shape == (3, longest + 1, 2)
+            np.testing.assert_allclose(closed(w, c), path, rtol=0, atol=1e-12)
+            for k, tau in enumerate(local_steps):
+                # client k alone, τ_k steps, then it stands still at its last iterate
+                alone = QuadraticProblem(problem.curvatures[k : k + 1], problem.optima[k : k + 1])
+                own = local_trajectories(
+                    alone, w, tau, 0.1, mu, None if c is None else c[k : k + 1]
+                )[0]
+                np.testing.assert_allclose(path[k, : tau + 1], own, rtol=0, atol=1e-13)
+                np.testing.assert_array_equal(
+                    path[k, tau:], np.repeat(path[k, tau : tau + 1], longest - tau + 1, 0)
+                )
+
+
+def test_fixed_points_with_steps_per_client_by_hand():
+    for taus, lr, mu in [((2, 9), LR, 0.0), ((1, 30), 0.05, 0.0), ((5, 3), LR, 1.5)]:
+        np.testing.assert_allclose(
+            fedprox_fixed_point(TWO, taus, lr, mu), hand_hetero_point(taus, lr, mu), atol=1e-13
+        )
+        if mu == 0.0:
+            np.testing.assert_allclose(
+                fedavg_fixed_point(TWO, taus, lr), hand_hetero_point(taus, lr), atol=1e-13
+            )
+            np.testing.assert_allclose(
+                fednova_fixed_point(TWO, taus, lr),
+                hand_hetero_point(taus, lr, normalise=True),
+                atol=1e-13,
+            )
+    surrogate = (WEIGHTS * [2, 9]) @ (DIAG_A * DIAG_O) / ((WEIGHTS * [2, 9]) @ DIAG_A)
+    np.testing.assert_allclose(surrogate_optimum(TWO, [2, 9]), surrogate, atol=1e-14)
+    np.testing.assert_allclose(surrogate_optimum(TWO, 9), TWO.global_optimum(), atol=1e-14)
+
+
+@pytest.mark.parametrize("problem, local_steps", [(make_problem(), HETERO), (TWO, (2, 9))])
+def test_runs_with_steps_per_client_converge_to_their_fixed_points(problem, local_steps):
+    lr = 0.1
+    for algorithm in ALL_ALGORITHMS:
+        mu = 1.0 if algorithm == "fedprox" else 0.0
+        result = run(problem, algorithm, local_steps, lr, mu=mu, num_rounds=3000)
+        expected = {
+            "fedavg": fedavg_fixed_point(problem, local_steps, lr),
+            "fedprox": fedprox_fixed_point(problem, local_steps, lr, mu),
+            "fednova": fednova_fixed_point(problem, local_steps, lr),
+            "scaffold": problem.global_optimum(),
+        }[algorithm]
+        np.testing.assert_array_equal(result.fixed_point, expected)
+        assert np.linalg.norm(result.path[-1] - expected) < 1e-8, algorithm
+        assert not np.allclose(result.path[0], expected)  # it had somewhere to go
+    # SCAFFOLD's variates end at ∇F_k(w*), whatever each client's τ_k
+    result = run(problem, "scaffold", local_steps, lr, num_rounds=3000)
+    grads = [problem.client_grad(k, result.optimum) for k in range(problem.num_clients)]
+    np.testing.assert_allclose(result.client_controls[-1], grads, atol=1e-8)
+
+
+def test_scaffold_divides_each_variate_by_its_own_steps():
+    w = np.array([1.0, -1.0])
+    step = scaffold_round(TWO, w, local_steps=[2, 9], lr=LR)  # c = c_k = 0: plain GD paths
+    ends = [step.trajectories[0, 2], step.trajectories[1, 9]]
+    np.testing.assert_allclose(
+        step.client_controls, [(w - ends[0]) / (2 * LR), (w - ends[1]) / (9 * LR)], atol=1e-15
+    )
+    np.testing.assert_allclose(step.server_control, WEIGHTS @ step.client_controls, atol=1e-15)
+
+
+def test_fednova_round_normalises_by_the_steps():
+    w = np.array([1.0, -1.0])
+    step = fednova_round(TWO, w, [2, 9], LR, server_lr=0.7)
+    deltas = step.trajectories[:, -1] - w
+    tau_eff = 0.4 * 2 + 0.6 * 9
+    expected = tau_eff * (0.4 * deltas[0] / 2 + 0.6 * deltas[1] / 9)
+    np.testing.assert_allclose(step.update, expected, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(step.updated, w + 0.7 * expected, rtol=0, atol=1e-14)
+    fedavg = fedavg_round(TWO, w, [2, 9], LR, server_lr=0.7)
+    np.testing.assert_array_equal(step.trajectories, fedavg.trajectories)  # same clients
+    assert np.linalg.norm(step.update - fedavg.update) > 0.1  # different server
+
+
+def test_as_lr_shrinks_fednova_reaches_the_optimum_and_fedavg_the_surrogate():
+    """τ_k = (1, 5, 20) stays fixed while η shrinks, so η τ_max → 0 (2, 0.2, 0.02).
+
+    That is the regime of the first-order argument: M_k/τ_k = ηA_k (I + O(η τ_k)). Scaling τ up
+    as η shrinks (η τ fixed) would keep M_k = I − (I − ηA_k)^τ_k ≈ I − exp(−η τ_k A_k) away from
+    proportional to A_k, and FedNova's error would not fall (checked at the end).
+    """
+    problem = make_problem()
+    w_star = problem.global_optimum()
+    surrogate = surrogate_optimum(problem, HETERO)
+    inconsistency = np.linalg.norm(surrogate - w_star)
+    assert 0.69 < inconsistency < 0.70  # measured: 0.695
+    lrs = (0.1, 0.01, 0.001)
+    nova = [np.linalg.norm(fednova_fixed_point(problem, HETERO, lr) - w_star) for lr in lrs]
+    avg = [np.linalg.norm(fedavg_fixed_point(problem, HETERO, lr) - w_star) for lr in lrs]
+    avg_to_surrogate = [
+        np.linalg.norm(fedavg_fixed_point(problem, HETERO, lr) - surrogate) for lr in lrs
+    ]
+    # measured: FedNova 0.600, 0.0534, 0.00525; FedAvg 0.565, 0.676, 0.693
+    assert 0.55 < nova[0] < 0.65 and 0.05 < nova[1] < 0.057 and 0.005 < nova[2] < 0.0057
+    assert 9 < nova[1] / nova[2] < 11  # linear in η
+    assert 0.5 < avg[0] < 0.6 and 0.66 < avg[1] < 0.69 and 0.685 < avg[2] < inconsistency
+    assert avg[2] > 100 * nova[2]
+    assert nova[0] > avg[0]  # at η τ_max = 2 the normalisation does not help: be honest
+    # FedAvg approaches the surrogate, linearly in η (measured 0.361, 0.0305, 0.00295)
+    assert avg_to_surrogate[0] > avg_to_surrogate[1] > avg_to_surrogate[2]
+    assert 9 < avg_to_surrogate[1] / avg_to_surrogate[2] < 11
+    # η τ fixed instead: FedNova's error stays (measured 0.053 at η = 0.01, 0.059 at η = 0.001)
+    scaled = fednova_fixed_point(problem, [10 * t for t in HETERO], 0.001)
+    assert np.linalg.norm(scaled - w_star) > 0.9 * nova[1]
+
+
+def test_fedavg_with_steps_per_client_misses_the_optimum_unless_clients_are_identical():
+    problem = make_problem()
+    w_star = problem.global_optimum()
+    for taus in (HETERO, (1, 1, 2), (3, 1, 1)):
+        assert np.linalg.norm(fedavg_fixed_point(problem, taus, 0.01) - w_star) > 0.05, taus
+        assert np.linalg.norm(surrogate_optimum(problem, taus) - w_star) > 0.05, taus
+    ones = [1, 1, 1]  # one step each: gradient descent, for both
+    np.testing.assert_allclose(fedavg_fixed_point(problem, ones, 0.1), w_star, atol=1e-12)
+    np.testing.assert_allclose(fednova_fixed_point(problem, ones, 0.1), w_star, atol=1e-12)
+    same = make_problem(heterogeneity=0.0, seed=5)
+    for point in (
+        fedavg_fixed_point(same, HETERO, 0.1),
+        fednova_fixed_point(same, HETERO, 0.1),
+        surrogate_optimum(same, HETERO),
+        run(same, "fedavg", HETERO, 0.1, num_rounds=300).path[-1],
+    ):
+        np.testing.assert_allclose(point, same.global_optimum(), atol=1e-12)
+
+
+def test_a_run_with_steps_per_client_is_labelled_and_drawn():
+    result = run(make_problem(), "fednova", HETERO, 0.01, num_rounds=4)
+    assert result.name == "FedNova" and result.label == "FedNova (τ=(1, 5, 20), η=0.01)"
+    assert result.trajectories.shape == (4, 3, 21, 2)
+    drawn = pg.plot_run(result)
+    np.testing.assert_array_equal(drawn.data["trajectories"], result.trajectories[-1])
+    plt.close(drawn.fig)
+    np.testing.assert_array_equal(
+        fixed_point(make_problem(), "fednova", HETERO, 0.01), result.fixed_point
+    )
+
+
+def test_compare_and_the_panel_keep_the_three_algorithms():
+    assert ALGORITHMS == ("fedavg", "fedprox", "scaffold")
+    assert ALL_ALGORITHMS == (*ALGORITHMS, "fednova")
+    assert [r.algorithm for r in compare(make_problem(), num_rounds=3)] == list(ALGORITHMS)
+    panel = Playground(num_rounds=5)
+    assert [value for _, value in panel.controls["algorithm"].options] == list(ALGORITHMS)
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        Playground(algorithm="fednova")
 
 
 # -- property tests --------------------------------------------------------------------------
@@ -299,6 +534,38 @@ def test_scaffold_converges_to_the_optimum_on_random_problems(problem, local_ste
     assert result.distance[-1] < 1e-8
     fedavg = run(problem, "fedavg", local_steps, lr, num_rounds=2000, start=(0.0, 0.0))
     np.testing.assert_allclose(fedavg.path[-1], fedavg.fixed_point, atol=1e-8)
+
+
+@st.composite
+def steps_per_client(draw, problem):
+    return draw(
+        st.lists(st.integers(1, 25), min_size=problem.num_clients, max_size=problem.num_clients)
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), problem=problems(), share=st.floats(0.05, 0.95))
+def test_fixed_points_with_steps_per_client_do_not_move(data, problem, share):
+    taus = data.draw(steps_per_client(problem))
+    lr = share * max_stable_lr(problem)
+    for algorithm, round_ in (("fedavg", fedavg_round), ("fednova", fednova_round)):
+        point = fixed_point(problem, algorithm, taus, lr)
+        np.testing.assert_allclose(round_(problem, point, taus, lr).updated, point, atol=1e-9)
+    prox_lr = share * max_stable_lr(problem, mu=0.5)
+    prox = fedprox_fixed_point(problem, taus, prox_lr, 0.5)
+    np.testing.assert_allclose(
+        fedprox_round(problem, prox, taus, prox_lr, 0.5).updated, prox, atol=1e-9
+    )
+    w_star = problem.global_optimum()
+    c_k = np.stack([problem.client_grad(k, w_star) for k in range(problem.num_clients)])
+    step = scaffold_round(problem, w_star, c_k, np.zeros(2), taus, lr)
+    np.testing.assert_allclose(step.updated, w_star, atol=1e-9)
+    np.testing.assert_allclose(step.client_controls, c_k, atol=1e-9)
+    # with every τ_k equal, FedNova's point is FedAvg's
+    same = [taus[0]] * problem.num_clients
+    np.testing.assert_allclose(
+        fednova_fixed_point(problem, same, lr), fedavg_fixed_point(problem, taus[0], lr), atol=1e-9
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -353,6 +620,54 @@ def test_make_problem_gives_valid_problems(num_clients, heterogeneity, seed, con
 def test_bad_arguments_raise_a_value_error_naming_them(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+THREE = make_problem()
+BAD_STEPS_CALLS = {
+    "run": lambda steps: run(THREE, "fednova", steps),
+    "fedavg_round": lambda steps: fedavg_round(THREE, [0.0, 0.0], steps),
+    "fedprox_round": lambda steps: fedprox_round(THREE, [0.0, 0.0], steps),
+    "fednova_round": lambda steps: fednova_round(THREE, [0.0, 0.0], steps),
+    "scaffold_round": lambda steps: scaffold_round(THREE, [0.0, 0.0], local_steps=steps),
+    "local_trajectories": lambda steps: local_trajectories(THREE, [0.0, 0.0], steps),
+    "fedavg_fixed_point": lambda steps: fedavg_fixed_point(THREE, steps),
+    "fednova_fixed_point": lambda steps: fednova_fixed_point(THREE, steps),
+    "fixed_point": lambda steps: fixed_point(THREE, "scaffold", steps),
+    "surrogate_optimum": lambda steps: surrogate_optimum(THREE, steps),
+}
+
+
+@pytest.mark.parametrize("call", BAD_STEPS_CALLS.values(), ids=BAD_STEPS_CALLS.keys())
+@pytest.mark.parametrize(
+    "steps, error, message",
+    [
+        (
+            [1, 2],
+            ValueError,
+            r"local_steps must be an integer in \[1, 1000\] or 3 such .*got 2 values",
+        ),
+        ([1, 2, 3, 4], ValueError, r"or 3 such integers \(one per client\), got 4 values"),
+        (0, ValueError, r"local_steps must be an integer in \[1, 1000\], got 0"),
+        ([1, 0, 2], ValueError, r"local_steps\[1\] must be an integer in \[1, 1000\], got 0"),
+        ([1, 2, 1001], ValueError, r"local_steps\[2\] must be an integer in \[1, 1000\]"),
+        (1.5, TypeError, r"local_steps must be an integer in \[1, 1000\] or 3 .*got float 1.5"),
+        ([1, 1.5, 2], TypeError, r"local_steps\[1\] must be an integer, got float 1.5"),
+        ([True, 1, 1], TypeError, r"local_steps\[0\] must be an integer, got bool"),
+        (np.array([1.0, 2.0, 3.0]), TypeError, r"local_steps\[0\] must be an integer, got float"),
+        ("abc", TypeError, r"local_steps must be an integer .* got str 'abc'"),
+        (None, TypeError, r"local_steps must be an integer .* got NoneType"),
+    ],
+)
+def test_bad_local_steps_raise_naming_local_steps(call, steps, error, message):
+    with pytest.raises(error, match=message):
+        call(steps)
+
+
+def test_the_trajectory_limit_counts_the_largest_tau():
+    # 2500 rounds · 2 clients · (1000 + 1) points > 5,000,000; the mean τ (500.5) would pass
+    for steps in ([1, 1000], [1000, 1]):
+        with pytest.raises(ValueError, match="the largest τ_k counts"):
+            run(TWO, local_steps=steps, num_rounds=2500)
 
 
 def test_wrong_types_raise_type_errors():
