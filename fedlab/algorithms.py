@@ -17,9 +17,11 @@ client update         ``Algorithm.local_gradient``,           FedProx (+ μ(w �
                       ``personal_strength``,                  (:mod:`fedlab.personalization`)
                       ``fine_tune_steps``,
                       ``num_global_models``
-aggregate             ``Algorithm.aggregate``:                DP-FedAvg (:mod:`fedlab.privacy`);
-                      :class:`WeightedMean`,                  FedPer, multi-task heads
-                      ``share_masks``
+aggregate             ``Algorithm.aggregator``, an object     FedNova (:class:`~fedlab.aggregators.
+                      of :mod:`fedlab.aggregators`:           FedNovaMean`), DP-FedAvg
+                      :class:`~fedlab.aggregators.            (:mod:`fedlab.privacy`); FedPer,
+                      WeightedMean` by default;               multi-task heads (a masked mean);
+                      ``share_masks``                         secure aggregation (its sums)
 server update         ``server_optimizer``:                   FedAvg/FedSGD, FedAvgM, FedAdam,
                       :class:`ServerSGD`,                     FedYogi, FedAdagrad; SCAFFOLD (also
                       :class:`ServerMomentum`,                updates c)
@@ -30,8 +32,8 @@ server update         ``server_optimizer``:                   FedAvg/FedSGD, Fed
 ====================  ======================================  ===================================
 
 The factories :func:`FedAvg`, :func:`FedSGD`, :func:`FedProx`, :func:`Scaffold`, :func:`FedAvgM`,
-:func:`FedAdam`, :func:`FedYogi` and :func:`FedAdagrad` (all in :data:`ALGORITHMS`) pick the
-slots. The client-update hooks and the aggregator are written with TensorFlow ops so the same
+:func:`FedAdam`, :func:`FedYogi`, :func:`FedAdagrad` and :func:`FedNova` (all in
+:data:`ALGORITHMS`) pick the slots. The client-update hooks and the aggregator are written with TensorFlow ops so the same
 code runs eagerly (one client at a time, :mod:`fedlab.steps`) and compiled over a client axis
 (:mod:`fedlab.engine`). The server update is NumPy float32: it runs once per round on one model.
 Server optimisers treat the aggregated update Δ (the clients' mean ``w_k − w``) as the negative
@@ -46,6 +48,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 import tensorflow as tf
 
+from fedlab.aggregators import Aggregator, FedNovaMean, WeightedMean
 from fedlab.validate import check_float, check_int
 
 Weights = list[np.ndarray]
@@ -89,23 +92,6 @@ class ServerOptimizer(Protocol):
     def apply(self, weights: Weights, delta: Weights, state: dict) -> tuple[Weights, dict]: ...
 
     def config(self) -> dict: ...
-
-
-@dataclass(frozen=True)
-class WeightedMean:
-    """Aggregate slot: the example-weighted mean of client updates, Σ_k n_k Δ_k / Σ_k n_k.
-
-    Example:
-        >>> agg = WeightedMean()
-        >>> [float(v) for v in agg([np.array([[1.0], [3.0]])], np.array([1, 3]))[0]]
-        [2.5]
-    """
-
-    def __call__(self, stacked_deltas: list, num_examples) -> list[tf.Tensor]:
-        """Combine ``stacked_deltas`` (one [K, ...] array per weight) weighted by ``num_examples`` [K]."""
-        n = tf.cast(tf.convert_to_tensor(num_examples), tf.float32)
-        share = n / tf.reduce_sum(n)
-        return [tf.tensordot(share, tf.cast(d, tf.float32), axes=1) for d in stacked_deltas]
 
 
 # -- server optimisers (slot 4) ------------------------------------------------------------------
@@ -452,18 +438,23 @@ class Algorithm:
     local_epochs: int = 1
     batch_size: int | None = 20
     client_lr: float = 0.1
-    aggregator: WeightedMean = field(default_factory=WeightedMean)
+    aggregator: Aggregator = field(default_factory=WeightedMean)
     server_optimizer: ServerOptimizer = field(default_factory=ServerSGD)
     name: str = "algorithm"
-    noisy_aggregation: ClassVar[bool] = False
-    """True when :meth:`aggregate` needs random numbers (DP noise): the engine then aggregates
-    in NumPy with a seeded generator per round, also in rounds without clients."""
+    graph_is_fedavg: ClassVar[bool] = False
+    """True when the compiled client update is plain FedAvg's although the class differs (DP,
+    personalisation): the engine then shares FedAvg's traced graphs."""
 
     def __post_init__(self):
         check_int("local_epochs", self.local_epochs, low=1)
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, low=1)
         check_float("client_lr", self.client_lr, low=0.0, low_inclusive=False)
+        if not isinstance(self.aggregator, Aggregator):
+            raise TypeError(
+                "aggregator must be an aggregator such as WeightedMean() (init, apply, config; "
+                f"see fedlab.aggregators), got {type(self.aggregator).__name__}"
+            )
         if not isinstance(self.server_optimizer, ServerOptimizer):
             raise TypeError(
                 "server_optimizer must be a server optimiser such as ServerSGD(), got "
@@ -545,22 +536,11 @@ class Algorithm:
         """
         return list(client_state)
 
-    # -- slot 3: aggregate -----------------------------------------------------------------
-    def aggregate(
-        self,
-        stacked_deltas: list,
-        num_examples,
-        rng: np.random.Generator,
-        expected_clients: float,
-    ) -> tuple[list, dict]:
-        """Combine the clients' updates (one ``[K, ...]`` array per weight); return the aggregate
-        and statistics for the History (a dict of floats, empty by default).
-
-        The default applies ``aggregator`` (the engine runs it inside its compiled round).
-        Algorithms with ``noisy_aggregation = True`` (DP-FedAvg) override this: it gets a seeded
-        ``rng`` and ``expected_clients`` (the mean number of clients per round).
-        """
-        return list(self.aggregator(stacked_deltas, num_examples)), {}
+    # -- slot 3: aggregate (the aggregator object, fedlab.aggregators) ---------------------
+    def default_aggregator(self) -> Aggregator:
+        """The aggregator this class uses unless told otherwise (DP-FedAvg's follows from its
+        clipping and noise settings); :meth:`config` names the aggregator only when it differs."""
+        return WeightedMean()
 
     def share_masks(self, weights: Weights, data, split) -> Weights | None:
         """Which parts of its update each client sends and which clients each weight is averaged
@@ -607,6 +587,8 @@ class Algorithm:
         }
         if type(self.server_optimizer) is not ServerSGD:
             config["server_optimizer"] = self.server_optimizer.config()
+        if self.aggregator != self.default_aggregator():
+            config["aggregator"] = self.aggregator.config()["name"]
         return config
 
 
@@ -921,6 +903,34 @@ def FedAdagrad(  # noqa: N802
     )
 
 
+def FedNova(  # noqa: N802
+    local_epochs: int = 1,
+    batch_size: int | None = 20,
+    client_lr: float = 0.1,
+    server_lr: float = 1.0,
+) -> Algorithm:
+    """FedNova (Wang et al. 2020): FedAvg's clients, the server normalises by local steps.
+
+    Each client's update is divided by the number of local steps τ_k it took, averaged, and
+    scaled back by τ_eff = Σ p_k τ_k (:class:`~fedlab.aggregators.FedNovaMean`). When clients
+    take different numbers of steps (stragglers, ``max_local_steps`` per client, unequal data
+    with a fixed batch size), FedAvg minimises the τ-weighted objective Σ p_k τ_k F_k; FedNova
+    the true one. With equal τ_k it is FedAvg.
+
+    Example:
+        >>> FedNova().config()["aggregator"]
+        'FedNovaMean'
+    """
+    return Algorithm(
+        local_epochs=local_epochs,
+        batch_size=batch_size,
+        client_lr=client_lr,
+        aggregator=FedNovaMean(),
+        server_optimizer=ServerSGD(server_lr),
+        name="FedNova",
+    )
+
+
 ALGORITHMS = {
     "fedavg": FedAvg,
     "fedsgd": FedSGD,
@@ -930,4 +940,5 @@ ALGORITHMS = {
     "fedadam": FedAdam,
     "fedyogi": FedYogi,
     "fedadagrad": FedAdagrad,
+    "fednova": FedNova,
 }

@@ -40,58 +40,25 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from fedlab import steps
+from fedlab import rounds, steps
+from fedlab.aggregators import Aggregate, ClientUpdates, WeightedMean
 from fedlab.algorithms import Algorithm, ProxAlgorithm, ScaffoldAlgorithm
 from fedlab.compression import Codec, ErrorFeedback
 from fedlab.compute import training_cost
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
+from fedlab.rounds import EXPLODED, DivergenceError
 from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
+
+__all__ = ["EXPLODED", "STRATEGIES", "DivergenceError", "RunInterrupted", "Simulation", "simulate"]
 from fedlab.validate import check_choice, check_int
 
 STRATEGIES = ("vectorized", "loop")
 GRADIENT_CHUNK = 32768  # examples per step (over all clients) when taking full-batch gradients
 
 Callback = Callable[[RoundRecord, History], bool | None]
-
-
-class DivergenceError(FloatingPointError):
-    """Training diverged: a NaN or infinite loss or weight, or a loss that exploded (far above
-    what a model guessing uniformly scores: see :data:`EXPLODED`).
-
-    Attributes:
-        round: the round in which it happened.
-        clients: ids of the clients whose loss was not finite or exploded (all of the round's
-            clients when only the aggregated weights were).
-        history: the history up to the last good round.
-        reason: what was seen, in words.
-    """
-
-    def __init__(
-        self,
-        round_num: int,
-        clients: Sequence[int],
-        history: History,
-        reason: str = "non-finite loss or weights",
-    ):
-        self.round = round_num
-        self.clients = tuple(int(k) for k in clients)
-        self.history = history
-        self.reason = reason
-        super().__init__(
-            f"training diverged in round {round_num}: {reason} for client(s) "
-            f"{list(self.clients)}; try a smaller client_lr. The history up to round "
-            f"{round_num - 1} is kept in error.history."
-        )
-
-
-# A client's mean training loss above EXPLODED × max(1, ln C) — C classes, ln C the cross-entropy of
-# a uniform guess — has exploded: a learning rate far too large sends the logits to ±1e7 and more
-# (round-1 losses of 1e7–1e29 were seen at client_lr 1e2–1e6), and the model never recovers
-# (accuracy stuck at chance) although nothing is NaN yet.
-EXPLODED = 100.0
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -387,7 +354,7 @@ class _Kernel:
 
         trained, client_loss = self._train(start, idx, mask, states, x, y, step)
         deltas = [t - s for t, s in zip(trained, start, strict=True)]
-        aggregated = self.algorithm.aggregator(deltas, num_examples)
+        aggregated = _GRAPH_MEAN(deltas, num_examples)  # used when the run's aggregator is it
         new_states = self._new_client_states(states, deltas, mask, lr, broadcast)
         drift, cosine = client_drift(deltas), update_cosine(deltas, aggregated)
         return aggregated, client_loss, drift, cosine, new_states, deltas
@@ -461,34 +428,12 @@ class _Kernel:
         return [g / tf.reshape(n, [-1] + [1] * (len(g.shape) - 1)) for g in sums]
 
 
+_GRAPH_MEAN = WeightedMean()  # the aggregator that can run inside the compiled round
+
+
 def _finite_rows(stacked: list[np.ndarray]) -> np.ndarray:
     """Per client (row), whether every weight is finite."""
     return np.all([np.isfinite(a.reshape(len(a), -1)).all(axis=1) for a in stacked], axis=0)
-
-
-def masked_mean(updates: list, num_examples, masks: list) -> list[np.ndarray]:
-    """Each weight element averaged over the clients that share it, weighted by examples:
-    ``Σ_k m_k n_k Δ_k / Σ_k m_k n_k`` (0 where no client shares it).
-
-    ``masks`` are 0/1 arrays broadcastable to each ``[K, ...]`` update (FedPer: 0 on the head
-    for everyone; multi-task: a task's head is 1 only for that task's clients).
-
-    Example:
-        >>> upd = [np.array([[1.0, 5.0], [3.0, 7.0]])]
-        >>> masked_mean(upd, np.array([1, 3]), [np.array([[1.0, 1.0], [1.0, 0.0]])])[0].tolist()
-        [2.5, 5.0]
-    """
-    n = np.asarray(num_examples, np.float64)
-    out = []
-    for u, m in zip(updates, masks, strict=True):
-        u = np.asarray(u, np.float64)
-        share = np.broadcast_to(np.asarray(m, np.float64), u.shape) * n.reshape(
-            -1, *[1] * (u.ndim - 1)
-        )
-        total = share.sum(axis=0)
-        mean = (share * u).sum(axis=0) / np.where(total > 0, total, 1.0)
-        out.append(np.where(total > 0, mean, 0.0).astype(np.float32))
-    return out
 
 
 _KERNELS: OrderedDict[tuple, _Kernel] = OrderedDict()
@@ -498,18 +443,17 @@ _DEAD_FUNCTIONS: list[tuple] = []  # model functions garbage-collected: their ke
 
 
 def _hook_key(algorithm: Algorithm) -> object:
-    """What of ``algorithm`` the compiled graph depends on: its hooks and their constants.
+    """What of ``algorithm`` the compiled graph depends on: its client-update hooks and their
+    constants (never the aggregator, which runs after the graph unless it is the plain mean).
 
-    fedlab's own algorithm classes read only μ (FedProx) and the aggregator inside the graph;
-    E, B and the learning rates are inputs or batch plans. Any other subclass is keyed by the
-    whole (frozen, hashable) object, so it never shares a trace with different settings.
+    fedlab's own algorithm classes read only μ (FedProx) inside the graph; E, B and the learning
+    rates are inputs or batch plans. Any other subclass is keyed by the whole (frozen, hashable)
+    object, so it never shares a trace with different settings.
     """
-    if getattr(
-        type(algorithm), "graph_is_fedavg", False
-    ):  # e.g. DP-FedAvg: only outside parts differ
-        return (Algorithm, algorithm.aggregator, None)
+    if type(algorithm).graph_is_fedavg:  # e.g. DP-FedAvg: only outside parts differ
+        return (Algorithm, None)
     if type(algorithm) in (Algorithm, ProxAlgorithm, ScaffoldAlgorithm):
-        return (type(algorithm), algorithm.aggregator, getattr(algorithm, "mu", None))
+        return (type(algorithm), getattr(algorithm, "mu", None))
     return algorithm
 
 
@@ -650,16 +594,12 @@ class Simulation:
                     "secure_aggregation must be a SecureAggregation(...) or None, got "
                     f"{type(secure_aggregation).__name__}"
                 )
-            if compression is not None or algorithm.noisy_aggregation:
-                raise ValueError(
-                    "secure_aggregation cannot be combined with compression or DP-FedAvg's "
-                    "central noise in fedlab (it quantises the updates itself)"
-                )
-            if self.clients_per_round < 2:
-                raise ValueError(
-                    f"secure_aggregation needs at least 2 clients per round (it hides each update "
-                    f"in their sum), got clients_per_round={self.clients_per_round}"
-                )
+        rounds.check_composition(
+            algorithm,
+            clients_per_round=self.clients_per_round,
+            compression=compression,
+            secure_aggregation=secure_aggregation,
+        )
         self.secure_aggregation = secure_aggregation
         self.max_local_steps = (
             None if max_local_steps is None else step_budgets(max_local_steps, self.num_clients)
@@ -676,8 +616,12 @@ class Simulation:
             for s in algorithm.client_state_init(self.weights)
         ]
         self._init_personal(model_fn, data, split)
+        # the aggregate slot: the algorithm's aggregator, masked where clients share only part of
+        # the model, summed through secure aggregation if asked (fedlab.rounds.compose)
+        self.aggregator = rounds.compose(algorithm, secure_aggregation, self._share)
+        self.aggregator_state = self.aggregator.init(self.weights)
         num_outputs = _check_outputs(self.model, data)  # after the algorithm's own checks
-        self._loss_limit = EXPLODED * max(1.0, float(np.log(num_outputs)))
+        self._loss_limit = rounds.loss_limit(num_outputs)
         self._broadcast_shapes = [np.shape(b) for b in algorithm.broadcast_state(self.server_state)]
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]
         self._x = tf.constant(np.asarray(data.x_train, np.float32))
@@ -712,6 +656,7 @@ class Simulation:
         # DP-FedAvg: ε so far, composed one round at a time (None: no privacy promised)
         self._accountant = algorithm.make_accountant(self.clients_per_round / self.num_clients)
         self._aggregation_info: dict = {}
+        self._aggregation_bytes: int | None = None
         config = {
             "algorithm": algorithm.config(),
             "model": type(self.model).__name__,
@@ -1219,42 +1164,31 @@ class Simulation:
 
     def _step(self) -> RoundRecord:
         start = time.perf_counter()
-        round_num = self.round + 1
-        algo = self.algorithm
-        selected = steps.sample_clients(
-            self.num_clients, self.clients_per_round, round_num, self.seed, algo
+        plan = rounds.plan_round(
+            self.algorithm,
+            self.num_clients,
+            self.clients_per_round,
+            self.round + 1,
+            self.seed,
+            self.stragglers,
+            self._sizes,
+            self.max_local_steps,
         )
-        clients, budgets, straggling, dropped = selected, None, selected[:0], selected[:0]
-        if self.stragglers is not None:
-            is_straggler, budgets = self.stragglers.plan(
-                self._sizes[selected], algo.local_epochs, algo.batch_size, round_num, self.seed
-            )
-            straggling = selected[is_straggler]
-            if self.stragglers.drop:  # the server does not wait for them
-                dropped, clients, budgets = (
-                    straggling,
-                    selected[~is_straggler],
-                    budgets[~is_straggler],
-                )
-        if self.max_local_steps is not None:
-            cap = self.max_local_steps[clients]
-            budgets = cap if budgets is None else np.minimum(budgets, cap)
-        num_examples = self._sizes[clients]
+        clients, round_num = plan.clients, plan.round_num
         self._aggregation_info = {}
         if len(clients):
             train = (
                 self._clustered_round if len(self.cluster_weights) > 1 else self._train_and_update
             )
             client_loss, drift, cosine, client_steps, client_examples, update_bytes = train(
-                clients, budgets, round_num
+                clients, plan.budgets, round_num
             )
         else:  # nobody reported back: nothing changes (but DP noise is still added)
             client_loss = drift = cosine = client_steps = client_examples = np.zeros(0)
             update_bytes = 0
-            if algo.noisy_aggregation:
-                nothing = [np.zeros((0, *w.shape)) for w in self.weights]
-                noise, self._aggregation_info, _ = self._aggregate(clients, nothing, round_num)
-                self._server_step(clients, noise, [], [], round_num)
+            if self.aggregator.acts_without_clients:
+                nothing = [np.zeros((0, *w.shape), np.float32) for w in self.weights]
+                self._aggregate_and_update(clients, nothing, [], [], round_num, clients)
         epsilon = self._accountant.step() if self._accountant is not None else float("nan")
         test_loss = test_accuracy = float("nan")
         per_client = {}
@@ -1266,27 +1200,19 @@ class Simulation:
         if self.dissimilarity_every is not None and round_num % self.dissimilarity_every == 0:
             dissimilarity = self.gradient_dissimilarity()
         server_norm, client_norm = self._state_norms()
-        record = RoundRecord(
-            round=round_num,
-            clients=tuple(int(k) for k in clients),
-            client_loss=tuple(client_loss.tolist()),
-            client_num_examples=tuple(int(n) for n in num_examples),
-            train_loss=float(np.average(client_loss, weights=num_examples))
-            if len(clients)
-            else float("nan"),
+        record = rounds.record(
+            plan,
+            client_loss,
+            self._sizes[clients],
+            started=start,
+            drift=drift,
+            cosine=cosine,
+            client_steps=client_steps,
+            client_examples=client_examples,
             test_loss=test_loss,
             test_accuracy=test_accuracy,
-            client_drift=tuple(drift.tolist()),
-            drift_mean=float(drift.mean()) if len(clients) else float("nan"),
-            drift_max=float(drift.max()) if len(clients) else float("nan"),
-            update_cosine=tuple(cosine.tolist()),
-            bytes_down=self._bytes_down(selected),
+            bytes_down=self._bytes_down(plan.selected),
             bytes_up=update_bytes + len(clients) * self.extra_bytes_up,
-            wall_time=time.perf_counter() - start,
-            stragglers=tuple(int(k) for k in straggling),
-            dropped=tuple(int(k) for k in dropped),
-            client_steps=tuple(int(n) for n in client_steps),
-            client_examples=tuple(int(n) for n in client_examples),
             gradient_dissimilarity=dissimilarity,
             server_state_norm=server_norm,
             client_state_norm=client_norm,
@@ -1298,18 +1224,13 @@ class Simulation:
         self._keep_client_state()
         return record
 
-    def _check_exploded(self, clients: np.ndarray, losses: np.ndarray, round_num: int) -> None:
-        """Raise DivergenceError if a client's loss exploded (see :data:`EXPLODED`)."""
-        exploded = losses > self._loss_limit
-        if exploded.any():
-            worst = float(losses.max())
-            raise DivergenceError(
-                round_num,
-                clients[exploded],
-                self.history,
-                reason=f"an exploding loss (up to {worst:.3g}, where a uniform guess scores "
-                f"{self._loss_limit / EXPLODED:.3g})",
-            )
+    def _check_losses(self, clients: np.ndarray, losses: np.ndarray, round_num: int) -> None:
+        """Raise DivergenceError (with the history so far) if a client's loss is not finite or
+        exploded (see :data:`EXPLODED`)."""
+        try:
+            rounds.check_losses(clients, losses, round_num, self._loss_limit)
+        except DivergenceError as error:
+            raise error.with_history(self.history) from None
 
     def _bytes_down(self, selected: np.ndarray) -> int:
         """What the server sends the round's clients: nothing (local-only), every cluster model
@@ -1366,7 +1287,7 @@ class Simulation:
             bad = clients[~np.isfinite(losses) | ~_finite_rows(trained)]
             if len(bad):
                 raise DivergenceError(round_num, bad, self.history)
-            self._check_exploded(clients, losses, round_num)
+            self._check_losses(clients, losses, round_num)
             for all_personal, new in zip(self.personal_weights, trained, strict=True):
                 all_personal[clients] = new  # clients not selected keep theirs
             if not self.algorithm.trains_global:
@@ -1384,7 +1305,8 @@ class Simulation:
         round_num: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The global model's round: local training from the broadcast model (and the clients'
-        own personal elements), aggregation and server update."""
+        own personal elements) in the compiled kernel, then upload, aggregation and server
+        update with :mod:`fedlab.rounds`' shared stages."""
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
         start = self._start(clients)
@@ -1401,120 +1323,110 @@ class Simulation:
             self._x,
             self._y,
         )
-        client_loss = client_loss.numpy().astype(float)
-        bad = clients[~np.isfinite(client_loss)]
-        if len(bad):
-            raise DivergenceError(round_num, bad, self.history)
-        self._check_exploded(clients, client_loss, round_num)
-        update_bytes = int(self._client_bytes[clients].sum())
+        self._check_losses(clients, client_loss.numpy().astype(float), round_num)
         new_states = [s.numpy() for s in new_states]
-        if (
-            self.compression is not None
-            or self.algorithm.noisy_aggregation
-            or self.secure_aggregation is not None
-            or self._share is not None
-        ):
-            # the server aggregates outside the graph: what it receives (decoded messages)
+        local_steps = np.count_nonzero(mask.any(axis=2), axis=1)
+        if self.compression is None and self.aggregator.in_graph:  # aggregated in the graph
+            update_bytes = int(self._client_bytes[clients].sum())
+            result = Aggregate([a.numpy() for a in aggregated], self.aggregator_state)
+            self._update(clients, result, new_states, states, round_num)
+        else:  # the server aggregates what it receives (decoded messages) outside the graph
             deltas = [d.numpy() for d in deltas]
-            sent = deltas
+            sent, update_bytes = deltas, int(self._client_bytes[clients].sum())
             if self.compression is not None:
-                sent, update_bytes = self._compress(clients, deltas, round_num)
-            aggregated, self._aggregation_info, secure_bytes = self._aggregate(
-                clients, sent, round_num
+                sent, update_bytes = self._upload(clients, deltas, round_num)
+            aggregated = self._aggregate_and_update(
+                clients, sent, new_states, states, round_num, local_steps
             )
-            if secure_bytes is not None:
-                update_bytes = secure_bytes
-            if aggregated is None:  # secure aggregation refused to unmask: nothing changes
-                aggregated = [np.zeros_like(w) for w in self.weights]
-            else:
-                self._server_step(clients, aggregated, new_states, states, round_num)
+            if self._aggregation_bytes is not None:
+                update_bytes = self._aggregation_bytes
             cosine = update_cosine(deltas, aggregated)
             if self._personal_mask is not None:  # FedPer: each client keeps its trained head
                 for p, m, s, d in zip(
                     self.personal_weights, self._personal_mask, start, deltas, strict=True
                 ):
                     p[clients] = np.where(m[None] > 0, s.numpy() + d, p[clients])
-        else:
-            self._server_step(clients, aggregated, new_states, states, round_num)
-        return client_loss, drift.numpy().astype(float), np.asarray(cosine, float), update_bytes
-
-    def _aggregate(
-        self, clients: np.ndarray, updates: list, round_num: int
-    ) -> tuple[list | None, dict, int | None]:
-        """The aggregate slot outside the compiled round: secure aggregation, or the algorithm's
-        ``aggregate`` with a seeded stream per round (DP noise). Returns the aggregate (``None``
-        if secure aggregation refused), statistics for the record, and the bytes secure
-        aggregation's messages took (``None`` without it)."""
-        counts = self._sizes[clients].astype(np.float32)
-        if self._share is not None:  # each weight averaged over the clients that share it
-            return (
-                masked_mean(
-                    updates, counts, [m[clients] if len(m) > 1 else m for m in self._share]
-                ),
-                {},
-                None,
-            )
-        if self.secure_aggregation is not None:
-            mean, secure = steps.secure_aggregation_round(
-                self.secure_aggregation, updates, counts, clients, round_num, self.seed
-            )
-            info = {
-                "secure_dropped": secure.dropped,
-                "secure_aborted": secure.aborted,
-                "clipped_fraction": secure.clipped_fraction,
-            }
-            return mean, info, secure.bytes_up
-        aggregate, info = self.algorithm.aggregate(
-            updates,
-            counts,
-            steps._rng(self.seed, steps._NOISE, round_num),
-            expected_clients=self.clients_per_round,
+        return (
+            client_loss.numpy().astype(float),
+            drift.numpy().astype(float),
+            np.asarray(cosine, float),
+            update_bytes,
         )
-        return aggregate, info, None
 
-    def _server_step(
+    def _aggregate_and_update(
         self,
         clients: np.ndarray,
-        updates: list,
+        updates: list[np.ndarray],
         new_states: list[np.ndarray],
         states: list[np.ndarray],
         round_num: int,
-    ) -> None:
-        """Apply the server update to the aggregate ``updates`` and keep the new client states.
-        The global model changes only if all is finite."""
-        updates = [np.asarray(a) for a in updates]
-        state_delta = [
-            np.mean(new - old, axis=0) for new, old in zip(new_states, states, strict=True)
-        ]
-        new_weights, new_state = self.algorithm.server_update(
-            self.weights,
+        local_steps: np.ndarray,
+    ) -> list[np.ndarray]:
+        """The run's aggregator on what the server received (one ``[K, ...]`` array per weight),
+        then the server update; returns the aggregate (zeros if the aggregator refused)."""
+        received = ClientUpdates(
             updates,
-            self.server_state,
-            state_delta,
-            len(clients) / self.num_clients,
+            self._sizes[clients],
+            clients,
+            local_steps,
+            round_num,
+            self.clients_per_round,
+            self.seed,
         )
-        if not all(np.all(np.isfinite(w)) for w in new_weights):
-            raise DivergenceError(round_num, clients, self.history)
-        self.weights, self.server_state = new_weights, new_state
-        for all_states, new in zip(self.client_states, new_states, strict=True):
-            all_states[clients] = new  # clients not selected keep theirs
+        result = rounds.aggregate(self.aggregator, self.aggregator_state, received)
+        return self._update(clients, result, new_states, states, round_num)
 
-    def _compress(
+    def _update(
+        self,
+        clients: np.ndarray,
+        result: Aggregate,
+        new_states: list[np.ndarray],
+        states: list[np.ndarray],
+        round_num: int,
+    ) -> list[np.ndarray]:
+        """The server update on ``result`` (:func:`fedlab.rounds.server_update`); keep the new
+        client states if the server moved. Returns the update applied."""
+        changes = [
+            [new[i] - old[i] for new, old in zip(new_states, states, strict=True)]
+            for i in range(len(clients))
+        ]
+        try:
+            done = rounds.server_update(
+                self.algorithm,
+                self.weights,
+                self.server_state,
+                result,
+                changes,
+                len(clients) / self.num_clients,
+                round_num,
+                clients,
+            )
+        except DivergenceError as error:
+            raise error.with_history(self.history) from None
+        self._aggregation_info, self._aggregation_bytes = done.metrics, done.bytes_up
+        self.aggregator_state = result.state
+        self.weights, self.server_state = done.weights, done.server_state
+        if done.changed:
+            for all_states, new in zip(self.client_states, new_states, strict=True):
+                all_states[clients] = new  # clients not selected keep theirs
+        return done.update
+
+    def _upload(
         self, clients: np.ndarray, deltas: list[np.ndarray], round_num: int
     ) -> tuple[list[np.ndarray], int]:
-        """Every client's update through ``compression`` (one client at a time, in NumPy):
-        the stacked decoded updates and the total bytes sent. Updates error-feedback residuals."""
-        sent, num_bytes = [], 0
-        for i, k in enumerate(clients):
-            residual = [r[k] for r in self.residuals]
-            decoded, size, residual = steps.compress_update(
-                self.compression, [d[i] for d in deltas], round_num, int(k), self.seed, residual
-            )
+        """Every client's update through ``compression`` (:func:`fedlab.rounds.upload`): the
+        stacked decoded updates and the total bytes sent. Updates error-feedback residuals."""
+        per_client = [[d[i] for d in deltas] for i in range(len(clients))]
+        residuals = (
+            {int(k): [r[k] for r in self.residuals] for k in clients} if self.residuals else None
+        )
+        sent, num_bytes, kept = rounds.upload(
+            self.compression, per_client, clients, round_num, self.seed, residuals
+        )
+        for k, residual in kept.items():
             for all_residuals, r in zip(self.residuals, residual, strict=True):
                 all_residuals[k] = r  # clients not selected keep theirs
-            sent.append(decoded)
-            num_bytes += size
-        return [np.stack(column) for column in zip(*sent, strict=True)], num_bytes
+        return rounds.stack(sent, [w.shape for w in self.weights]), num_bytes
 
     def _state_norms(self) -> tuple[float, float]:
         """‖broadcast state‖ and the mean over all clients of ‖client state‖ (nan when none).

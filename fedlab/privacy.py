@@ -38,6 +38,7 @@ import numpy as np
 from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.rdp import rdp_privacy_accountant
 
+from fedlab.aggregators import GaussianSum, LocalGaussian
 from fedlab.algorithms import Algorithm, ServerSGD
 from fedlab.history import History
 from fedlab.validate import check_choice, check_float, check_int
@@ -332,16 +333,20 @@ class DPFedAvgAlgorithm(Algorithm):
     clip_norm: float = 1.0
     delta: float = DEFAULT_DELTA
     accountant: str = "rdp"
-    noisy_aggregation: ClassVar[bool] = True
     graph_is_fedavg: ClassVar[bool] = True  # the compiled client update is FedAvg's: shared
 
     def __post_init__(self):
-        super().__post_init__()
         check_float("noise_multiplier", self.noise_multiplier, low=0.0)
         _check_clip(self.clip_norm)
         _check_noise_needs_clip(self.noise_multiplier, self.clip_norm)
         _check_delta(self.delta)
         check_choice("accountant", self.accountant, ACCOUNTANTS)
+        object.__setattr__(self, "aggregator", self.default_aggregator())
+        super().__post_init__()
+
+    def default_aggregator(self) -> GaussianSum:
+        """Clip to ``clip_norm``, sum, add N(0, (z·S)²), divide by the expected clients."""
+        return GaussianSum(self.clip_norm, self.noise_multiplier)
 
     def sample_clients(
         self, num_clients: int, clients_per_round: int, rng: np.random.Generator
@@ -349,19 +354,6 @@ class DPFedAvgAlgorithm(Algorithm):
         """Poisson sampling: each client independently with q = clients_per_round / num_clients."""
         q = clients_per_round / num_clients
         return np.flatnonzero(rng.random(num_clients) < q)
-
-    def aggregate(
-        self,
-        stacked_deltas: list,
-        num_examples,
-        rng: np.random.Generator,
-        expected_clients: float,
-    ) -> tuple[list[np.ndarray], dict]:
-        """Clip, sum, add noise, divide by ``expected_clients``; the stats as a dict."""
-        aggregate, stats = dp_aggregate(
-            stacked_deltas, self.clip_norm, self.noise_multiplier, expected_clients, rng
-        )
-        return aggregate, dataclasses.asdict(stats)  # the RoundRecord fields of the same names
 
     def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
         """A fresh accountant for runs that sample clients at ``sampling_rate``."""
@@ -476,18 +468,9 @@ class LocalDPFedAvgAlgorithm(DPFedAvgAlgorithm):
         1.0
     """
 
-    def aggregate(
-        self,
-        stacked_deltas: list,
-        num_examples,
-        rng: np.random.Generator,
-        expected_clients: float,
-    ) -> tuple[list[np.ndarray], dict]:
-        """The mean of the clients' noisy clipped updates; the stats as a dict."""
-        aggregate, stats = local_dp_aggregate(
-            stacked_deltas, self.clip_norm, self.noise_multiplier, rng
-        )
-        return aggregate, dataclasses.asdict(stats)  # the RoundRecord fields of the same names
+    def default_aggregator(self) -> LocalGaussian:
+        """Each client clips and noises its own update; the server averages."""
+        return LocalGaussian(self.clip_norm, self.noise_multiplier)
 
     def make_accountant(self, sampling_rate: float) -> PrivacyAccountant:
         """An accountant with no sampling amplification (q = 1), whatever ``sampling_rate``."""

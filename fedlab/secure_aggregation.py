@@ -69,6 +69,7 @@ import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from cryptography.hazmat.primitives import hashes
@@ -79,6 +80,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from fedlab.validate import check_float, check_int
 
+if TYPE_CHECKING:
+    from fedlab.aggregators import ClientUpdates, Summed
+
 PRIME = 2**521 - 1
 """The Shamir field: the Mersenne prime 2^521 − 1 (larger than any 32-byte secret)."""
 
@@ -86,6 +90,7 @@ SHARE_BYTES = (PRIME.bit_length() + 7) // 8  # 66 bytes on the wire per share
 ID_BYTES = 4  # client ids travel as 4-byte unsigned integers
 KEY_BYTES = 32  # X25519 public keys, private keys and seeds
 MAX_MODULUS_BITS = 62
+_SECURE_STREAM = 6  # random stream id of the protocol in a run (fedlab.steps: 1, 2, 4, 5)
 PHASES = ("advertise_keys", "share_keys", "masked_input", "unmasking")
 
 
@@ -815,6 +820,57 @@ class SecureAggregation:
         """t for a round of ``num_clients`` clients."""
         return min(num_clients, max(num_clients // 2 + 1, math.ceil(self.threshold * num_clients)))
 
+    def sum(self, vectors: Sequence[np.ndarray], received: ClientUpdates) -> Summed:
+        """The summation stage of an aggregator (:mod:`fedlab.aggregators`): Σ_k x_k of the
+        ``[K, ...]`` arrays ``vectors`` through :func:`secure_sum`.
+
+        Each client's row is flattened and clipped coordinate-wise to ``[-clip, clip]``; a
+        seeded ``dropout`` fraction drops before sending (stream ``(received.seed, round)``).
+        Fewer than two clients, or fewer than the threshold left: the server refuses and the
+        total is ``None``. The metrics are the RoundRecord's ``secure_dropped``,
+        ``secure_aborted`` and ``clipped_fraction`` (of the coordinates).
+
+        Example:
+            >>> from fedlab.aggregators import ClientUpdates
+            >>> received = ClientUpdates([np.zeros((2, 1))], [1, 1], client_ids=[3, 8])
+            >>> [round(float(v), 4) for v in SecureAggregation().sum([np.array([[0.5], [0.25]])], received).total[0]]
+            [0.75]
+        """
+        ids = [int(k) for k in received.client_ids]
+        stream = np.random.SeedSequence([received.seed, _SECURE_STREAM, received.round_num])
+        return self._sum(vectors, ids, int(stream.generate_state(1)[0]))
+
+    def _sum(self, vectors: Sequence[np.ndarray], ids: list[int], seed: int) -> Summed:
+        """:meth:`sum` with the protocol's own ``seed`` (keys, masks, who drops)."""
+        from fedlab.aggregators import Summed
+
+        if len(ids) < 2:  # one client's "sum" is its update: nothing to hide it among
+            nothing = {"secure_dropped": (), "secure_aborted": True, "clipped_fraction": 0.0}
+            return Summed(None, np.zeros(len(ids), bool), nothing, 0)
+        shapes = [np.shape(v)[1:] for v in vectors]
+        flat = np.concatenate([np.reshape(v, (len(ids), -1)) for v in vectors], axis=1)
+        clipped_fraction = float(np.mean(np.abs(flat) > self.clip)) if flat.size else 0.0
+        flat = np.clip(flat, -self.clip, self.clip)
+        rng = np.random.default_rng(seed)
+        num_dropped = int(np.floor(self.dropout * len(ids) + rng.random()))  # unbiased rounding
+        dropped = tuple(sorted(int(k) for k in rng.choice(ids, size=num_dropped, replace=False)))
+        metrics = {"secure_dropped": dropped, "clipped_fraction": clipped_fraction}
+        try:
+            result = secure_sum(
+                dict(zip(ids, flat, strict=True)),
+                threshold=self.threshold_for(len(ids)),
+                clip=self.clip,
+                bits=self.bits,
+                dropouts=dropped,
+                seed=seed,
+            )
+        except SecureAggregationAborted:
+            return Summed(None, np.zeros(len(ids), bool), {**metrics, "secure_aborted": True}, 0)
+        metrics["secure_aborted"] = False
+        bytes_up = int(sum(result.client_bytes_sent.values()))
+        summed = np.isin(ids, result.summed_ids)
+        return Summed(unflatten(result.sum, shapes), summed, metrics, bytes_up)
+
     def config(self) -> dict:
         """The settings, JSON-friendly."""
         return {
@@ -861,34 +917,24 @@ def secure_aggregate(
     """
     ids = [int(k) for k in client_ids]
     counts = np.asarray(num_examples, np.float64)
-    shapes = [np.shape(d)[1:] for d in stacked_deltas]
-    flat = np.concatenate([np.reshape(d, (len(ids), -1)) for d in stacked_deltas], axis=1)
-    weighted = flat * (counts / counts.max())[:, None]
-    clipped_fraction = float(np.mean(np.abs(weighted) > settings.clip)) if weighted.size else 0.0
-    weighted = np.clip(weighted, -settings.clip, settings.clip)
-    rng = np.random.default_rng(seed)
-    num_dropped = int(np.floor(settings.dropout * len(ids) + rng.random()))  # unbiased rounding
-    dropped = tuple(sorted(int(k) for k in rng.choice(ids, size=num_dropped, replace=False)))
-    try:
-        result = secure_sum(
-            dict(zip(ids, weighted, strict=True)),
-            threshold=settings.threshold_for(len(ids)),
-            clip=settings.clip,
-            bits=settings.bits,
-            dropouts=dropped,
-            seed=seed,
-        )
-    except SecureAggregationAborted:
-        return None, SecureRound((), dropped, True, 0, clipped_fraction)
-    summed = np.isin(ids, result.summed_ids)
-    mean_flat = result.sum / (counts[summed] / counts.max()).sum()
-    mean, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        mean.append(mean_flat[start : start + size].reshape(shape).astype(np.float32))
-        start += size
-    bytes_up = int(sum(result.client_bytes_sent.values()))
-    return mean, SecureRound(result.summed_ids, dropped, False, bytes_up, clipped_fraction)
+    scale = counts / counts.max()
+    weighted = [
+        np.asarray(d, np.float64) * scale.reshape(-1, *[1] * (np.ndim(d) - 1))
+        for d in stacked_deltas
+    ]
+    summed = settings._sum(weighted, ids, seed)
+    aborted = summed.total is None
+    info = SecureRound(
+        tuple(int(k) for k in np.asarray(ids)[summed.included]),
+        summed.metrics["secure_dropped"],
+        aborted,
+        summed.bytes_up or 0,
+        summed.metrics["clipped_fraction"],
+    )
+    if aborted:
+        return None, info
+    denominator = scale[summed.included].sum()
+    return [(t / denominator).astype(np.float32) for t in summed.total], info
 
 
 # -- for the notebook: masks by hand, cost as n grows --------------------------------------------

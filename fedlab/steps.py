@@ -16,6 +16,7 @@ used inside :func:`local_update` and never returned.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,23 +24,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fedlab import rounds
+from fedlab.aggregators import Aggregate, ClientUpdates
 from fedlab.algorithms import Algorithm
 from fedlab.compression import Codec, Encoded, ErrorFeedback
 from fedlab.models import ModelFn, build_model
-from fedlab.secure_aggregation import SecureAggregation, SecureRound, secure_aggregate
+from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_int
 
 Weights = list[np.ndarray]
 
 
-def _rng(seed: int, *stream: int) -> np.random.Generator:
-    """An independent generator for one purpose, e.g. ``(seed, round, client)``."""
-    return np.random.default_rng(np.random.SeedSequence([seed, *stream]))
-
-
-_SAMPLING, _BATCHES, _COMPRESSION, _NOISE, _SECURE = 1, 2, 4, 5, 6  # stream ids: none shared
-# (fedlab.stragglers draws its stragglers from stream 3)
+_rng = rounds.stream  # an independent generator for one purpose, e.g. (seed, stream, round)
+_SAMPLING, _BATCHES, _COMPRESSION = rounds.SAMPLING, rounds.BATCHES, rounds.COMPRESSION
 
 
 def initialize(
@@ -364,34 +362,6 @@ def _encode_update(
     return codec.encode(delta, seed=codec_seed), []
 
 
-def secure_aggregation_round(
-    settings: SecureAggregation,
-    stacked_deltas: list[np.ndarray],
-    num_examples,
-    clients,
-    round_num: int,
-    seed: int = 0,
-) -> tuple[Weights | None, SecureRound]:
-    """Stage 5a through secure aggregation: the weighted mean of the clients' updates, computed
-    by :func:`fedlab.secure_aggregation.secure_aggregate` with a seeded stream per round
-    (keys, masks, dropouts). ``None`` if too many clients dropped and the server refused, or if
-    fewer than two clients reported (stragglers dropped): an aborted round, not an error.
-
-    Example:
-        >>> from fedlab.secure_aggregation import SecureAggregation
-        >>> mean, info = secure_aggregation_round(SecureAggregation(), [np.ones((3, 2)) / 4], [1, 1, 2], [0, 1, 2], 1)
-        >>> mean[0].round(4).tolist(), info.summed
-        ([0.25, 0.25], (0, 1, 2))
-    """
-    if len(clients) < 2:  # one client's "sum" is its update: nothing to hide it among
-        nothing = SecureRound(summed=(), dropped=(), aborted=True, bytes_up=0, clipped_fraction=0.0)
-        return None, nothing
-    stream = np.random.SeedSequence([seed, _SECURE, round_num])
-    return secure_aggregate(
-        settings, stacked_deltas, num_examples, clients, int(stream.generate_state(1)[0])
-    )
-
-
 def full_gradient(
     model: keras.Model,
     weights: Weights,
@@ -470,18 +440,20 @@ def server_step(
     seed: int = 0,
     state_changes: Sequence[Weights] = (),
     aggregated_delta: Weights | None = None,
+    local_steps: Sequence[int] | None = None,
+    client_ids: Sequence[int] | None = None,
 ) -> tuple[Weights, dict, Weights, dict]:
     """Stage 5 with ``algorithm``'s slots (aggregate, then update): the server's whole half of a round.
 
     ``stacked_deltas`` holds what the K participating clients sent (decoded), one ``[K, ...]``
-    array per weight, and ``num_examples`` their K example counts. The aggregate is
-    ``algorithm.aggregate`` with a seeded stream per round (DP noise) and ``expected_clients=
-    clients_per_round``; the server update is ``algorithm.server_update`` with the mean of the
-    clients' ``state_changes`` (per client, new minus old state, one array per state array;
-    empty for FedAvg) and participation K / ``num_clients``. When the aggregate was computed
-    elsewhere (secure aggregation: the server learns only the weighted mean), pass it as
-    ``aggregated_delta`` with ``stacked_deltas=None`` and only the server update runs.
-    :func:`run_round` and the Flower ServerApp (:mod:`fedlab.flower.apps`) both call this.
+    array per weight, ``num_examples`` their K example counts and ``local_steps`` the local
+    steps each took (FedNova needs them; default 1 each). The aggregate is the algorithm's
+    aggregator (:func:`fedlab.rounds.aggregate`: a seeded stream per round for DP noise,
+    ``expected_clients=clients_per_round``); the server update is ``algorithm.server_update``
+    with the mean of the clients' ``state_changes`` (per client, new minus old state, one array
+    per state array; empty for FedAvg) and participation K / ``num_clients``. When the aggregate
+    was computed elsewhere, pass it as ``aggregated_delta`` with ``stacked_deltas=None`` and only
+    the server update runs.
 
     Returns the new weights, the new server state, the aggregated update and the aggregate
     slot's statistics (``{}`` unless the algorithm reports some, e.g. DP-FedAvg's clipping).
@@ -515,20 +487,18 @@ def server_step(
                 f"stacked_deltas must be one [K={num_sent}, ...] array per weight, shaped "
                 f"{[(num_sent, *shape) for shape in shapes]}, got {got}"
             )
-        aggregated, info = algorithm.aggregate(
+        received = ClientUpdates(
             list(stacked_deltas),
             counts,
-            _rng(seed, _NOISE, round_num),
-            expected_clients=clients_per_round,
+            client_ids,
+            local_steps,
+            round_num,
+            clients_per_round,
+            seed,
         )
+        result = rounds.aggregate(algorithm.aggregator, {}, received)
     else:
-        aggregated, info = aggregated_delta, {}
-    aggregated = [np.asarray(a) for a in aggregated]
-    if [a.shape for a in aggregated] != shapes:
-        raise ValueError(
-            f"the aggregated update must have the weights' shapes {shapes}, "
-            f"got {[a.shape for a in aggregated]}"
-        )
+        result = Aggregate([np.asarray(a) for a in aggregated_delta])
     state_changes = [list(change) for change in state_changes]
     if state_changes and (
         len(state_changes) != num_sent or len({len(c) for c in state_changes}) > 1
@@ -537,11 +507,18 @@ def server_step(
             f"state_changes must be empty or hold one list of equally many arrays per client "
             f"(K={num_sent}), got {len(state_changes)} lists of {[len(c) for c in state_changes]}"
         )
-    state_delta = [np.mean(column, axis=0) for column in zip(*state_changes, strict=True)]
-    new_weights, new_state = algorithm.server_update(
-        global_weights, aggregated, server_state, state_delta, num_sent / num_clients
+    ids = range(num_sent) if client_ids is None else client_ids
+    done = rounds.server_update(
+        algorithm,
+        global_weights,
+        server_state,
+        result,
+        state_changes,
+        num_sent / num_clients,
+        round_num,
+        ids,
     )
-    return new_weights, new_state, aggregated, info
+    return done.weights, done.server_state, done.update, done.metrics
 
 
 def evaluate(
@@ -626,164 +603,141 @@ def run_round(
     the previous round's ``residuals`` to go on with error feedback. ``max_local_steps`` caps
     every client's local steps (a compute budget: one int, or one per client). With
     ``secure_aggregation`` the server learns only the weighted sum of the updates
-    (:func:`secure_aggregation_round`); if it must refuse, nothing changes this round.
+    (:meth:`fedlab.secure_aggregation.SecureAggregation.sum`); if it must refuse, nothing changes
+    this round. Every stage but the client work is :mod:`fedlab.rounds`', shared with the engine and
+    the Flower ServerApp.
 
     Example:
         >>> result = run_round(model, weights, digits, split, FedAvg(), 10, round_num=1)  # doctest: +SKIP
     """
     num_clients = len(split.client_indices)
+    _check_one_global_model(algorithm, global_weights, data, split)
+    rounds.check_composition(
+        algorithm,
+        clients_per_round=clients_per_round,
+        compression=compression,
+        secure_aggregation=secure_aggregation,
+    )
+    aggregator = rounds.compose(algorithm, secure_aggregation)
+    if server_state is None:
+        server_state = algorithm.server_optimizer.init(global_weights)
+    client_states = _client_states(algorithm, global_weights, num_clients, client_states)
+    residuals = _residuals(compression, global_weights, num_clients, residuals)
+    sizes = np.array([len(own) for own in split.client_indices])
+    caps = None if max_local_steps is None else step_budgets(max_local_steps, num_clients)
+
+    # 1 plan: who takes part, and how many local steps each may take (None: all)
+    plan = rounds.plan_round(
+        algorithm, num_clients, clients_per_round, round_num, seed, stragglers, sizes, caps
+    )
+    budgets = [None] * len(plan.clients) if plan.budgets is None else plan.budgets.tolist()
+    # 2 send + 3 train locally, one client after another: its data never leaves this loop
+    sent_state = algorithm.broadcast_state(server_state)
+    limit = rounds.loss_limit(_num_outputs(model, data)) if len(plan.clients) else math.inf
+    results = []
+    for (k, weights), budget in zip(
+        broadcast(global_weights, plan.clients).items(), budgets, strict=True
+    ):
+        x, y = _client_data(data, split, k)
+        result = local_update(
+            model, weights, x, y, algorithm, round_num, k, seed, client_states[k], sent_state,
+            max_steps=budget,
+            ignore_class=getattr(data, "ignore_class", None),
+            label_groups=getattr(data, "label_groups", None),
+        )  # fmt: skip
+        rounds.check_losses([k], [result.loss], round_num, limit)
+        results.append(result)
+    # 4 upload: what reaches the server (compressed, with error feedback, if asked)
+    deltas = [r.delta for r in results]
+    sent, bytes_up, kept = rounds.upload(
+        compression, deltas, plan.clients, round_num, seed, residuals
+    )
+    # 5 aggregate + update the global model
+    received = ClientUpdates(
+        rounds.stack(sent, [np.shape(w) for w in global_weights]),
+        [r.num_examples for r in results],
+        plan.clients,
+        [max(r.num_steps, 1) for r in results],
+        round_num,
+        clients_per_round,
+        seed,
+    )
+    aggregate = (
+        rounds.aggregate(aggregator, {}, received)
+        if results or aggregator.acts_without_clients
+        else None
+    )
+    changes = [
+        [new - old for new, old in zip(r.client_state, client_states[r.client_id], strict=True)]
+        for r in results
+    ]
+    done = rounds.server_update(
+        algorithm,
+        global_weights,
+        server_state,
+        aggregate,
+        changes,
+        len(results) / num_clients,
+        round_num,
+        plan.clients,
+    )
+    if done.changed:
+        client_states.update({r.client_id: r.client_state for r in results})
+    if residuals is not None:
+        residuals.update(kept)
+    return RoundResult(
+        done.weights,
+        done.server_state,
+        results,
+        done.update,
+        client_states,
+        tuple(int(k) for k in plan.stragglers),
+        tuple(int(k) for k in plan.dropped),
+        bytes_up if done.bytes_up is None else done.bytes_up,
+        residuals,
+        done.metrics if aggregate is not None else None,
+    )
+
+
+def _check_one_global_model(algorithm: Algorithm, weights: Weights, data, split) -> None:
+    """:func:`run_round` shows one global model's round: personalised algorithms are refused."""
     if (
         not algorithm.trains_global
         or algorithm.num_global_models() > 1
-        or algorithm.personal_init(global_weights) is not None
-        or algorithm.share_masks(global_weights, data, split) is not None
+        or algorithm.personal_init(weights) is not None
+        or algorithm.share_masks(weights, data, split) is not None
     ):
         raise ValueError(
             f"run_round shows one global model's round; {algorithm.name} keeps personal models, "
             "heads or clusters: run it with fedlab.simulate (see fedlab.personalization)"
         )
-    if server_state is None:
-        server_state = algorithm.server_optimizer.init(global_weights)
-    if client_states is None:
-        first = algorithm.client_state_init(global_weights)
-        client_states = {k: [np.array(a, np.float32) for a in first] for k in range(num_clients)}
-    client_states = dict(client_states)
-    sent = algorithm.broadcast_state(server_state)
-    clients = sample_clients(num_clients, clients_per_round, round_num, seed, algorithm)
-    budget = {int(k): None for k in clients}  # local steps each client may take (None: all)
-    straggling, dropped = (), ()
-    if stragglers is not None:
-        if not isinstance(stragglers, Stragglers):
-            raise TypeError(
-                f"stragglers must be a fedlab Stragglers or None, got {type(stragglers).__name__}"
-            )
-        is_straggler, budgets = stragglers.plan(
-            [len(split.client_indices[k]) for k in clients],
-            algorithm.local_epochs,
-            algorithm.batch_size,
-            round_num,
-            seed,
-        )
-        budget = {int(k): int(b) for k, b in zip(clients, budgets, strict=True)}
-        straggling = tuple(int(k) for k in clients[is_straggler])
-        if stragglers.drop:  # the server does not wait for them
-            dropped, clients = straggling, clients[~is_straggler]
-    if max_local_steps is not None:
-        caps = step_budgets(max_local_steps, num_clients)
-        budget = {k: int(caps[k]) if b is None else min(b, int(caps[k])) for k, b in budget.items()}
-    if isinstance(compression, ErrorFeedback):
-        if residuals is None:
-            residuals = {k: compression.init(global_weights) for k in range(num_clients)}
-        residuals = dict(residuals)
-    if len(clients) == 0 and not algorithm.noisy_aggregation:  # nothing to aggregate or change
-        zero = [np.zeros_like(w, np.float32) for w in global_weights]
-        weights = [np.array(w, copy=True) for w in global_weights]
-        return RoundResult(
-            weights, server_state, [], zero, client_states, straggling, dropped, 0, residuals
-        )
-    results = []
-    for k, weights in broadcast(global_weights, clients).items():
-        own = split.client_indices[k]  # the client's data: used here, never sent
-        x, y = np.asarray(data.x_train[own], np.float32), np.asarray(data.y_train[own], np.int32)
-        results.append(
-            local_update(
-                model,
-                weights,
-                x,
-                y,
-                algorithm,
-                round_num,
-                k,
-                seed,
-                client_states[k],
-                sent,
-                max_steps=budget[k],
-                ignore_class=getattr(data, "ignore_class", None),
-                label_groups=getattr(data, "label_groups", None),
-            )
-        )
-    sent = [r.delta for r in results]  # what the server receives
-    bytes_up = sum(4 * sum(np.size(d) for d in r.delta) for r in results)
-    if compression is not None:
-        sent, bytes_up = [], 0
-        for r in results:
-            decoded, size, residual = compress_update(
-                compression,
-                r.delta,
-                round_num,
-                r.client_id,
-                seed,
-                residuals[r.client_id] if residuals is not None else (),
-            )
-            sent.append(decoded)
-            bytes_up += size
-            if residuals is not None:
-                residuals[r.client_id] = residual
-    stacked = (
-        [np.stack(d) for d in zip(*sent, strict=True)]
-        if sent
-        else [np.zeros((0, *np.shape(w)), np.float32) for w in global_weights]
-    )
-    counts = np.array([r.num_examples for r in results], np.float32)
-    state_changes = [
-        [new - old for new, old in zip(r.client_state, client_states[r.client_id], strict=True)]
-        for r in results
-    ]
-    refused = False
-    if secure_aggregation is None:
-        new_weights, server_state, aggregated, info = server_step(
-            algorithm,
-            global_weights,
-            server_state,
-            stacked,
-            counts,
-            round_num,
-            num_clients,
-            clients_per_round,
-            seed,
-            state_changes,
-        )
-    else:  # the server learns only the weighted mean, then updates as always
-        ids = [r.client_id for r in results]
-        mean, secure = secure_aggregation_round(
-            secure_aggregation, stacked, counts, ids, round_num, seed
-        )
-        bytes_up = secure.bytes_up
-        info = {
-            "secure_dropped": secure.dropped,
-            "secure_aborted": secure.aborted,
-            "clipped_fraction": secure.clipped_fraction,
-        }
-        refused = mean is None
-        if refused:  # secure aggregation refused to unmask: nothing changes
-            aggregated = [np.zeros_like(w, np.float32) for w in global_weights]
-            new_weights = [np.array(w, copy=True) for w in global_weights]
-        else:
-            new_weights, server_state, aggregated, _ = server_step(
-                algorithm,
-                global_weights,
-                server_state,
-                None,
-                counts,
-                round_num,
-                num_clients,
-                clients_per_round,
-                seed,
-                state_changes,
-                aggregated_delta=mean,
-            )
-    if not refused:
-        for r in results:
-            client_states[r.client_id] = r.client_state
-    return RoundResult(
-        new_weights,
-        server_state,
-        results,
-        aggregated,
-        client_states,
-        straggling,
-        dropped,
-        bytes_up,
-        residuals,
-        info,
-    )
+
+
+def _client_states(
+    algorithm: Algorithm, weights: Weights, num_clients: int, given: dict | None
+) -> dict[int, Weights]:
+    """Every client's persistent state: a copy of ``given``, or the algorithm's initial state."""
+    if given is not None:
+        return dict(given)
+    first = algorithm.client_state_init(weights)
+    return {k: [np.array(a, np.float32) for a in first] for k in range(num_clients)}
+
+
+def _residuals(compression, weights: Weights, num_clients: int, given: dict | None):
+    """Every client's error-feedback residual (``None`` without error feedback)."""
+    if not isinstance(compression, ErrorFeedback):
+        return given
+    if given is None:
+        return {k: compression.init(weights) for k in range(num_clients)}
+    return dict(given)
+
+
+def _client_data(data, split, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Client k's training examples (used on the client, never sent)."""
+    own = split.client_indices[k]
+    return np.asarray(data.x_train[own], np.float32), np.asarray(data.y_train[own], np.int32)
+
+
+def _num_outputs(model: keras.Model, data) -> int:
+    """The model's number of class scores (the exploding-loss limit depends on it)."""
+    return int(np.shape(model(np.asarray(data.x_train[:1], np.float32)))[-1])

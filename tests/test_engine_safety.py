@@ -87,8 +87,14 @@ SETTINGS = {
     "ditto": dict(algorithm=Ditto(lam=0.1, client_lr=0.1, batch_size=16)),
 }
 STAGES = {
-    "dp": ["_aggregate", "step@accountant", "evaluate", "_state_norms", "_keep_client_state"],
-    "scaffold+ef": ["_compress", "_server_step", "evaluate", "_keep_client_state"],
+    "dp": [
+        "_aggregate_and_update",
+        "step@accountant",
+        "evaluate",
+        "_state_norms",
+        "_keep_client_state",
+    ],
+    "scaffold+ef": ["_upload", "_update", "evaluate", "_keep_client_state"],
     "ditto": ["_global_update", "_evaluate_clients", "_keep_client_state"],
 }
 CASES = [(name, stage) for name, stages in STAGES.items() for stage in stages]

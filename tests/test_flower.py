@@ -186,8 +186,9 @@ def test_scaffold_on_flower_keeps_client_state_and_equals_simulate(federation):
     [
         {"algorithm": "fedprox", "mu": 0.5},  # the client's proximal term
         {"algorithm": "fedadam", "partition": "dirichlet", "alpha": 0.3},  # a server optimiser
+        {"algorithm": "fednova", "partition": "dirichlet", "alpha": 0.3},  # the aggregator: τ_k
     ],
-    ids=["fedprox", "fedadam-noniid"],
+    ids=["fedprox", "fedadam-noniid", "fednova-noniid"],
 )
 def test_client_and_server_slots_on_flower_equal_simulate(federation, settings):
     config = FlowerConfig(

@@ -12,10 +12,9 @@ from scipy import stats
 
 from fedlab import partition, steps
 from fedlab.algorithms import FedAvg
-from fedlab.compression import Float16
 from fedlab.engine import Simulation
 from fedlab.models import model_fn
-from fedlab.privacy import DPFedAvg
+from fedlab.privacy import DPFedAvg, LocalDPFedAvg
 from fedlab.secure_aggregation import (
     PRIME,
     RoundConfig,
@@ -431,14 +430,26 @@ def test_secure_aggregation_settings_are_checked(digits):
         SecureAggregation(dropout=1.0)
     with pytest.raises(ValueError, match="threshold"):
         SecureAggregation(threshold=0.4)
-    with pytest.raises(ValueError, match="cannot be combined"):
-        _digits_run(digits, secure_aggregation=SecureAggregation(), compression=Float16())
     with pytest.raises(TypeError, match="secure_aggregation must be"):
         _digits_run(digits, secure_aggregation=True)
     split = partition.iid(digits.y_train[:300], num_clients=6, seed=0)
-    with pytest.raises(ValueError, match="cannot be combined"):
+    with pytest.raises(ValueError, match="LDP-FedAvg with secure_aggregation: .*no bounded range"):
         Simulation(
-            DPFedAvg(), model_fn("mlp", 10), digits, split, secure_aggregation=SecureAggregation()
+            LocalDPFedAvg(),
+            model_fn("mlp", 10),
+            digits,
+            split,
+            secure_aggregation=SecureAggregation(),
+        )
+    with pytest.raises(
+        ValueError, match=r"SecureAggregation\(clip=0.5\) would cut .*clip_norm=1.0"
+    ):
+        Simulation(
+            DPFedAvg(clip_norm=1.0),
+            model_fn("mlp", 10),
+            digits,
+            split,
+            secure_aggregation=SecureAggregation(clip=0.5),
         )
 
 

@@ -3,8 +3,8 @@
 
 :data:`server_app` is fedlab's server loop as a Flower ``ServerApp`` (Message API): each round
 it samples clients (:func:`fedlab.steps.sample_clients`), sends each the global weights, waits
-for their replies, aggregates them and updates the model with :func:`fedlab.steps.server_step`,
-evaluates, and saves the :class:`~fedlab.history.History` so far. :data:`client_app` is the
+for their replies, then aggregates, updates the model and records the round with the stages
+every fedlab runner shares (:mod:`fedlab.rounds`), evaluates, and saves the :class:`~fedlab.history.History` so far. :data:`client_app` is the
 ``ClientApp`` each SuperNode runs: it loads only its own partition (``--node-config
 "partition-id=P num-partitions=N"``), trains with :func:`fedlab.steps.local_update` and sends
 back its update, compressed if the run says so; what a client keeps between rounds (SCAFFOLD's
@@ -132,8 +132,11 @@ class _NodeMap:
 
 
 def _server_main(grid, context) -> None:
-    from fedlab import steps
-    from fedlab.history import History, RoundRecord
+    import dataclasses
+
+    from fedlab import rounds, steps
+    from fedlab.aggregators import ClientUpdates
+    from fedlab.history import History
     from fedlab.metrics import client_drift, update_cosine
     from fedlab.models import num_parameters
 
@@ -156,6 +159,10 @@ def _server_main(grid, context) -> None:
         server_state = algorithm.server_optimizer.init(weights)
         num_clients = config.num_clients
         per_round = config.clients_per_round or num_clients
+        rounds.check_composition(algorithm, clients_per_round=per_round, compression=compression)
+        aggregator = rounds.compose(algorithm)
+        aggregator_state = aggregator.init(weights)
+        limit = rounds.loss_limit(int(np.shape(model(x_test[:1]))[-1]))
         history = History(
             config={
                 **config.history_config(),
@@ -183,12 +190,10 @@ def _server_main(grid, context) -> None:
         for round_num in range(1, config.num_rounds + 1):
             start = time.perf_counter()
             nodes.refresh(app, grid, config.round_timeout, first=False)
-            selected = steps.sample_clients(
-                num_clients, per_round, round_num, config.seed, algorithm
-            )
+            plan = rounds.plan_round(algorithm, num_clients, per_round, round_num, config.seed)
             sent_state = algorithm.broadcast_state(server_state)
             messages, bytes_down, failed = {}, 0, {}
-            for k in selected.tolist():
+            for k in plan.clients.tolist():
                 if k not in nodes.node_of:
                     failed[k] = (None, "no SuperNode holds this partition now")
                     continue
@@ -241,30 +246,41 @@ def _server_main(grid, context) -> None:
             bytes_up = sum(_content_bytes(ok[k].content) for k in clients)
             counts = np.array([int(m["num-examples"]) for m in metrics])
             losses = np.array([float(m["loss"]) for m in metrics])
-            drift = cosine = np.zeros(0)
-            if clients:
-                stacked = [np.stack(d) for d in zip(*deltas, strict=True)]
-                changes = [
-                    ok[k].content["state-change"].to_numpy_ndarrays()
-                    for k in clients
-                    if "state-change" in ok[k].content
-                ]
-                weights, server_state, aggregated, _ = steps.server_step(
-                    algorithm,
-                    weights,
-                    server_state,
-                    stacked,
-                    counts,
-                    round_num,
-                    num_clients,
-                    per_round,
-                    config.seed,
-                    changes,
-                )
-                # with compression, drift and cosine are of the decoded updates (all the
-                # server sees); fedlab.simulate measures them before compression
-                drift = client_drift(stacked).numpy()
-                cosine = update_cosine(stacked, aggregated).numpy()
+            rounds.check_losses(clients, losses, round_num, limit)
+            stacked = rounds.stack(deltas, shapes)
+            received = ClientUpdates(
+                stacked,
+                counts,
+                clients,
+                [max(int(m["steps"]), 1) for m in metrics],
+                round_num,
+                per_round,
+                config.seed,
+            )
+            changes = [
+                ok[k].content["state-change"].to_numpy_ndarrays()
+                for k in clients
+                if "state-change" in ok[k].content
+            ]
+            result = None
+            if clients or aggregator.acts_without_clients:
+                result = rounds.aggregate(aggregator, aggregator_state, received)
+                aggregator_state = result.state
+            done = rounds.server_update(
+                algorithm,
+                weights,
+                server_state,
+                result,
+                changes,
+                len(clients) / num_clients,
+                round_num,
+                clients,
+            )
+            weights, server_state = done.weights, done.server_state
+            # with compression, drift and cosine are of the decoded updates (all the server
+            # sees); fedlab.simulate measures them before compression
+            drift = client_drift(stacked).numpy() if clients else np.zeros(0)
+            cosine = update_cosine(stacked, done.update).numpy() if clients else np.zeros(0)
             test_loss, test_accuracy = steps.evaluate(model, weights, x_test, y_test)
             sent_state = algorithm.broadcast_state(server_state)
             server_norm = (
@@ -274,25 +290,24 @@ def _server_main(grid, context) -> None:
                 if sent_state
                 else float("nan")
             )
-            record = RoundRecord(
-                round=round_num,
-                clients=tuple(clients),
-                client_loss=tuple(losses.tolist()),
-                client_num_examples=tuple(int(n) for n in counts),
-                train_loss=float(np.average(losses, weights=counts)) if clients else float("nan"),
+            replied = dataclasses.replace(
+                plan, clients=np.array(clients, np.int64), dropped=np.array(sorted(failed))
+            )
+            record = rounds.record(
+                replied,
+                losses,
+                counts,
+                started=start,
+                drift=drift,
+                cosine=cosine,
+                client_steps=[int(m["steps"]) for m in metrics],
+                client_examples=[int(m["examples"]) for m in metrics],
                 test_loss=test_loss,
                 test_accuracy=test_accuracy,
-                client_drift=tuple(drift.tolist()),
-                drift_mean=float(drift.mean()) if clients else float("nan"),
-                drift_max=float(drift.max()) if clients else float("nan"),
-                update_cosine=tuple(cosine.tolist()),
                 bytes_down=int(bytes_down),
                 bytes_up=int(bytes_up),
-                wall_time=time.perf_counter() - start,
-                dropped=tuple(sorted(failed)),
-                client_steps=tuple(int(m["steps"]) for m in metrics),
-                client_examples=tuple(int(m["examples"]) for m in metrics),
                 server_state_norm=server_norm,
+                **done.metrics,
             )
             history.append(record)
             history.save(history_path)  # the history so far survives a crash
