@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import fedlab  # noqa: F401  (first: quietens TensorFlow's start-up)
-from fedlab import FedAvg, Simulation, load_digits
+from fedlab import Algorithm, FedAvg, Simulation, load_digits
 from fedlab.models import FedModel, model_fn
 from fedlab.multitask import TASKS, multitask_digits, task_accuracy
-from fedlab.personalization import MultiTaskAlgorithm, MultiTaskFedAvg
+from fedlab.personalization import MultiTaskFedAvg, TaskHeads
 
 NUM_CLIENTS = 40
 TRAINING = {"local_epochs": 5, "client_lr": 0.3}
@@ -50,16 +50,14 @@ SETTINGS = {  # name: (clients per task, rounds, training, hidden units, task-ba
 
 
 @dataclass(frozen=True)
-class TaskBalanced(MultiTaskAlgorithm):
-    """Multi-task FedAvg whose body gives every task the same total weight.
+class TaskBalancedHeads(TaskHeads):
+    """Multi-task heads whose body gives every task the same total weight.
 
     The engine averages each weight as Σ m_k n_k Δ_k / Σ m_k n_k over the clients' share masks
     m_k; scaling client k's body mask by 1 / N_task(k) (its task's examples) makes every task's
     clients together count the same. (The engine's byte count then reads the scaled masks: only
     the accuracies of this script are meaningful.)
     """
-
-    name: str = "multi-task FedAvg (task-balanced)"
 
     def share_masks(self, weights, data, split):
         masks = super().share_masks(weights, data, split)
@@ -70,6 +68,15 @@ class TaskBalanced(MultiTaskAlgorithm):
         for j in range(first_head):
             masks[j] = masks[j] * scale.reshape(-1, *[1] * np.ndim(weights[j]))
         return masks
+
+
+def TaskBalanced(**settings) -> Algorithm:  # noqa: N802 - reads like the algorithm's name
+    """Multi-task FedAvg with :class:`TaskBalancedHeads` as its personalisation slot."""
+    return Algorithm(
+        **settings,
+        name="multi-task FedAvg (task-balanced)",
+        personalization=TaskBalancedHeads(2),
+    )
 
 
 _MODELS: dict[int, object] = {}

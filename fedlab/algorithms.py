@@ -13,15 +13,14 @@ sample + broadcast    ``Algorithm.sample_clients``,           SCAFFOLD (sends th
 client update         ``Algorithm.local_gradient``,           FedProx (+ μ(w − w_g)), SCAFFOLD
                       ``client_state_init``,                  (+ c − c_k, keeps c_k per client);
                       ``client_state_update`` (hooks);        personalisation: FedPer, Ditto,
-                      ``personal_init``, ``personal_mask``,   local-only, fine-tuning, IFCA
-                      ``personal_strength``,                  (:mod:`fedlab.personalization`)
-                      ``fine_tune_steps``,
-                      ``num_global_models``
+                      the optional ``personalization``        local-only, fine-tuning, IFCA,
+                      slot (what stays on the clients)        multi-task heads
+                                                              (:mod:`fedlab.personalization`)
 aggregate             ``Algorithm.aggregator``, an object     FedNova (:class:`~fedlab.aggregators.
                       of :mod:`fedlab.aggregators`:           FedNovaMean`), DP-FedAvg
                       :class:`~fedlab.aggregators.            (:mod:`fedlab.privacy`); FedPer,
-                      WeightedMean` by default;               multi-task heads (a masked mean);
-                      ``share_masks``                         secure aggregation (its sums)
+                      WeightedMean` by default                multi-task heads (a masked mean);
+                                                              secure aggregation (its sums)
 server update         ``server_optimizer``:                   FedAvg/FedSGD, FedAvgM, FedAdam,
                       :class:`ServerSGD`,                     FedYogi, FedAdagrad; SCAFFOLD (also
                       :class:`ServerMomentum`,                updates c)
@@ -43,13 +42,16 @@ of a pseudo-gradient, so ``w ← w + server_lr · Δ`` is plain FedAvg.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import tensorflow as tf
 
 from fedlab.aggregators import Aggregator, FedNovaMean, WeightedMean
 from fedlab.validate import check_float, check_int
+
+if TYPE_CHECKING:
+    from fedlab.personalization import Personalization
 
 Weights = list[np.ndarray]
 
@@ -427,6 +429,9 @@ class Algorithm:
         aggregator: the aggregate slot (default :class:`WeightedMean`).
         server_optimizer: the server-update slot (default :class:`ServerSGD`).
         name: shown in plots and saved in histories.
+        personalization: the optional personalisation slot: what each client keeps for itself
+            (:mod:`fedlab.personalization`: personal models, heads, clusters); ``None``: one
+            global model for everyone.
 
     Subclasses change a slot; the engine never needs to know which algorithm it runs.
 
@@ -441,6 +446,7 @@ class Algorithm:
     aggregator: Aggregator = field(default_factory=WeightedMean)
     server_optimizer: ServerOptimizer = field(default_factory=ServerSGD)
     name: str = "algorithm"
+    personalization: Personalization | None = None
     graph_is_fedavg: ClassVar[bool] = False
     """True when the compiled client update is plain FedAvg's although the class differs (DP,
     personalisation): the engine then shares FedAvg's traced graphs."""
@@ -460,6 +466,15 @@ class Algorithm:
                 "server_optimizer must be a server optimiser such as ServerSGD(), got "
                 f"{type(self.server_optimizer).__name__}"
             )
+        from fedlab.personalization import Personalization
+
+        if self.personalization is not None and not isinstance(
+            self.personalization, Personalization
+        ):
+            raise TypeError(
+                "personalization must be None or a fedlab.personalization slot such as "
+                f"PersonalHead(2), got {type(self.personalization).__name__}"
+            )
 
     # -- slot 1: sample + broadcast ------------------------------------------------------
     def sample_clients(
@@ -475,34 +490,7 @@ class Algorithm:
         """
         return []
 
-    def num_global_models(self) -> int:
-        """How many global models the server keeps (clustered FL, IFCA: one per cluster)."""
-        return 1
-
     # -- slot 2: client update -----------------------------------------------------------
-    trains_global: ClassVar[bool] = True
-    """False for local-only training: nothing is sent, only the personal models train."""
-
-    def personal_init(self, weights: Weights) -> Weights | None:
-        """A client's personal weights before its first round (``None``: the client keeps no
-        personal model). Kept by the engine per client, also for clients not selected."""
-        return None
-
-    def personal_mask(self, weights: Weights) -> Weights | None:
-        """0/1 per weight element, 1 where the weight stays on the client (FedPer's head):
-        local training starts from the client's own values there, and they are never sent."""
-        return None
-
-    def personal_strength(self) -> float | None:
-        """λ of a personal model trained after the global update on ``F_k(v) + λ/2‖v − w‖²``
-        (Ditto; 0: local-only training). ``None``: no personal training pass."""
-        return None
-
-    def fine_tune_steps(self) -> int:
-        """Local SGD steps each client fine-tunes the global model for before it is evaluated
-        on the client's own test set (0: none)."""
-        return 0
-
     def client_state_init(self, weights: Weights) -> Weights:
         """A client's persistent state before its first round (SCAFFOLD: zero control variates).
 
@@ -541,15 +529,6 @@ class Algorithm:
         """The aggregator this class uses unless told otherwise (DP-FedAvg's follows from its
         clipping and noise settings); :meth:`config` names the aggregator only when it differs."""
         return WeightedMean()
-
-    def share_masks(self, weights: Weights, data, split) -> Weights | None:
-        """Which parts of its update each client sends and which clients each weight is averaged
-        over: one 0/1 array per weight, broadcastable to ``[num_clients, *weight.shape]``.
-
-        ``None`` (the default): every client sends everything. Multi-task FL: a task head is
-        averaged only over that task's clients (:mod:`fedlab.personalization`).
-        """
-        return None
 
     def make_accountant(self, sampling_rate: float):
         """A privacy accountant for this algorithm (``None``: it promises no privacy)."""

@@ -48,6 +48,7 @@ from fedlab.compute import training_cost
 from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
+from fedlab.personalization import NO_PERSONALIZATION
 from fedlab.rounds import EXPLODED, DivergenceError
 from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
@@ -561,6 +562,8 @@ class Simulation:
             )
         _check_data(data, split)
         self.algorithm = algorithm
+        # the optional personalisation slot: what each client keeps for itself
+        self.personal = algorithm.personalization or NO_PERSONALIZATION
         self.split = split
         self.num_clients = len(split.client_indices)
         if clients_per_round is None:
@@ -608,8 +611,11 @@ class Simulation:
         self.label_groups = getattr(data, "label_groups", None)
 
         self.model = build_model(model_fn, data.x_train, self.seed)
-        self.weights: list[np.ndarray] = [v.numpy() for v in self.model.trainable_variables]
-        self.server_state = algorithm.server_optimizer.init(self.weights)
+        # the global model(s) and the server's state for each (IFCA: one per cluster)
+        self.cluster_weights: list[list[np.ndarray]] = [
+            [v.numpy() for v in self.model.trainable_variables]
+        ]
+        self.cluster_server_states = [algorithm.server_optimizer.init(self.weights)]
         # per-client persistent state (e.g. SCAFFOLD's variates), one row per client, kept here
         self.client_states: list[np.ndarray] = [
             np.repeat(np.asarray(s, np.float32)[None], self.num_clients, axis=0)
@@ -708,7 +714,7 @@ class Simulation:
     def _init_personal(self, model_fn: ModelFn, data, split) -> None:
         """Per-client personal weights, which elements stay on the client, what each client
         shares, the cluster models of clustered FL, and the per-client test sets."""
-        algo, n = self.algorithm, self.num_clients
+        algo, n = self.personal, self.num_clients
         personal = algo.personal_init(self.weights)
         self.personal_weights: list[np.ndarray] | None = (
             None
@@ -731,11 +737,12 @@ class Simulation:
                     )
         self._share = share
         num_models = check_int("num_clusters", algo.num_global_models(), low=1, high=n)
-        self.cluster_weights: list[list[np.ndarray]] = [self.weights]
         for c in range(1, num_models):  # IFCA: the cluster models start from different weights
             model = build_model(model_fn, data.x_train, self.seed + 7919 * c)
             self.cluster_weights.append([v.numpy() for v in model.trainable_variables])
-        self.cluster_server_states = [algo.server_optimizer.init(w) for w in self.cluster_weights]
+        self.cluster_server_states += [
+            self.algorithm.server_optimizer.init(w) for w in self.cluster_weights[1:]
+        ]
         self.client_cluster = np.full(n, -1, np.int64)  # IFCA: each client's last choice
         test = getattr(split, "test_indices", None)
         self._client_test = None if test is None else self._example_plan(test)
@@ -761,11 +768,29 @@ class Simulation:
         return (4 * counts).astype(np.int64)
 
     @property
+    def weights(self) -> list[np.ndarray]:
+        """The global model's weights (IFCA: cluster 0's; every cluster's: ``cluster_weights``)."""
+        return self.cluster_weights[0]
+
+    @weights.setter
+    def weights(self, new: list[np.ndarray]) -> None:
+        self.cluster_weights[0] = new
+
+    @property
+    def server_state(self) -> dict:
+        """The server's state for the global model (IFCA: cluster 0's)."""
+        return self.cluster_server_states[0]
+
+    @server_state.setter
+    def server_state(self, new: dict) -> None:
+        self.cluster_server_states[0] = new
+
+    @property
     def has_global_model(self) -> bool:
         """Whether the run trains one global model meant for every client (not local-only,
         FedPer's body without a head, or IFCA's several cluster models)."""
         return (
-            self.algorithm.trains_global
+            self.personal.trains_global
             and len(self.cluster_weights) == 1
             and self._personal_mask is None
         )
@@ -773,16 +798,15 @@ class Simulation:
     def _stack(self, weights: list[np.ndarray], num: int) -> list[tf.Tensor]:
         return [tf.constant(np.repeat(w[None], num, axis=0)) for w in weights]
 
-    def _start(self, clients: np.ndarray) -> list[tf.Tensor]:
-        """Where each client's local training starts: the global model, except for the
-        elements that stay on the client (FedPer's head), which are its own."""
+    def _start(self, clients: np.ndarray, cluster: int = 0) -> list[tf.Tensor]:
+        """Where each client's local training starts: the global model (IFCA: its cluster's),
+        except for the elements that stay on the client (FedPer's head), which are its own."""
+        weights = self.cluster_weights[cluster]
         if self._personal_mask is None:
-            return self._stack(self.weights, len(clients))
+            return self._stack(weights, len(clients))
         return [
             tf.constant(np.where(m[None] > 0, p[clients], w[None]).astype(np.float32))
-            for p, m, w in zip(
-                self.personal_weights, self._personal_mask, self.weights, strict=True
-            )
+            for p, m, w in zip(self.personal_weights, self._personal_mask, weights, strict=True)
         ]
 
     def personal_models(self) -> list[np.ndarray]:
@@ -798,7 +822,7 @@ class Simulation:
             >>> [p.shape for p in sim.personal_models()][-1]  # doctest: +SKIP
             (10, 10)
         """
-        algo, n = self.algorithm, self.num_clients
+        algo, n = self.personal, self.num_clients
         if len(self.cluster_weights) > 1:
             choice = self.client_cluster.copy()
             unset = np.flatnonzero(choice < 0)
@@ -821,7 +845,7 @@ class Simulation:
                 [tf.constant(w) for w in self.weights],
                 tf.constant(idx),
                 tf.constant(mask),
-                tf.constant(algo.client_lr, tf.float32),
+                tf.constant(self.algorithm.client_lr, tf.float32),
                 tf.constant(0.0),
                 self._non_trainable,
                 self._x,
@@ -871,7 +895,7 @@ class Simulation:
             self.personal_models()
             if not self.has_global_model
             or self.personal_weights is not None
-            or self.algorithm.fine_tune_steps() > 0
+            or self.personal.fine_tune_steps() > 0
             else None
         )
         personal_acc = global_acc if personal is None else self.client_accuracy(personal)
@@ -909,20 +933,12 @@ class Simulation:
         update_bytes = 0
         for c in np.unique(choice):
             members = choice == c
-            self.weights, self.server_state = self.cluster_weights[c], self.cluster_server_states[c]
-            try:
-                *values, size = self._train_and_update(
-                    clients[members], None if budgets is None else budgets[members], round_num
-                )
-            finally:
-                self.cluster_weights[c], self.cluster_server_states[c] = (
-                    self.weights,
-                    self.server_state,
-                )
+            *values, size = self._train_and_update(
+                clients[members], None if budgets is None else budgets[members], round_num, c
+            )
             for column, value in zip(columns, values, strict=True):
                 column[members] = value
             update_bytes += size
-        self.weights, self.server_state = self.cluster_weights[0], self.cluster_server_states[0]
         loss, drift, cosine, client_steps, client_examples = columns
         return (
             loss,
@@ -1084,8 +1100,8 @@ class Simulation:
         )
         w = [tf.constant(a) for a in self.weights]
         self._kernel.eval_fn(w, self._non_trainable, self._x_test[:1], self._y_test[:1])
-        lam = self.algorithm.personal_strength()
-        if lam is not None or self.algorithm.fine_tune_steps() > 0:  # the personal pass
+        lam = self.personal.personal_strength()
+        if lam is not None or self.personal.fine_tune_steps() > 0:  # the personal pass
             self._kernel.personal_fn(
                 self._start(clients),
                 w,
@@ -1129,11 +1145,10 @@ class Simulation:
     def _snapshot(self) -> tuple:
         """What a round changes, copied (arrays changed in place) or referenced (replaced)."""
         return (
-            self.weights,
-            self.server_state,
             [a.copy() for a in self._arrays_changed_in_place()],
             list(self.cluster_weights),
             list(self.cluster_server_states),
+            self.aggregator_state,
             None if self._accountant is None else copy.deepcopy(vars(self._accountant)),
             len(self.history.rounds),
             self.history.client_state,
@@ -1142,8 +1157,8 @@ class Simulation:
     def _restore(self, saved: tuple) -> None:
         """Undo a round that did not finish: the state of :meth:`_snapshot`, arrays in place (the
         History's client state refers to them)."""
-        (weights, server_state, arrays, clusters, cluster_states, accountant, rounds, state) = saved
-        self.weights, self.server_state = weights, server_state
+        (arrays, clusters, cluster_states, aggregator_state, accountant, rounds, state) = saved
+        self.aggregator_state = aggregator_state
         for now, before in zip(self._arrays_changed_in_place(), arrays, strict=True):
             now[...] = before
         self.cluster_weights[:], self.cluster_server_states[:] = clusters, cluster_states
@@ -1235,7 +1250,7 @@ class Simulation:
     def _bytes_down(self, selected: np.ndarray) -> int:
         """What the server sends the round's clients: nothing (local-only), every cluster model
         (IFCA), or the shared part of the model, plus any broadcast state."""
-        if not self.algorithm.trains_global:
+        if not self.personal.trains_global:
             return 0
         per_client = self._client_bytes[selected] * len(self.cluster_weights)
         return int(per_client.sum()) + len(selected) * self.extra_bytes_down
@@ -1255,20 +1270,22 @@ class Simulation:
         self.history.client_state = state
 
     def _train_and_update(
-        self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int
+        self, clients: np.ndarray, budgets: np.ndarray | None, round_num: int, cluster: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """Local training of ``clients``, aggregation and server update, then any personal
-        models; per-client numbers and the bytes of the updates sent up."""
+        """Local training of ``clients`` on global model ``cluster`` (0 but for IFCA),
+        aggregation and server update, then any personal models; per-client numbers and the
+        bytes of the updates sent up."""
         idx, mask = self.batch_plan(clients, round_num, budgets)
-        broadcast_weights = [tf.constant(w) for w in self.weights]  # w^t, Ditto's anchor
-        if self.algorithm.trains_global:
+        # w^t, Ditto's anchor
+        broadcast_weights = [tf.constant(w) for w in self.cluster_weights[cluster]]
+        if self.personal.trains_global:
             client_loss, drift, cosine, update_bytes = self._global_update(
-                clients, idx, mask, broadcast_weights, round_num
+                clients, idx, mask, broadcast_weights, round_num, cluster
             )
         else:  # local-only training: nothing is sent
             client_loss = drift = cosine = np.full(len(clients), np.nan)
             update_bytes = 0
-        lam = self.algorithm.personal_strength()
+        lam = self.personal.personal_strength()
         if lam is not None:
             personal = [p[clients] for p in self.personal_weights]
             trained, losses, personal_drift = self._kernel.personal_fn(
@@ -1290,7 +1307,7 @@ class Simulation:
             self._check_losses(clients, losses, round_num)
             for all_personal, new in zip(self.personal_weights, trained, strict=True):
                 all_personal[clients] = new  # clients not selected keep theirs
-            if not self.algorithm.trains_global:
+            if not self.personal.trains_global:
                 client_loss, drift = losses, personal_drift.numpy().astype(float)
         client_steps = np.count_nonzero(mask.any(axis=2), axis=1)
         client_examples = mask.sum(axis=(1, 2)).astype(int)
@@ -1303,13 +1320,15 @@ class Simulation:
         mask: np.ndarray,
         broadcast_weights: list[tf.Tensor],
         round_num: int,
+        cluster: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """The global model's round: local training from the broadcast model (and the clients'
-        own personal elements) in the compiled kernel, then upload, aggregation and server
-        update with :mod:`fedlab.rounds`' shared stages."""
+        """Global model ``cluster``'s round: local training from the broadcast model (and the
+        clients' own personal elements) in the compiled kernel, then upload, aggregation and
+        server update with :mod:`fedlab.rounds`' shared stages."""
         num_examples = self._sizes[clients]
         states = [s[clients] for s in self.client_states]
-        start = self._start(clients)
+        start = self._start(clients, cluster)
+        server_state = self.cluster_server_states[cluster]
         aggregated, client_loss, drift, cosine, new_states, deltas = self._kernel.round_fn(
             broadcast_weights,
             start,
@@ -1318,7 +1337,7 @@ class Simulation:
             tf.constant(self.algorithm.client_lr, tf.float32),
             tf.constant(num_examples, tf.float32),
             [tf.constant(s) for s in states],
-            [tf.constant(b, tf.float32) for b in self.algorithm.broadcast_state(self.server_state)],
+            [tf.constant(b, tf.float32) for b in self.algorithm.broadcast_state(server_state)],
             self._non_trainable,
             self._x,
             self._y,
@@ -1329,14 +1348,14 @@ class Simulation:
         if self.compression is None and self.aggregator.in_graph:  # aggregated in the graph
             update_bytes = int(self._client_bytes[clients].sum())
             result = Aggregate([a.numpy() for a in aggregated], self.aggregator_state)
-            self._update(clients, result, new_states, states, round_num)
+            self._update(clients, result, new_states, states, round_num, cluster)
         else:  # the server aggregates what it receives (decoded messages) outside the graph
             deltas = [d.numpy() for d in deltas]
             sent, update_bytes = deltas, int(self._client_bytes[clients].sum())
             if self.compression is not None:
                 sent, update_bytes = self._upload(clients, deltas, round_num)
             aggregated = self._aggregate_and_update(
-                clients, sent, new_states, states, round_num, local_steps
+                clients, sent, new_states, states, round_num, local_steps, cluster
             )
             if self._aggregation_bytes is not None:
                 update_bytes = self._aggregation_bytes
@@ -1361,6 +1380,7 @@ class Simulation:
         states: list[np.ndarray],
         round_num: int,
         local_steps: np.ndarray,
+        cluster: int = 0,
     ) -> list[np.ndarray]:
         """The run's aggregator on what the server received (one ``[K, ...]`` array per weight),
         then the server update; returns the aggregate (zeros if the aggregator refused)."""
@@ -1374,7 +1394,7 @@ class Simulation:
             self.seed,
         )
         result = rounds.aggregate(self.aggregator, self.aggregator_state, received)
-        return self._update(clients, result, new_states, states, round_num)
+        return self._update(clients, result, new_states, states, round_num, cluster)
 
     def _update(
         self,
@@ -1383,9 +1403,11 @@ class Simulation:
         new_states: list[np.ndarray],
         states: list[np.ndarray],
         round_num: int,
+        cluster: int = 0,
     ) -> list[np.ndarray]:
-        """The server update on ``result`` (:func:`fedlab.rounds.server_update`); keep the new
-        client states if the server moved. Returns the update applied."""
+        """The server update of global model ``cluster`` on ``result``
+        (:func:`fedlab.rounds.server_update`); keep the new client states if the server moved.
+        Returns the update applied."""
         changes = [
             [new[i] - old[i] for new, old in zip(new_states, states, strict=True)]
             for i in range(len(clients))
@@ -1393,8 +1415,8 @@ class Simulation:
         try:
             done = rounds.server_update(
                 self.algorithm,
-                self.weights,
-                self.server_state,
+                self.cluster_weights[cluster],
+                self.cluster_server_states[cluster],
                 result,
                 changes,
                 len(clients) / self.num_clients,
@@ -1405,7 +1427,8 @@ class Simulation:
             raise error.with_history(self.history) from None
         self._aggregation_info, self._aggregation_bytes = done.metrics, done.bytes_up
         self.aggregator_state = result.state
-        self.weights, self.server_state = done.weights, done.server_state
+        self.cluster_weights[cluster] = done.weights
+        self.cluster_server_states[cluster] = done.server_state
         if done.changed:
             for all_states, new in zip(self.client_states, new_states, strict=True):
                 all_states[clients] = new  # clients not selected keep theirs

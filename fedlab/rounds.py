@@ -36,6 +36,7 @@ import numpy as np
 from fedlab.aggregators import Aggregate, Aggregator, ClientUpdates, MaskedMean, WeightedMean
 from fedlab.aggregators import through as _through
 from fedlab.history import RoundRecord
+from fedlab.personalization import Personalization
 from fedlab.stragglers import Stragglers
 
 Weights = list[np.ndarray]
@@ -262,7 +263,7 @@ def check_composition(
         ...
         ValueError: SCAFFOLD with secure_aggregation: ...
     """
-    sends = algorithm.trains_global
+    sends = (algorithm.personalization or Personalization()).trains_global
     for name, feature in (("compression", compression), ("secure_aggregation", secure_aggregation)):
         if feature is not None and not sends:
             raise ValueError(

@@ -701,11 +701,12 @@ def run_round(
 
 def _check_one_global_model(algorithm: Algorithm, weights: Weights, data, split) -> None:
     """:func:`run_round` shows one global model's round: personalised algorithms are refused."""
-    if (
-        not algorithm.trains_global
-        or algorithm.num_global_models() > 1
-        or algorithm.personal_init(weights) is not None
-        or algorithm.share_masks(weights, data, split) is not None
+    personal = algorithm.personalization
+    if personal is not None and (
+        not personal.trains_global
+        or personal.num_global_models() > 1
+        or personal.personal_init(weights) is not None
+        or personal.share_masks(weights, data, split) is not None
     ):
         raise ValueError(
             f"run_round shows one global model's round; {algorithm.name} keeps personal models, "

@@ -390,3 +390,42 @@ def test_warm_up_of_a_personalised_run_changes_no_numbers(digits, skewed, algori
     cold.run(2, progress=False), warm.run(2, progress=False)
     assert warm.history.matches(cold.history)
     _weights_equal(warm.personal_models(), cold.personal_models())
+
+
+# -- the personalisation slot: any algorithm takes one ----------------------------------------------
+
+
+def test_fedprox_with_fedpers_head_slot_keeps_heads_and_applies_the_proximal_term(digits, skewed):
+    from fedlab.algorithms import ProxAlgorithm
+    from fedlab.personalization import PersonalHead
+
+    prox_per = ProxAlgorithm(mu=1.0, client_lr=0.1, personalization=PersonalHead(2), name="mine")
+    plain_per = FedPer(client_lr=0.1)
+    runs = [
+        Simulation(a, model_fn("mlp", 10), digits, skewed, seed=0) for a in (prox_per, plain_per)
+    ]
+    heads = [p.copy() for p in runs[0].personal_weights]
+    for sim in runs:
+        sim.run(2, progress=False)
+    prox_models = runs[0].personal_models()
+    # FedPer's slot: every client's head is its own and the body is the global one
+    assert not np.allclose(prox_models[-1][0], prox_models[-1][1])
+    assert not np.allclose(runs[0].personal_weights[-1], heads[-1])
+    np.testing.assert_array_equal(prox_models[0][0], runs[0].weights[0])
+    # FedProx's client update: the proximal term makes it differ from plain FedPer
+    assert not np.allclose(runs[0].weights[0], runs[1].weights[0], atol=1e-4)
+
+
+def test_algorithm_keeps_only_the_round_hooks_and_personalisation_is_a_slot():
+    from fedlab.algorithms import Algorithm
+    from fedlab.personalization import Personalization, PersonalModels
+
+    hooks = {name for name, value in vars(Algorithm).items() if callable(value)}
+    personal = {"personal_init", "personal_mask", "personal_strength", "fine_tune_steps"}
+    personal |= {"num_global_models", "share_masks"}
+    assert not hooks & personal
+    assert personal <= set(vars(Personalization))
+    assert Ditto(lam=0.3).personalization == PersonalModels(0.3)
+    assert FedAvg().personalization is None
+    with pytest.raises(TypeError, match="personalization must be None or a fedlab.personalization"):
+        FedAvg().__class__(personalization="fedper")
