@@ -53,6 +53,7 @@ __all__ = [
     "Setting",
     "algorithm_from_config",
     "check_fits",
+    "data_for_model",
 ]
 
 
@@ -626,6 +627,17 @@ def check_fits(argument: str, part: Component, dataset: Component, offered=None)
             f"{argument} {part.key!r} needs {_NEEDED[missing[0]]} ({' or '.join(fitting)}), "
             f"which {dataset.key} does not have"
         )
+
+
+def data_for_model(model: str, dataset: data.Dataset) -> data.Dataset:
+    """``dataset`` as the model ``model`` (a key of :data:`MODELS`) takes it: with its inputs
+    shaped as images for a model that needs images (the CNN), else unchanged.
+
+    Example:
+        >>> data_for_model("cnn", data.load_digits()).x_train.shape
+        (1437, 8, 8, 1)
+    """
+    return dataset.as_images() if "images" in MODELS[model].needs else dataset
 
 
 # -- from a saved config back to the algorithm -----------------------------------------------
