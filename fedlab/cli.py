@@ -34,7 +34,7 @@ from fedlab.models import model_fn
 from fedlab.registry import TRAINING_SETTINGS, Setting
 from fedlab.validate import check_int
 
-ALGORITHMS = tuple(k for k, c in registry.ALGORITHMS.items() if c.group == "federated")
+ALGORITHMS = registry.FEDERATED
 DATASETS = tuple(registry.DATASETS)
 MODELS = tuple(registry.MODELS)
 PARTITIONS = ("iid", "natural")

@@ -46,6 +46,7 @@ __all__ = [
     "ALGORITHM_SETTINGS",
     "CODECS",
     "DATASETS",
+    "FEDERATED",
     "MODELS",
     "SPLITS",
     "TRAINING_SETTINGS",
@@ -190,8 +191,8 @@ class Component:
         help: one line saying what it is.
         label: the name shown to people (an algorithm's is the ``name`` in its ``config()``).
         group: algorithms only: ``"federated"`` (:data:`fedlab.algorithms.ALGORITHMS`),
-            ``"personalized"`` (:data:`fedlab.personalization.PERSONALIZATION`) or
-            ``"private"`` (:mod:`fedlab.privacy`).
+            ``"personalized"`` (:data:`fedlab.personalization.PERSONALIZATION`),
+            ``"private"`` (:mod:`fedlab.privacy`) or ``""`` (none of these).
         has: what a dataset offers other components: ``"images"`` (image inputs),
             ``"clients"`` (its own natural clients).
         needs: what a model or split needs the dataset to have (see :func:`check_fits`).
@@ -397,7 +398,7 @@ def _algorithm(key: str, factory: Callable[..., algorithms.Algorithm], help: str
     elif factory in personalization.PERSONALIZATION.values():
         group = "personalized"
     else:
-        group = "private"
+        group = "private" if factory.__module__ == privacy.__name__ else ""
     return Component(
         "algorithm", key, factory, tuple(settings), help, label=factory().name, group=group
     )
@@ -428,6 +429,10 @@ ALGORITHMS: dict[str, Component] = _by_key(
 """Every algorithm by key: :data:`fedlab.algorithms.ALGORITHMS` (group ``"federated"``),
 :data:`fedlab.personalization.PERSONALIZATION` (``"personalized"``) and DP-FedAvg with central
 and local noise (``"private"``)."""
+
+
+FEDERATED = tuple(k for k, c in ALGORITHMS.items() if c.group == "federated")
+"""The keys of :data:`fedlab.algorithms.ALGORITHMS`: the algorithms every front end offers."""
 
 
 def _digits(num_clients: int, seed: int) -> data.Dataset:

@@ -29,7 +29,6 @@ PARTITIONS = ("iid", "dirichlet")
 ON_NODE_FAILURE = ("continue", "fail")
 COMPRESSIONS = tuple(registry.CODECS)  # FlowerConfig.compression: see make_compression
 
-_FEDERATED = tuple(k for k, c in registry.ALGORITHMS.items() if c.group == "federated")
 _FEDAVG, _FEDPROX = registry.ALGORITHMS["fedavg"], registry.ALGORITHMS["fedprox"]
 _ALPHA = registry.SPLITS["dirichlet"].setting("alpha")
 _FRACTION = registry.CODECS["topk"].setting("fraction")
@@ -42,7 +41,7 @@ def _choice(name: str, choices, default: str) -> Setting:
 _SETTINGS = {  # every field's setting, in the order the fields are checked
     s.name: s
     for s in (
-        _choice("algorithm", _FEDERATED, "fedavg"),
+        _choice("algorithm", registry.FEDERATED, "fedavg"),
         _FEDAVG.setting("local_epochs"),
         _FEDAVG.setting("batch_size"),
         _FEDAVG.setting("client_lr"),
