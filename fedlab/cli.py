@@ -1,7 +1,8 @@
 """The command line: ``python -m fedlab run ...`` runs one federated experiment (no notebook; README).
 
 One run = one dataset, one client split, one model and one algorithm, exactly what
-:func:`fedlab.simulate` takes. The run's :class:`~fedlab.history.History` is saved as
+:func:`fedlab.simulate` takes; their options, checks, defaults and help come from
+:mod:`fedlab.registry`. The run's :class:`~fedlab.history.History` is saved as
 ``OUT/history.json`` and drawn as ``OUT/history.png`` (loss, accuracy, client drift, update
 agreement), so a run started in a terminal can be studied later in a notebook with
 ``History.load``.
@@ -39,11 +40,10 @@ DATASETS = tuple(registry.DATASETS)
 MODELS = tuple(registry.MODELS)
 PARTITIONS = ("iid", "natural")
 
-# every algorithm setting the offered algorithms take -> the algorithms that take it
-_TAKERS: dict[str, list[str]] = {}
-for _key in ALGORITHMS:
-    for _name in registry.ALGORITHMS[_key].names:
-        _TAKERS.setdefault(_name, []).append(_key)
+_TAKERS = {  # every setting of the algorithms offered -> the algorithms that take it
+    name: [key for key in ALGORITHMS if name in registry.ALGORITHMS[key].names]
+    for name in dict.fromkeys(n for key in ALGORITHMS for n in registry.ALGORITHMS[key].names)
+}
 
 
 def _dataset_option(dataset: str, setting: Setting) -> str:

@@ -66,7 +66,7 @@ class Setting:
         name: the Python argument (``"client_lr"``).
         kind: ``int``, ``float``, ``bool`` or ``str``.
         default: the value used when it is not given.
-        help: one line saying what it does (the range is added by :meth:`describe`).
+        help: one line saying what it does (:meth:`text` adds the range).
         low, high: the allowed range (``None``: unbounded); ``high=inf`` with
             ``high_inclusive=True`` allows ``inf`` itself (``clip_norm``: no clipping).
         low_inclusive, high_inclusive: whether the bounds themselves are allowed.
