@@ -29,10 +29,6 @@ PARTITIONS = ("iid", "dirichlet")
 ON_NODE_FAILURE = ("continue", "fail")
 COMPRESSIONS = tuple(registry.CODECS)  # FlowerConfig.compression: see make_compression
 
-_FEDAVG, _FEDPROX = registry.ALGORITHMS["fedavg"], registry.ALGORITHMS["fedprox"]
-_ALPHA = registry.SPLITS["dirichlet"].setting("alpha")
-_FRACTION = registry.CODECS["topk"].setting("fraction")
-
 
 def _choice(name: str, choices, default: str) -> Setting:
     return Setting(name, str, default, choices=tuple(choices))
@@ -42,14 +38,12 @@ _SETTINGS = {  # every field's setting, in the order the fields are checked
     s.name: s
     for s in (
         _choice("algorithm", registry.FEDERATED, "fedavg"),
-        _FEDAVG.setting("local_epochs"),
-        _FEDAVG.setting("batch_size"),
-        _FEDAVG.setting("client_lr"),
+        *map(registry.ALGORITHMS["fedavg"].setting, ("local_epochs", "batch_size", "client_lr")),
         dataclasses.replace(ALGORITHM_SETTINGS["server_lr"], none="the algorithm's default"),
-        _FEDPROX.setting("mu"),
+        registry.ALGORITHMS["fedprox"].setting("mu"),
         _choice("dataset", DATASETS, "digits"),
         _choice("partition", PARTITIONS, "iid"),
-        _ALPHA,
+        registry.SPLITS["dirichlet"].setting("alpha"),
         Setting("num_clients", int, 3, low=1, high=1000),
         Setting("clients_per_round", int, None, low=1, none="all"),
         Setting("num_rounds", int, 3, low=0),
@@ -58,7 +52,9 @@ _SETTINGS = {  # every field's setting, in the order the fields are checked
         Setting("round_timeout", float, 300.0, low=0.0, low_inclusive=False),
         _choice("on_node_failure", ON_NODE_FAILURE, "continue"),
         _choice("compression", COMPRESSIONS, "none"),
-        dataclasses.replace(_FRACTION, name="compression_fraction"),
+        dataclasses.replace(
+            registry.CODECS["topk"].setting("fraction"), name="compression_fraction"
+        ),
         Setting("error_feedback", bool, False),
     )
 }
