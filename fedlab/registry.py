@@ -32,7 +32,7 @@ import dataclasses
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -615,7 +615,9 @@ CODECS: dict[str, Component] = _by_key(
 _NEEDED = {"images": "image data", "clients": "a dataset with its own clients"}
 
 
-def check_fits(argument: str, part: Component, dataset: Component, offered=None) -> None:
+def check_fits(
+    argument: str, part: Component, dataset: Component, offered: Sequence[str] | None = None
+) -> None:
     """Refuse a model or split whose ``needs`` the dataset lacks, naming the datasets that fit
     among ``offered`` keys (default: all).
 
