@@ -570,6 +570,30 @@ class Algorithm:
             config["aggregator"] = self.aggregator.config()["name"]
         return config
 
+    @classmethod
+    def from_config(cls, config: dict) -> Algorithm:
+        """The algorithm a :meth:`config` describes, e.g. the one a History ran (Keras's
+        ``get_config``/``from_config``): ``Algorithm.from_config(history.config["algorithm"])``.
+
+        ``config["name"]`` picks the algorithm among :data:`fedlab.registry.ALGORITHMS` (FedAvg,
+        DP-FedAvg, Ditto, ...); the rebuilt algorithm's ``config()`` must equal ``config``, else
+        a ValueError names the key that differs. Called on a subclass, the algorithm must be one
+        of its kind (``DPFedAvgAlgorithm.from_config`` refuses a FedAvg config).
+
+        Example:
+            >>> Algorithm.from_config(FedProx(mu=0.1).config()) == FedProx(mu=0.1)
+            True
+        """
+        from fedlab.registry import algorithm_from_config  # (the registry imports this module)
+
+        algorithm = algorithm_from_config(config)
+        if not isinstance(algorithm, cls):
+            raise ValueError(
+                f"config['name'] is {config['name']!r}, which makes {type(algorithm).__name__}, "
+                f"not {cls.__name__}"
+            )
+        return algorithm
+
 
 @dataclass(frozen=True)
 class ProxAlgorithm(Algorithm):

@@ -1,7 +1,8 @@
 """The command line: ``python -m fedlab run ...`` runs one federated experiment (no notebook; README).
 
 One run = one dataset, one client split, one model and one algorithm, exactly what
-:func:`fedlab.simulate` takes. The run's :class:`~fedlab.history.History` is saved as
+:func:`fedlab.simulate` takes; their options, checks, defaults and help come from
+:mod:`fedlab.registry`. The run's :class:`~fedlab.history.History` is saved as
 ``OUT/history.json`` and drawn as ``OUT/history.png`` (loss, accuracy, client drift, update
 agreement), so a run started in a terminal can be studied later in a notebook with
 ``History.load``.
@@ -17,78 +18,95 @@ Example:
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from fedlab import data as datasets
-from fedlab import partition
-from fedlab.algorithms import ALGORITHMS
+from fedlab import registry
 from fedlab.atomic import write_atomically
 from fedlab.engine import STRATEGIES, DivergenceError, Simulation
 from fedlab.history import History
-from fedlab.models import MODELS, model_fn
+from fedlab.models import model_fn
+from fedlab.registry import TRAINING_SETTINGS, Setting
 from fedlab.validate import check_int
 
-DATASETS = ("digits", "synthetic", "mnist")
+ALGORITHMS = registry.FEDERATED
+DATASETS = tuple(registry.DATASETS)
+MODELS = tuple(registry.MODELS)
 PARTITIONS = ("iid", "natural")
+
+_TAKERS = {  # every setting of the algorithms offered -> the algorithms that take it
+    name: [key for key in ALGORITHMS if name in registry.ALGORITHMS[key].names]
+    for name in dict.fromkeys(n for key in ALGORITHMS for n in registry.ALGORITHMS[key].names)
+}
+
+
+def _dataset_option(dataset: str, setting: Setting) -> str:
+    return f"--{dataset}-{setting.name.replace('_', '-')}"
+
 
 # fedlab's errors name Python arguments; the command line shows the option a user typed.
 _OPTION_OF = {
-    "num_clients": "--num-clients",
-    "clients_per_round": "--clients-per-round",
-    "num_rounds": "--num-rounds",
-    "local_epochs": "--local-epochs",
-    "batch_size": "--batch-size",
-    "client_lr": "--client-lr",
-    "server_lr": "--server-lr",
-    "seed": "--seed",
-    "alpha": "--synthetic-alpha",
-    "beta": "--synthetic-beta",
-    "mu": "--mu",
-    "momentum": "--momentum",
-    "nesterov": "--nesterov",
-    "beta1": "--beta1",
-    "beta2": "--beta2",
-    "tau": "--tau",
-    "save_every": "--save-every",
-}
-
-# algorithm-specific hyper-parameters: option dest -> the --algorithm values that take it
-HYPERPARAMETERS = {
-    "mu": ("fedprox",),
-    "momentum": ("fedavgm",),
-    "nesterov": ("fedavgm",),
-    "beta1": ("fedadam", "fedyogi", "fedadagrad"),
-    "beta2": ("fedadam", "fedyogi"),
-    "tau": ("fedadam", "fedyogi", "fedadagrad"),
-}
+    name: "--" + name.replace("_", "-")
+    for name in ("num_clients", "clients_per_round", "num_rounds", "seed", "save_every")
+    + ("partition", "model", *_TAKERS)
+} | {s.name: _dataset_option(k, s) for k, c in registry.DATASETS.items() for s in c.settings}
 
 
 class UsageError(ValueError):
     """A bad command-line value found after parsing (reported as ``error: ...``, exit code 2)."""
 
 
-def _batch_size(text: str) -> int | None:
-    """argparse type for ``--batch-size``: a whole number, or ``full`` for full batch (None)."""
-    if text.strip().lower() == "full":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number or 'full', got {text!r}"
-        ) from None
+def _parse(setting: Setting) -> Callable[[str], Any]:
+    """argparse type for a setting: its type, or also its word for None (``--batch-size full``)."""
+    if not setting.none or setting.kind not in (int, float):
+        return setting.kind
+    whole = "a whole number" if setting.kind is int else "a number"
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() == setting.none:
+            return None
+        try:
+            return setting.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be {whole} or {setting.none!r}, got {text!r}"
+            ) from None
+
+    return parse
 
 
-def _default(algorithm: str, argument: str):
-    """The default of ``argument`` in the ``ALGORITHMS[algorithm]`` factory (shown in --help)."""
-    return inspect.signature(ALGORITHMS[algorithm]).parameters[argument].default
+def _listed(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def _defaults(name: str) -> tuple[Any, str]:
+    """The option's default and its text: the takers' one default, or ``None`` ("the algorithm's
+    own") with each takers' default when they differ."""
+    by_value: dict[Any, list[str]] = {}
+    for key in _TAKERS[name]:
+        by_value.setdefault(registry.ALGORITHMS[key].setting(name).default, []).append(key)
+    usual = max(by_value, key=lambda value: len(by_value[value]))
+    if len(by_value) == 1:
+        return usual, f"default: {usual}"
+    others = [f"{value} for {_listed(keys)}" for value, keys in by_value.items() if value != usual]
+    return None, f"default: {', '.join(others)}, {usual} otherwise"
+
+
+def _add_option(group, option: str, setting: Setting, default: Any, help: str) -> None:
+    if setting.kind is bool:
+        group.add_argument(option, action="store_true", default=default, help=help)
+    else:
+        metavar = setting.metavar or setting.name.upper()
+        group.add_argument(
+            option, type=_parse(setting), default=default, metavar=metavar, help=help
+        )
 
 
 def _prog() -> str:
@@ -96,8 +114,27 @@ def _prog() -> str:
     return "python -m fedlab" if name in {"__main__.py", "-c", ""} else name
 
 
+def _algorithm_help() -> str:
+    """What each algorithm is, with the common options it ignores and the ones it adds."""
+    parts = []
+    for key in ALGORITHMS:
+        algorithm = registry.ALGORITHMS[key]
+        notes = []
+        ignored = [_OPTION_OF[n] for n in TRAINING_SETTINGS if n not in algorithm.names]
+        if ignored:
+            notes.append(f"ignores {_listed(ignored)}")
+        notes += [", ".join(_OPTION_OF[s.name] for s in algorithm.hyperparameters)]
+        note = "; ".join(filter(None, notes))
+        parts.append(f"{key}: {algorithm.help}" + (f" ({note})" if note else ""))
+    return "; ".join(parts) + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``fedlab`` argument parser (exposed so docs and tests can inspect it)."""
+    """The ``fedlab`` argument parser (exposed so docs and tests can inspect it).
+
+    The options of the datasets and algorithms, their types, ranges, defaults and help come from
+    :mod:`fedlab.registry`.
+    """
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description="fedlab: run federated-learning experiments from the command line.",
@@ -126,39 +163,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=DATASETS,
         default="digits",
-        help="digits: scikit-learn's 8x8 digits, offline; synthetic: FedProx's Synthetic(alpha, "
-        "beta) with one natural client per device; mnist: needs mnist.npz, see --mnist-path "
-        "(default: %(default)s)",
+        help="; ".join(f"{k}: {c.help}" for k, c in registry.DATASETS.items())
+        + " (default: %(default)s)",
     )
-    data.add_argument(
-        "--mnist-path",
-        metavar="PATH",
-        default=None,
-        help="path to Keras' mnist.npz for --dataset mnist; fedlab never downloads (default: "
-        "~/.keras/datasets/mnist.npz)",
-    )
-    data.add_argument(
-        "--synthetic-alpha",
-        type=float,
-        default=1.0,
-        metavar="ALPHA",
-        help="synthetic only: how different the clients' labelling functions are, >= 0 "
-        "(default: %(default)s)",
-    )
-    data.add_argument(
-        "--synthetic-beta",
-        type=float,
-        default=1.0,
-        metavar="BETA",
-        help="synthetic only: how different the clients' inputs are, >= 0 (default: %(default)s)",
-    )
+    for key, dataset in registry.DATASETS.items():
+        for setting in dataset.settings:
+            shown = setting.none if setting.default is None else "%(default)s"
+            _add_option(
+                data,
+                _dataset_option(key, setting),
+                setting,
+                setting.default,
+                f"{key} only: {setting.text()} (default: {shown})",
+            )
+    with_clients = [k for k, c in registry.DATASETS.items() if "clients" in c.has]
+    schemes = []
+    for key in PARTITIONS:
+        fitting = [k for k, c in registry.DATASETS.items() if registry.SPLITS[key].needs <= c.has]
+        only = f" ({_listed(fitting)} only)" if len(fitting) < len(DATASETS) else ""
+        schemes.append(f"{key}: {registry.SPLITS[key].help}{only}")
     data.add_argument(
         "--partition",
         choices=PARTITIONS,
         default=None,
-        help="how training examples are split into clients: iid shuffles and deals them out "
-        "evenly; natural keeps the dataset's own clients (synthetic only) "
-        "(default: natural for synthetic, iid otherwise)",
+        help=f"how training examples are split into clients: {'; '.join(schemes)} (default: "
+        f"natural for {_listed(with_clients)}, iid otherwise)",
     )
     data.add_argument(
         "--num-clients",
@@ -172,102 +201,28 @@ def build_parser() -> argparse.ArgumentParser:
     training = run.add_argument_group("model and algorithm")
     training.add_argument(
         "--model",
-        choices=tuple(MODELS),
+        choices=MODELS,
         default="mlp",
-        help="mlp: Dense(128, relu) -> logits (FedModel); logreg: multinomial logistic "
-        "regression; cnn: small CNN on the inputs as images (digits, mnist) "
-        "(default: %(default)s)",
+        help="; ".join(f"{k}: {c.help}" for k, c in registry.MODELS.items())
+        + " (default: %(default)s)",
     )
     training.add_argument(
-        "--algorithm",
-        choices=tuple(ALGORITHMS),
-        default="fedavg",
-        help="fedavg: local epochs of mini-batch SGD, then a weighted mean; fedsgd: one "
-        "full-batch gradient step per client (ignores --local-epochs and --batch-size); "
-        "fedprox: FedAvg with a proximal term (--mu); scaffold: control variates correct "
-        "client drift; fedavgm: server momentum (--momentum, --nesterov); fedadam, fedyogi, "
-        "fedadagrad: adaptive server optimisers (--beta1, --beta2, --tau) "
-        "(default: %(default)s)",
+        "--algorithm", choices=ALGORITHMS, default="fedavg", help=_algorithm_help()
     )
-    training.add_argument(
-        "--local-epochs",
-        type=int,
-        default=1,
-        metavar="E",
-        help="passes over its own data each client makes per round (default: %(default)s)",
-    )
-    training.add_argument(
-        "--batch-size",
-        type=_batch_size,
-        default=20,
-        metavar="B",
-        help="local mini-batch size, or 'full' for one full-batch step per epoch "
-        "(default: %(default)s)",
-    )
-    training.add_argument(
-        "--client-lr",
-        type=float,
-        default=0.1,
-        metavar="LR",
-        help="clients' local SGD learning rate, > 0 (default: %(default)s)",
-    )
-    training.add_argument(
-        "--server-lr",
-        type=float,
-        default=None,
-        metavar="LR",
-        help="server step applied to the averaged update, > 0; 1 is plain FedAvg "
-        f"(default: {_default('fedadam', 'server_lr')} for fedadam, fedyogi and fedadagrad, "
-        f"{_default('fedavg', 'server_lr')} otherwise)",
-    )
-
     tuning = run.add_argument_group(
         "algorithm hyper-parameters (each only with the algorithms named; default: the "
         "algorithm's own, see fedlab.algorithms)"
     )
-    tuning.add_argument(
-        "--mu",
-        type=float,
-        default=None,
-        metavar="MU",
-        help=f"fedprox: proximal strength μ >= 0; 0 is FedAvg (default: {_default('fedprox', 'mu')})",
-    )
-    tuning.add_argument(
-        "--momentum",
-        type=float,
-        default=None,
-        metavar="BETA",
-        help=f"fedavgm: server momentum in [0, 1); 0 is FedAvg (default: {_default('fedavgm', 'momentum')})",
-    )
-    tuning.add_argument(
-        "--nesterov",
-        action="store_true",
-        default=None,
-        help="fedavgm: use Nesterov momentum",
-    )
-    tuning.add_argument(
-        "--beta1",
-        type=float,
-        default=None,
-        metavar="B1",
-        help="fedadam, fedyogi, fedadagrad: first-moment decay in [0, 1) "
-        f"(default: {_default('fedadam', 'beta1')})",
-    )
-    tuning.add_argument(
-        "--beta2",
-        type=float,
-        default=None,
-        metavar="B2",
-        help=f"fedadam, fedyogi: second-moment decay in [0, 1) (default: {_default('fedadam', 'beta2')})",
-    )
-    tuning.add_argument(
-        "--tau",
-        type=float,
-        default=None,
-        metavar="TAU",
-        help="fedadam, fedyogi, fedadagrad: adaptivity τ > 0; smaller is more adaptive "
-        f"(default: {_default('fedadam', 'tau')})",
-    )
+    for name, takers in _TAKERS.items():
+        setting = registry.ALGORITHM_SETTINGS[name]
+        default, default_text = _defaults(name)
+        if name in TRAINING_SETTINGS:
+            help = f"{setting.text()} ({default_text})"
+            _add_option(training, _OPTION_OF[name], setting, default, help)
+        else:  # given only to the algorithms that take it: None means "not given"
+            shown = "" if setting.kind is bool else f" ({default_text})"
+            help = f"{', '.join(takers)}: {setting.text()}{shown}"
+            _add_option(tuning, _OPTION_OF[name], setting, None, help)
 
     rounds = run.add_argument_group("rounds")
     rounds.add_argument(
@@ -343,63 +298,35 @@ def _usage_message(error: Exception) -> str:
     return message
 
 
-def _load_data(args: argparse.Namespace):
-    if args.dataset == "digits":
-        return datasets.load_digits(seed=args.seed)
-    if args.dataset == "mnist":
-        return datasets.load_mnist(args.mnist_path)
-    num_clients = check_int("num_clients", args.num_clients, low=1)
-    return datasets.synthetic(
-        args.synthetic_alpha, args.synthetic_beta, num_clients=num_clients, seed=args.seed
-    )
-
-
-def _make_split(args: argparse.Namespace, dataset):
-    if args.partition == "natural":
-        if dataset.client_ids is None:
-            raise UsageError(
-                f"--partition natural needs a dataset with its own clients (synthetic); "
-                f"{args.dataset} has none, use --partition iid"
-            )
-        return partition.natural(dataset.client_ids, dataset.y_train)
-    return partition.iid(dataset.y_train, args.num_clients, seed=args.seed)
-
-
 def _make_algorithm(args: argparse.Namespace):
     """The algorithm from the options; a hyper-parameter its algorithm does not take is an error."""
-    given = {name: getattr(args, name, None) for name in HYPERPARAMETERS}
-    for name, value in given.items():
-        if value is not None and args.algorithm not in HYPERPARAMETERS[name]:
-            users = " or ".join(f"--algorithm {a}" for a in HYPERPARAMETERS[name])
+    algorithm = registry.ALGORITHMS[args.algorithm]
+    for name, takers in _TAKERS.items():
+        given = name not in TRAINING_SETTINGS and getattr(args, name) is not None
+        if given and args.algorithm not in takers:
+            users = " or ".join(f"--algorithm {a}" for a in takers)
             raise UsageError(
                 f"{_OPTION_OF[name]} only applies to {users}, not --algorithm {args.algorithm}"
             )
-    kwargs = {"client_lr": args.client_lr}
-    if args.server_lr is not None:
-        kwargs["server_lr"] = args.server_lr
-    if args.algorithm != "fedsgd":
-        kwargs.update(local_epochs=args.local_epochs, batch_size=args.batch_size)
-    kwargs.update({name: value for name, value in given.items() if value is not None})
-    return ALGORITHMS[args.algorithm](**kwargs)
+    return algorithm.build(**algorithm.pick(vars(args)))
 
 
 def _setup(args: argparse.Namespace) -> Simulation:
     """Data, split, algorithm and model from the options; every check happens here."""
     check_int("num_rounds", args.num_rounds, low=0)
+    dataset = registry.DATASETS[args.dataset]
     if args.partition is None:
-        args.partition = "natural" if args.dataset == "synthetic" else "iid"
-    if args.model == "cnn" and args.dataset == "synthetic":
-        raise UsageError("--model cnn needs image data (digits or mnist); synthetic is not images")
-    dataset = _load_data(args)
-    if args.model == "cnn":
-        dataset = dataset.as_images()
-    split = _make_split(args, dataset)
-    algorithm = _make_algorithm(args)
+        args.partition = "natural" if "clients" in dataset.has else "iid"
+    split = registry.SPLITS[args.partition]
+    registry.check_fits("model", registry.MODELS[args.model], dataset)
+    registry.check_fits("partition", split, dataset)
+    own = {s.name: getattr(args, f"{args.dataset}_{s.name}") for s in dataset.settings}
+    data = registry.data_for_model(args.model, dataset.build(args.num_clients, args.seed, **own))
     return Simulation(
-        algorithm,
-        model_fn(args.model, dataset.num_classes),
-        dataset,
-        split,
+        _make_algorithm(args),
+        model_fn(args.model, data.num_classes),
+        data,
+        split.build(data, args.num_clients, args.seed),
         clients_per_round=args.clients_per_round,
         seed=args.seed,
         strategy=args.strategy,
@@ -553,8 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERRUPTED[signal.SIGINT]
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
-        message = _usage_message(error).replace("save_every ", "--save-every ", 1)
-        print(f"{run_parser_prog}: error: {message}", file=sys.stderr)
+        print(f"{run_parser_prog}: error: {_usage_message(error)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
     simulation.history.config["command_line"] = {
         key: value for key, value in vars(args).items() if key != "command"

@@ -17,7 +17,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fedlab.validate import check_choice, check_float, check_int
+from fedlab import registry
+from fedlab.registry import ALGORITHM_SETTINGS, Setting
+from fedlab.validate import check_int
 
 if TYPE_CHECKING:
     from fedlab.compression import Codec, ErrorFeedback
@@ -25,12 +27,44 @@ if TYPE_CHECKING:
 DATASETS = ("digits", "synthetic")
 PARTITIONS = ("iid", "dirichlet")
 ON_NODE_FAILURE = ("continue", "fail")
-COMPRESSIONS = ("none", "float16", "int8", "topk")  # FlowerConfig.compression: see make_compression
+COMPRESSIONS = tuple(registry.CODECS)  # FlowerConfig.compression: see make_compression
+
+
+def _choice(name: str, choices, default: str) -> Setting:
+    return Setting(name, str, default, choices=tuple(choices))
+
+
+_SETTINGS = {  # every field's setting, in the order the fields are checked
+    s.name: s
+    for s in (
+        _choice("algorithm", registry.FEDERATED, "fedavg"),
+        *map(registry.ALGORITHMS["fedavg"].setting, ("local_epochs", "batch_size", "client_lr")),
+        dataclasses.replace(ALGORITHM_SETTINGS["server_lr"], none="the algorithm's default"),
+        registry.ALGORITHMS["fedprox"].setting("mu"),
+        _choice("dataset", DATASETS, "digits"),
+        _choice("partition", PARTITIONS, "iid"),
+        registry.SPLITS["dirichlet"].setting("alpha"),
+        Setting("num_clients", int, 3, low=1, high=1000),
+        Setting("clients_per_round", int, None, low=1, none="all"),
+        Setting("num_rounds", int, 3, low=0),
+        _choice("model", registry.MODELS, "mlp"),
+        Setting("seed", int, 0, low=0),
+        Setting("round_timeout", float, 300.0, low=0.0, low_inclusive=False),
+        _choice("on_node_failure", ON_NODE_FAILURE, "continue"),
+        _choice("compression", COMPRESSIONS, "none"),
+        dataclasses.replace(
+            registry.CODECS["topk"].setting("fraction"), name="compression_fraction"
+        ),
+        Setting("error_feedback", bool, False),
+    )
+}
 
 
 @dataclass(frozen=True)
 class FlowerConfig:
     """One federated run on Flower: what :func:`fedlab.simulate` would take, as flat scalars.
+
+    The settings' ranges and the algorithms' defaults are those of :mod:`fedlab.registry`.
 
     Attributes:
         algorithm: a key of :data:`fedlab.algorithms.ALGORITHMS` (``"fedavg"``, ``"scaffold"``...).
@@ -63,57 +97,33 @@ class FlowerConfig:
         True
     """
 
-    algorithm: str = "fedavg"
-    local_epochs: int = 1
-    batch_size: int | None = 20
-    client_lr: float = 0.1
+    algorithm: str = _SETTINGS["algorithm"].default
+    local_epochs: int = _SETTINGS["local_epochs"].default
+    batch_size: int | None = _SETTINGS["batch_size"].default
+    client_lr: float = _SETTINGS["client_lr"].default
     server_lr: float | None = None
-    mu: float = 0.01
-    dataset: str = "digits"
-    partition: str = "iid"
-    alpha: float = 0.5
-    num_clients: int = 3
+    mu: float = _SETTINGS["mu"].default
+    dataset: str = _SETTINGS["dataset"].default
+    partition: str = _SETTINGS["partition"].default
+    alpha: float = _SETTINGS["alpha"].default
+    num_clients: int = _SETTINGS["num_clients"].default
     clients_per_round: int | None = None
-    num_rounds: int = 3
-    model: str = "mlp"
-    seed: int = 0
-    round_timeout: float = 300.0
-    on_node_failure: str = "continue"
-    compression: str = "none"
-    compression_fraction: float = 0.01
-    error_feedback: bool = False
+    num_rounds: int = _SETTINGS["num_rounds"].default
+    model: str = _SETTINGS["model"].default
+    seed: int = _SETTINGS["seed"].default
+    round_timeout: float = _SETTINGS["round_timeout"].default
+    on_node_failure: str = _SETTINGS["on_node_failure"].default
+    compression: str = _SETTINGS["compression"].default
+    compression_fraction: float = _SETTINGS["compression_fraction"].default
+    error_feedback: bool = _SETTINGS["error_feedback"].default
 
     def __post_init__(self):
-        from fedlab.algorithms import ALGORITHMS
-        from fedlab.models import MODELS
-
-        check_choice("algorithm", self.algorithm, ALGORITHMS)
-        check_int("local_epochs", self.local_epochs, low=1)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, low=1)
-        check_float("client_lr", self.client_lr, low=0.0, low_inclusive=False)
-        if self.server_lr is not None:
-            check_float("server_lr", self.server_lr, low=0.0, low_inclusive=False)
-        check_float("mu", self.mu, low=0.0)
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("partition", self.partition, PARTITIONS)
-        check_float("alpha", self.alpha, low=0.0, low_inclusive=False)
-        check_int("num_clients", self.num_clients, low=1, high=1000)
+        for name, setting in _SETTINGS.items():
+            setting.check(getattr(self, name))
         if self.clients_per_round is not None:
             check_int("clients_per_round", self.clients_per_round, low=1, high=self.num_clients)
-        check_int("num_rounds", self.num_rounds, low=0)
-        check_choice("model", self.model, MODELS)
-        if self.model == "cnn" and self.dataset != "digits":
-            raise ValueError("model 'cnn' needs image data: dataset must be 'digits'")
-        check_int("seed", self.seed, low=0)
-        check_float("round_timeout", self.round_timeout, low=0.0, low_inclusive=False)
-        check_choice("on_node_failure", self.on_node_failure, ON_NODE_FAILURE)
-        check_choice("compression", self.compression, COMPRESSIONS)
-        check_float(
-            "compression_fraction", self.compression_fraction, 0.0, 1.0, low_inclusive=False
-        )
-        if not isinstance(self.error_feedback, bool):
-            raise TypeError(f"error_feedback must be True or False, got {self.error_feedback!r}")
+        dataset = registry.DATASETS[self.dataset]
+        registry.check_fits("model", registry.MODELS[self.model], dataset, DATASETS)
         if self.error_feedback and self.compression == "none":
             raise ValueError(
                 "error_feedback=True needs a lossy compression: set compression to one of "
@@ -145,55 +155,32 @@ class FlowerConfig:
             0.1
         """
         values = {}
-        for f in dataclasses.fields(cls):
-            key = f.name.replace("_", "-")
+        for name, setting in _SETTINGS.items():
+            key = name.replace("_", "-")
             if key in run_config:
                 value = run_config[key]
-                if f.name in ("batch_size", "server_lr", "clients_per_round") and value == 0:
+                if setting.none and value == 0:
                     value = None
-                elif f.name in (
-                    "client_lr",
-                    "server_lr",
-                    "mu",
-                    "alpha",
-                    "round_timeout",
-                    "compression_fraction",
-                ):
+                elif setting.kind is float:  # Flower may hand an int back for a float
                     value = float(value)
-                values[f.name] = value
+                values[name] = value
         return cls(**values)
 
     # -- the fedlab objects, built as fedlab.simulate's callers (the CLI) build them --------
     def load_data(self):
         """The :class:`~fedlab.data.Dataset` (as images for the CNN)."""
-        from fedlab import data
-
-        if self.dataset == "digits":
-            dataset = data.load_digits(seed=self.seed)
-        else:
-            dataset = data.synthetic(1.0, 1.0, num_clients=self.num_clients, seed=self.seed)
-        return dataset.as_images() if self.model == "cnn" else dataset
+        dataset = registry.DATASETS[self.dataset].build(self.num_clients, self.seed)
+        return registry.data_for_model(self.model, dataset)
 
     def make_split(self, dataset):
         """The :class:`~fedlab.partition.ClientSplit` of ``dataset``'s training set."""
-        from fedlab import partition
-
-        if self.partition == "iid":
-            return partition.iid(dataset.y_train, self.num_clients, seed=self.seed)
-        return partition.dirichlet(dataset.y_train, self.num_clients, self.alpha, seed=self.seed)
+        split = registry.SPLITS[self.partition]
+        return split.build(dataset, self.num_clients, self.seed, **split.pick(vars(self)))
 
     def make_algorithm(self):
-        """The :class:`~fedlab.algorithms.Algorithm` with these settings."""
-        from fedlab.algorithms import ALGORITHMS
-
-        kwargs: dict = {"client_lr": self.client_lr}
-        if self.server_lr is not None:
-            kwargs["server_lr"] = self.server_lr
-        if self.algorithm != "fedsgd":
-            kwargs.update(local_epochs=self.local_epochs, batch_size=self.batch_size)
-        if self.algorithm == "fedprox":
-            kwargs["mu"] = self.mu
-        return ALGORITHMS[self.algorithm](**kwargs)
+        """The :class:`~fedlab.algorithms.Algorithm` with these settings (those it takes)."""
+        algorithm = registry.ALGORITHMS[self.algorithm]
+        return algorithm.build(**algorithm.pick(vars(self)))
 
     def make_model_fn(self, dataset):
         """The ``model_fn`` (:func:`fedlab.models.model_fn`)."""
@@ -213,16 +200,11 @@ class FlowerConfig:
             >>> dataclasses.replace(config, error_feedback=True).make_compression()
             ErrorFeedback(codec=TopK(fraction=0.1))
         """
-        from fedlab.compression import ErrorFeedback, Float16, StochasticQuantizer, TopK
+        from fedlab.compression import ErrorFeedback
 
-        if self.compression == "none":
-            return None
-        codec = {
-            "float16": Float16(),
-            "int8": StochasticQuantizer(bits=8),
-            "topk": TopK(self.compression_fraction),
-        }[self.compression]
-        return ErrorFeedback(codec) if self.error_feedback else codec
+        codec = registry.CODECS[self.compression]
+        made = codec.build(**codec.pick({"fraction": self.compression_fraction}))
+        return ErrorFeedback(made) if self.error_feedback else made
 
     def simulate(self):
         """The same run with :func:`fedlab.simulate` in this process (the reference).

@@ -17,7 +17,7 @@ JupyterLab, Notebook, VS Code and under nbval.
 from __future__ import annotations
 
 import html
-import inspect
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -35,13 +35,11 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from fedlab import data as datasets
-from fedlab import partition
-from fedlab.algorithms import ALGORITHMS
-from fedlab.controls import checked_slider, panel_bundle, round_log
+from fedlab import partition, registry
+from fedlab.controls import SliderSpec, checked_slider, panel_bundle, round_log
 from fedlab.engine import DivergenceError, Simulation
 from fedlab.history import History
-from fedlab.models import MODELS, model_fn
-from fedlab.personalization import PERSONALIZATION
+from fedlab.models import model_fn
 from fedlab.plot import (
     Drawn,
     canvas_png,
@@ -50,48 +48,62 @@ from fedlab.plot import (
     plot_drift,
     plot_loss,
 )
+from fedlab.registry import TRAINING_SETTINGS, Setting
 from fedlab.validate import check_choice, check_float, check_int
 
-DATASETS = {"digits": "digits", "Synthetic(α, β)": "synthetic"}
+# What the dashboard offers, by key of fedlab.registry; every setting, range, default and label
+# of its controls comes from the registry.
+_SCHEMES = ("natural", "iid", "dirichlet", "shards")
+
+DATASETS = {registry.DATASETS[name].label: name for name in ("digits", "synthetic")}
 """Dataset dropdown: label shown -> name used in code."""
 
 PARTITIONS = {
-    "digits": ("iid", "dirichlet", "shards"),
-    "synthetic": ("natural", "iid", "dirichlet", "shards"),
+    name: tuple(k for k in _SCHEMES if registry.SPLITS[k].needs <= registry.DATASETS[name].has)
+    for name in DATASETS.values()
 }
-"""The client splits offered for each dataset (``natural``: Synthetic's own devices).
+"""The client splits offered for each dataset: those that fit it (``natural``: Synthetic's own
+devices). To offer another scheme of :mod:`fedlab.partition`, declare it in
+:data:`fedlab.registry.SPLITS` (its setting with a ``span`` for the slider) and add it to
+``_SCHEMES``."""
 
-To offer another scheme of :mod:`fedlab.partition`, add it here and its one parameter to
-:data:`PARAMETER_OF` and ``_SLIDERS`` (e.g. ``label_limit`` → ``classes_per_client``)."""
-
-PARAMETER_OF = {"iid": None, "natural": None, "dirichlet": "alpha", "shards": "shards_per_client"}
+PARAMETER_OF = {k: (registry.SPLITS[k].names or (None,))[0] for k in _SCHEMES}
 """The one parameter control each partition scheme uses (``None``: none)."""
 
-ALGORITHM_NAMES = {
-    "fedavg": "FedAvg",
-    "fedsgd": "FedSGD",
-    "fedprox": "FedProx",
-    "scaffold": "SCAFFOLD",
-    "fedavgm": "FedAvgM",
-    "fedadam": "FedAdam",
-    "fedyogi": "FedYogi",
-    "fedadagrad": "FedAdagrad",
-    "ditto": "Ditto",
-    "fedper": "FedPer",
-    "local": "local only",
-    "finetune": "FedAvg + fine-tuning",
-}
-"""Algorithm dropdown: name used in code (a key of :data:`fedlab.algorithms.ALGORITHMS` or of
-:data:`fedlab.personalization.PERSONALIZATION`) -> label. IFCA and multi-task FedAvg are left
-out: they need data made for them (planted client groups, tasks)."""
-
 PERSONALIZED = ("ditto", "fedper", "local", "finetune")
-"""The algorithms of :data:`ALGORITHM_NAMES` that give each client a model of its own."""
+"""The personalised algorithms offered: they give each client a model of its own. IFCA and
+multi-task FedAvg are left out: they need data made for them (planted client groups, tasks)."""
 
-_FACTORIES = ALGORITHMS | {name: PERSONALIZATION[name] for name in PERSONALIZED}
+ALGORITHM_NAMES = {key: registry.ALGORITHMS[key].label for key in registry.FEDERATED + PERSONALIZED}
+"""Algorithm dropdown: name used in code (a key of :data:`fedlab.algorithms.ALGORITHMS` or of
+:data:`fedlab.personalization.PERSONALIZATION`) -> label (the algorithm's ``name``)."""
 
-ALGORITHM_PARAMETERS = {"fedprox": ("mu",), "fedavgm": ("momentum",), "ditto": ("lam",)}
-"""The extra controls each algorithm uses beyond E, B and the learning rates."""
+ALGORITHM_PARAMETERS = {
+    key: names
+    for key in ALGORITHM_NAMES
+    if (names := tuple(s.name for s in registry.ALGORITHMS[key].hyperparameters if s.span))
+}
+"""The extra controls each algorithm uses beyond E, B and the learning rates: its settings that
+the registry gives a slider ``span``."""
+
+_PARAMETERS = tuple(dict.fromkeys(n for names in ALGORITHM_PARAMETERS.values() for n in names))
+_SYMBOLS = {name: registry.ALGORITHM_SETTINGS[name].symbol for name in _PARAMETERS}
+_DATA_SETTINGS = {  # the dataset controls: Synthetic's α as "synthetic_alpha"
+    f"{key}_{setting.name}": setting
+    for key in DATASETS.values()
+    for setting in registry.DATASETS[key].settings
+}
+_DEFAULTS = {  # the controls' defaults: FedAvg's, each algorithm's extra settings', the data's
+    **registry.ALGORITHMS["fedavg"].defaults(),
+    **{
+        s.name: s.default
+        for key, names in ALGORITHM_PARAMETERS.items()
+        for s in registry.ALGORITHMS[key].settings
+        if s.name in names
+    },
+    **{s.name: s.default for k in _SCHEMES for s in registry.SPLITS[k].settings},
+    **{name: setting.default for name, setting in _DATA_SETTINGS.items()},
+}
 
 BATCH_SIZES = (5, 10, 20, 50, 100, None)
 """Batch sizes in the dropdown; ``None`` is full batch (one step per local epoch)."""
@@ -108,20 +120,35 @@ _FIGSIZE = (9.0, 5.6)  # inches; at _DPI that is 720 x 448 pixels
 _DPI = 80
 _ERROR_COLOR = "#c62828"
 
+
+def _slider(setting: Setting) -> SliderSpec:
+    """The slider of a registry setting: its label and span (a log slider's in powers of 10)."""
+    low, high, step = setting.span
+    if setting.log:
+        return (widgets.FloatLogSlider, setting.label, math.log10(low), math.log10(high), step)
+    kind = widgets.IntSlider if setting.kind is int else widgets.FloatSlider
+    return (kind, setting.label, low, high, step)
+
+
+def _read(setting: Setting, value: Any) -> Any:
+    """A control's value as a setting: a log slider's rounded to 3 digits, a float's to 0.001."""
+    if setting.log:
+        return round_log(value)
+    return round(value, 3) if setting.kind is float else value
+
+
 # name: (widget class, description, min, max, step); a log slider's min/max are powers of 10
 _SLIDERS = {
-    "synthetic_alpha": (widgets.FloatSlider, "α (labels)", 0.0, 2.0, 0.1),
-    "synthetic_beta": (widgets.FloatSlider, "β (inputs)", 0.0, 2.0, 0.1),
-    "alpha": (widgets.FloatLogSlider, "Dirichlet α", -2, 2, 0.1),
-    "shards_per_client": (widgets.IntSlider, "shards / client", 1, 10, 1),
+    **{name: _slider(setting) for name, setting in _DATA_SETTINGS.items()},
+    **{s.name: _slider(s) for k in _SCHEMES for s in registry.SPLITS[k].settings},
     "num_clients": (widgets.IntSlider, "clients", 2, 100, 1),
     "clients_per_round": (widgets.IntSlider, "clients / round", 1, 100, 1),
-    "local_epochs": (widgets.IntSlider, "local epochs E", 1, 20, 1),
-    "client_lr": (widgets.FloatLogSlider, "client lr", -3, 1, 0.1),
-    "server_lr": (widgets.FloatLogSlider, "server lr", -3, 1, 0.1),
-    "mu": (widgets.FloatLogSlider, "μ (proximal)", -3, 1, 0.1),
-    "momentum": (widgets.FloatSlider, "server momentum β", 0.0, 0.99, 0.01),
-    "lam": (widgets.FloatLogSlider, "λ (Ditto)", -3, 2, 0.1),
+    **{
+        s.name: _slider(s)
+        for k in ALGORITHM_NAMES
+        for s in registry.ALGORITHMS[k].settings
+        if s.span
+    },
 }
 
 # fedlab's errors name Python arguments; the dashboard shows the control's own label.
@@ -153,13 +180,8 @@ def run_label(settings: dict) -> str:
     """
     s = settings
     parts = [ALGORITHM_NAMES.get(s["algorithm"], s["algorithm"])]
-    if "mu" in s:
-        parts.append(f"μ={s['mu']:g}")
-    if "momentum" in s:
-        parts.append(f"β={s['momentum']:g}")
-    if "lam" in s:
-        parts.append(f"λ={s['lam']:g}")
-    if s["algorithm"] != "fedsgd":
+    parts += [f"{symbol}={s[name]:g}" for name, symbol in _SYMBOLS.items() if name in s]
+    if "local_epochs" in s:
         batch = "∞" if s.get("batch_size") is None else s["batch_size"]
         parts += [f"E={s['local_epochs']}", f"B={batch}"]
     parts.append(f"lr={s['client_lr']:g}")
@@ -181,16 +203,10 @@ def run_label(settings: dict) -> str:
     return " ".join(parts)
 
 
-def _uses_server_lr(algorithm: str) -> bool:
-    """False for local-only training: no server, no server learning rate."""
-    return "server_lr" in inspect.signature(_FACTORIES[algorithm]).parameters
-
-
 def _default_server_lr(algorithm: str) -> float:
     """The server learning rate an algorithm's factory uses by default (1, or 0.01 if adaptive;
     1 for local-only, which has none)."""
-    parameter = inspect.signature(_FACTORIES[algorithm]).parameters.get("server_lr")
-    return 1.0 if parameter is None else parameter.default
+    return registry.ALGORITHMS[algorithm].defaults().get("server_lr", 1.0)
 
 
 def client_loss_range(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -360,22 +376,22 @@ class Dashboard:
     def __init__(
         self,
         dataset: str = "digits",
-        synthetic_alpha: float = 1.0,
-        synthetic_beta: float = 1.0,
+        synthetic_alpha: float = _DEFAULTS["synthetic_alpha"],
+        synthetic_beta: float = _DEFAULTS["synthetic_beta"],
         partition: str = "iid",
-        alpha: float = 0.5,
-        shards_per_client: int = 2,
+        alpha: float = _DEFAULTS["alpha"],
+        shards_per_client: int = _DEFAULTS["shards_per_client"],
         num_clients: int = 10,
         clients_per_round: int = 10,
         model: str = "mlp",
         algorithm: str = "fedavg",
-        local_epochs: int = 1,
-        batch_size: int | None = 20,
-        client_lr: float = 0.1,
+        local_epochs: int = _DEFAULTS["local_epochs"],
+        batch_size: int | None = _DEFAULTS["batch_size"],
+        client_lr: float = _DEFAULTS["client_lr"],
         server_lr: float | None = None,
-        mu: float = 0.01,
-        momentum: float = 0.9,
-        lam: float = 0.1,
+        mu: float = _DEFAULTS["mu"],
+        momentum: float = _DEFAULTS["momentum"],
+        lam: float = _DEFAULTS["lam"],
         num_rounds: int = 30,
         seed: int = 0,
         save_dir: str = "fedlab-runs",
@@ -391,7 +407,7 @@ class Dashboard:
             "client_test_fraction", client_test_fraction, low=0.0, high=1.0, high_inclusive=False
         )
         check_choice(f"partition (for {dataset})", partition, PARTITIONS[dataset])
-        check_choice("model", model, list(MODELS))
+        check_choice("model", model, list(registry.MODELS))
         check_choice("algorithm", algorithm, list(ALGORITHM_NAMES))
         if server_lr is None:
             server_lr = _default_server_lr(algorithm)
@@ -426,7 +442,7 @@ class Dashboard:
             if spec[0] is widgets.FloatLogSlider:
                 c[name].readout_format = ".3g"
         c["model"] = widgets.Dropdown(
-            options=list(MODELS), value=model, description="model", style=style
+            options=list(registry.MODELS), value=model, description="model", style=style
         )
         c["algorithm"] = widgets.Dropdown(
             options=[(label, name) for name, label in ALGORITHM_NAMES.items()],
@@ -508,12 +524,13 @@ class Dashboard:
         self.widget = widgets.VBox(
             [
                 widgets.HBox(
-                    [c["dataset"], c["synthetic_alpha"], c["synthetic_beta"], c["partition"]]
-                    + [c["alpha"], c["shards_per_client"], c["num_clients"], c["model"]],
+                    [c["dataset"], *(c[name] for name in _DATA_SETTINGS)]
+                    + [c["partition"], *(c[n] for n in filter(None, PARAMETER_OF.values()))]
+                    + [c["num_clients"], c["model"]],
                     layout=wrap,
                 ),
                 widgets.HBox(
-                    [c["algorithm"], c["mu"], c["momentum"], c["lam"], c["local_epochs"]]
+                    [c["algorithm"], *(c[n] for n in _PARAMETERS), c["local_epochs"]]
                     + [c["batch_size"]]
                     + [c["client_lr"], c["server_lr"], c["clients_per_round"], c["seed"]],
                     layout=wrap,
@@ -567,29 +584,16 @@ class Dashboard:
             'fedsgd'
         """
         c = self.controls
-        s: dict[str, Any] = {
-            name: c[name].value
-            for name in ("dataset", "partition", "num_clients", "clients_per_round", "model")
-        }
-        s["seed"] = c["seed"].value
-        s["algorithm"] = c["algorithm"].value
-        s["client_lr"] = round_log(c["client_lr"].value)
-        if _uses_server_lr(s["algorithm"]):
-            s["server_lr"] = round_log(c["server_lr"].value)
-        if s["algorithm"] != "fedsgd":
-            s["local_epochs"] = c["local_epochs"].value
-            s["batch_size"] = c["batch_size"].value
-        for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
-            value = c[name].value
-            s[name] = round_log(value) if name in ("mu", "lam") else round(value, 3)
-        parameter = PARAMETER_OF[s["partition"]]
-        if parameter == "alpha":
-            s["alpha"] = round_log(c["alpha"].value)
-        elif parameter:
-            s[parameter] = c[parameter].value
-        if s["dataset"] == "synthetic":
-            s["synthetic_alpha"] = round(c["synthetic_alpha"].value, 3)
-            s["synthetic_beta"] = round(c["synthetic_beta"].value, 3)
+        names = ("dataset", "partition", "num_clients", "clients_per_round", "model", "seed")
+        s: dict[str, Any] = {name: c[name].value for name in (*names, "algorithm")}
+        for setting in registry.ALGORITHMS[s["algorithm"]].settings:  # those with a control
+            if setting.name in c:
+                s[setting.name] = _read(setting, c[setting.name].value)
+        for setting in registry.SPLITS[s["partition"]].settings:
+            s[setting.name] = _read(setting, c[setting.name].value)
+        for setting in registry.DATASETS[s["dataset"]].settings:
+            name = f"{s['dataset']}_{setting.name}"
+            s[name] = _read(setting, c[name].value)
         return s
 
     def _sync_controls(self) -> None:
@@ -600,16 +604,16 @@ class Dashboard:
             keep = c["partition"].value
             c["partition"].options = PARTITIONS[dataset]
             c["partition"].value = keep if keep in PARTITIONS[dataset] else PARTITIONS[dataset][0]
-        for name in ("synthetic_alpha", "synthetic_beta"):
-            c[name].layout.display = None if dataset == "synthetic" else "none"
+        for name in _DATA_SETTINGS:
+            c[name].layout.display = None if name.startswith(f"{dataset}_") else "none"
         for name in filter(None, set(PARAMETER_OF.values())):
             shown = name == PARAMETER_OF[c["partition"].value]
             c[name].layout.display = None if shown else "none"
-        fedsgd = c["algorithm"].value == "fedsgd"
-        c["local_epochs"].disabled = c["batch_size"].disabled = fedsgd
-        c["server_lr"].disabled = not _uses_server_lr(c["algorithm"].value)
-        for name in ("mu", "momentum", "lam"):
-            shown = name in ALGORITHM_PARAMETERS.get(c["algorithm"].value, ())
+        algorithm = c["algorithm"].value
+        for name in TRAINING_SETTINGS:  # FedSGD takes no E and B, local-only no server lr
+            c[name].disabled = name not in registry.ALGORITHMS[algorithm].names
+        for name in _PARAMETERS:
+            shown = name in ALGORITHM_PARAMETERS.get(algorithm, ())
             c[name].layout.display = None if shown else "none"
 
     def _on_control(self, change: Any = None) -> None:
@@ -627,52 +631,30 @@ class Dashboard:
 
     def _dataset(self, s: dict) -> datasets.Dataset:
         """The dataset the settings ask for (cached: regenerating Synthetic takes a moment)."""
-        if s["dataset"] == "digits":
-            key: tuple = ("digits", s["seed"])
-            make = lambda: datasets.load_digits(seed=s["seed"])  # noqa: E731
-        else:
-            key = ("synthetic", s["synthetic_alpha"], s["synthetic_beta"], s["num_clients"])
-            key += (s["seed"],)
-            make = lambda: datasets.synthetic(  # noqa: E731
-                s["synthetic_alpha"], s["synthetic_beta"], s["num_clients"], seed=s["seed"]
-            )
+        dataset = registry.DATASETS[s["dataset"]]
+        own = {x.name: s[f"{dataset.key}_{x.name}"] for x in dataset.settings}
+        key = (dataset.key, s["num_clients"], s["seed"], *own.values())
         if key not in self._data_cache:
             if len(self._data_cache) >= 4:
                 self._data_cache.pop(next(iter(self._data_cache)))
-            self._data_cache[key] = make()
+            self._data_cache[key] = dataset.build(s["num_clients"], s["seed"], **own)
         return self._data_cache[key]
 
     def _build(self, s: dict) -> Simulation:
         """A new Simulation for settings ``s``; fedlab raises ValueError/TypeError on bad values."""
         check_int("seed", s["seed"], low=0)
-        data = self._dataset(s)
-        if s["model"] == "cnn":
-            if data.image_shape is None:
-                raise ValueError("the cnn model needs image data (digits); use mlp or logreg")
-            data = data.as_images()
-        scheme = s["partition"]
-        if scheme == "natural":
-            split = partition.natural(data.client_ids, data.y_train)
-        elif scheme == "iid":
-            split = partition.iid(data.y_train, s["num_clients"], seed=s["seed"])
-        elif scheme == "dirichlet":
-            split = partition.dirichlet(data.y_train, s["num_clients"], s["alpha"], seed=s["seed"])
-        else:
-            split = partition.shards(
-                data.y_train, s["num_clients"], s["shards_per_client"], seed=s["seed"]
-            )
+        scheme, algorithm = registry.SPLITS[s["partition"]], registry.ALGORITHMS[s["algorithm"]]
+        offered = tuple(DATASETS.values())
+        registry.check_fits(
+            "model", registry.MODELS[s["model"]], registry.DATASETS[s["dataset"]], offered
+        )
+        data = registry.data_for_model(s["model"], self._dataset(s))
+        split = scheme.build(data, s["num_clients"], s["seed"], **scheme.pick(s))
         if self._client_test_fraction > 0:  # each client's own test set, for the per-client view
             split = partition.hold_out(
                 split, data.y_train, self._client_test_fraction, seed=s["seed"]
             )
-        options = {"client_lr": s["client_lr"]}
-        if "server_lr" in s:
-            options["server_lr"] = s["server_lr"]
-        if s["algorithm"] != "fedsgd":
-            options |= {"local_epochs": s["local_epochs"], "batch_size": s["batch_size"]}
-        for name in ALGORITHM_PARAMETERS.get(s["algorithm"], ()):
-            options[name] = s[name]
-        algorithm = _FACTORIES[s["algorithm"]](**options)
+        algorithm = algorithm.build(**algorithm.pick(s))
         return Simulation(
             algorithm,
             model_fn(s["model"], data.num_classes),
