@@ -68,6 +68,9 @@ class ClientUpdates:
             DP-FedAvg's q·N denominator). Default: K.
         seed: the run's seed; secure aggregation draws its keys and masks from its own stream
             ``(seed, round_num)``, apart from ``rng`` (so it never changes a DP noise draw).
+        global_weights: the weights the clients started from (the broadcast model), for
+            aggregators that need the model itself (FLTrust trains it on its root data);
+            ``None`` where the runner does not give them.
 
     Example:
         >>> ClientUpdates([np.zeros((2, 3))], [5, 7]).local_steps.tolist()
@@ -81,6 +84,7 @@ class ClientUpdates:
     round_num: int = 1
     expected_clients: float | None = None
     seed: int = 0
+    global_weights: Sequence[np.ndarray] | None = None
 
     def __post_init__(self):
         updates = [np.asarray(u) for u in self.updates]

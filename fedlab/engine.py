@@ -1392,6 +1392,7 @@ class Simulation:
             round_num,
             self.clients_per_round,
             self.seed,
+            self.cluster_weights[cluster],
         )
         result = rounds.aggregate(self.aggregator, self.aggregator_state, received)
         return self._update(clients, result, new_states, states, round_num, cluster)

@@ -72,6 +72,16 @@ class RoundRecord:
             personalise, the global model's (equal to ``client_test_accuracy``).
         client_cluster: clustered FL (IFCA): the cluster model each client chose when it last
             took part, one per client (-1: not yet chosen); empty for other algorithms.
+        malicious: the round's clients that attacked (:mod:`fedlab.poisoning`); empty without
+            an attack.
+        defence_kept: the clients whose updates a selecting defence used (Krum, Multi-Krum,
+            Bulyan: :mod:`fedlab.robust`); empty for defences that select nobody.
+        defence_clipped: the clients whose updates a norm-clipping defence scaled down.
+        trust_scores: FLTrust's trust score of each of the round's clients (in ``clients``
+            order); empty for other aggregators.
+        backdoor_success: share of the triggered test images (true label not the target) the
+            global model classifies as the backdoor's target; ``nan`` without a backdoor or
+            when not evaluated.
     """
 
     round: int
@@ -104,6 +114,11 @@ class RoundRecord:
     client_test_accuracy: tuple[float, ...] = ()
     client_personal_accuracy: tuple[float, ...] = ()
     client_cluster: tuple[int, ...] = ()
+    malicious: tuple[int, ...] = ()
+    defence_kept: tuple[int, ...] = ()
+    defence_clipped: tuple[int, ...] = ()
+    trust_scores: tuple[float, ...] = ()
+    backdoor_success: float = math.nan
 
     @classmethod
     def from_dict(cls, values: dict) -> RoundRecord:

@@ -417,6 +417,7 @@ ALGORITHMS: dict[str, Component] = _by_key(
     _algorithm("fedadam", algorithms.FedAdam, "the adaptive server optimiser Adam"),
     _algorithm("fedyogi", algorithms.FedYogi, "the adaptive server optimiser Yogi"),
     _algorithm("fedadagrad", algorithms.FedAdagrad, "the adaptive server optimiser Adagrad"),
+    _algorithm("fednova", algorithms.FedNova, "FedAvg normalised by each client's local steps"),
     _algorithm("local", personalization.LocalOnly, "each client trains alone (the baseline)"),
     _algorithm("finetune", personalization.FedAvgFineTune, "FedAvg, then local fine-tuning"),
     _algorithm("fedper", personalization.FedPer, "a shared body, a personal head per client"),

@@ -661,6 +661,7 @@ def run_round(
         round_num,
         clients_per_round,
         seed,
+        global_weights,
     )
     aggregate = (
         rounds.aggregate(aggregator, {}, received)

@@ -292,6 +292,7 @@ def test_a_warm_up_for_other_settings_is_discarded():
         ("fedavgm", {"momentum": 0.5}, "momentum"),
         ("scaffold", {}, None),
         ("fedadam", {}, None),
+        ("fednova", {}, None),
     ],
 )
 def test_every_algorithm_runs_with_its_own_controls(algorithm, extra, shown):
@@ -311,6 +312,8 @@ def test_every_algorithm_runs_with_its_own_controls(algorithm, extra, shown):
     assert run_label(settings).startswith(
         {"fedprox": "FedProx μ=0.1", "fedavgm": "FedAvgM β=0.5"}.get(algorithm, "")
     )
+    if algorithm == "fednova":  # the Dashboard runs FedNova's normalised mean
+        assert config["aggregator"] == "FedNovaMean"
 
 
 def test_choosing_an_adaptive_algorithm_sets_its_server_lr():

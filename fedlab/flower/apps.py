@@ -256,6 +256,7 @@ def _server_main(grid, context) -> None:
                 round_num,
                 per_round,
                 config.seed,
+                weights,
             )
             changes = [
                 ok[k].content["state-change"].to_numpy_ndarrays()

@@ -321,7 +321,7 @@ class Dashboard:
         model: ``"mlp"`` (FedModel), ``"logreg"`` or ``"cnn"`` (digits only).
         algorithm: a key of :data:`ALGORITHM_NAMES`: ``"fedavg"``, ``"fedsgd"`` (one full-batch
             step: E and B are not used), ``"fedprox"``, ``"scaffold"``, ``"fedavgm"``,
-            ``"fedadam"``, ``"fedyogi"``, ``"fedadagrad"``, ``"ditto"``, ``"fedper"``,
+            ``"fedadam"``, ``"fedyogi"``, ``"fedadagrad"``, ``"fednova"``, ``"ditto"``, ``"fedper"``,
             ``"local"`` (local-only: no server, the server lr is not used), ``"finetune"``.
             Choosing one in the dropdown sets the server lr to that algorithm's default (0.01
             for the adaptive ones, else 1).
