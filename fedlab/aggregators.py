@@ -16,16 +16,18 @@ or :class:`~fedlab.secure_aggregation.SecureAggregation` (the Bonawitz et al. pr
 server learns only the sum). Stages compose; a combination that cannot be honoured raises a
 ValueError naming both parts, never a silent substitute:
 
-====================  ==============================================  ==========================
-aggregator            computes                                        through secure aggregation
-====================  ==============================================  ==========================
-:class:`WeightedMean` Σ n_k Δ_k / Σ n_k (FedAvg)                      yes: sum of (n_k/n_max)·Δ_k
-:class:`MaskedMean`   each element over the clients that share it      yes: masks and counts are
-                      (FedPer's body, multi-task heads)                public, the updates are not
-:class:`FedNovaMean`  τ_eff · Σ p_k Δ_k / τ_k (FedNova)               yes: τ_k are public
-:class:`GaussianSum`  (Σ clip(Δ_k) + N(0, (zS)²)) / (qN) (DP-FedAvg)  yes: distributed DP
-:class:`LocalGaussian` mean of clip(Δ_k) + N(0, (zS)²) per client     no: refuses
-====================  ==============================================  ==========================
+=======================  ===============================================  =====================
+aggregator               computes                                         through secure
+                                                                          aggregation
+=======================  ===============================================  =====================
+:class:`WeightedMean`    Σ n_k Δ_k / Σ n_k (FedAvg)                       yes: the sum of
+                                                                          (n_k / n_max) · Δ_k
+:class:`MaskedMean`      each element over the clients that share it      yes: masks and counts
+                         (FedPer's body, multi-task heads)                are public
+:class:`FedNovaMean`     τ_eff · Σ p_k Δ_k / τ_k (FedNova)                yes: τ_k are public
+:class:`GaussianSum`     (Σ clip(Δ_k) + N(0, (zS)²)) / (qN) (DP-FedAvg)   yes: distributed DP
+:class:`LocalGaussian`   mean of clip(Δ_k) + N(0, (zS)²) per client       no: refuses
+=======================  ===============================================  =====================
 
 :class:`WeightedMean` with :class:`PlainSum` is also a TensorFlow function (``in_graph``): the
 engine then computes it inside its compiled round; every other aggregator runs in NumPy after it.

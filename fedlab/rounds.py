@@ -5,13 +5,11 @@ A round is: **plan** (sample the clients, stragglers, compute budgets) → **bro
 Three runners share every stage here and differ only in how the client work is computed and
 carried:
 
-==========================  ===================================  ===========================
-runner                      client work                          carried by
-==========================  ===================================  ===========================
-:func:`fedlab.steps.run_round`  one client at a time, eager      Python lists
-:class:`fedlab.engine.Simulation`  all clients at once, compiled stacked tensors
-the Flower ServerApp        each client in its own process       Flower messages
-==========================  ===================================  ===========================
+* :func:`fedlab.steps.run_round`: one client at a time, eager; carried in Python lists;
+* :class:`fedlab.engine.Simulation`: all of a round's clients at once, compiled; carried in
+  stacked tensors;
+* the Flower ServerApp (:mod:`fedlab.flower.apps`): each client in its own process; carried in
+  Flower messages.
 
 So "steps == engine == Flower" holds by construction: the same :func:`plan_round`,
 :func:`upload`, :func:`compose` (the aggregator a run uses), :func:`aggregate`,
