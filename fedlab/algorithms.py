@@ -41,6 +41,7 @@ of a pseudo-gradient, so ``w ← w + server_lr · Δ`` is plain FedAvg.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
@@ -525,6 +526,34 @@ class Algorithm:
         return list(client_state)
 
     # -- slot 3: aggregate (the aggregator object, fedlab.aggregators) ---------------------
+    def with_aggregator(self, aggregator: Aggregator) -> Algorithm:
+        """This algorithm with ``aggregator`` in its aggregate slot (e.g. a robust defence from
+        :mod:`fedlab.robust`), named ``"<name> + <aggregator>"``.
+
+        Refused (ValueError) where the aggregate is part of the algorithm itself: DP-FedAvg's
+        Gaussian mechanism, FedNova's normalised mean.
+
+        Example:
+            >>> from fedlab.aggregators import PlainSum, WeightedMean
+            >>> FedAvg().with_aggregator(WeightedMean(PlainSum())).name
+            'FedAvg + WeightedMean'
+        """
+        if not isinstance(aggregator, Aggregator):
+            raise TypeError(
+                "aggregator must be an aggregator such as fedlab.robust.Krum(1) (init, apply, "
+                f"config), got {type(aggregator).__name__}"
+            )
+        if self.aggregator != WeightedMean() or type(self).default_aggregator is not (
+            Algorithm.default_aggregator
+        ):
+            raise ValueError(
+                f"{self.name}'s aggregate ({type(self.aggregator).__name__}) is part of the "
+                f"algorithm: replacing it with {type(aggregator).__name__} would no longer be "
+                f"{self.name}; start from FedAvg (or another plain-mean algorithm)"
+            )
+        label = f"{self.name} + {aggregator.config()['name']}"
+        return dataclasses.replace(self, aggregator=aggregator, name=label)
+
     def default_aggregator(self) -> Aggregator:
         """The aggregator this class uses unless told otherwise (DP-FedAvg's follows from its
         clipping and noise settings); :meth:`config` names the aggregator only when it differs."""
@@ -567,7 +596,7 @@ class Algorithm:
         if type(self.server_optimizer) is not ServerSGD:
             config["server_optimizer"] = self.server_optimizer.config()
         if self.aggregator != self.default_aggregator():
-            config["aggregator"] = self.aggregator.config()["name"]
+            config["aggregator"] = self.aggregator.config()
         return config
 
     @classmethod
@@ -921,7 +950,7 @@ def FedNova(  # noqa: N802
     the true one. With equal τ_k it is FedAvg.
 
     Example:
-        >>> FedNova().config()["aggregator"]
+        >>> FedNova().config()["aggregator"]["name"]
         'FedNovaMean'
     """
     return Algorithm(

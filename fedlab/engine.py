@@ -49,6 +49,7 @@ from fedlab.history import History, RoundRecord
 from fedlab.metrics import client_drift, gradient_dissimilarity, update_cosine
 from fedlab.models import ModelFn, build_model, num_parameters
 from fedlab.personalization import NO_PERSONALIZATION
+from fedlab.poisoning import Attack, Attackers, poison_dataset, tamper_round
 from fedlab.rounds import EXPLODED, DivergenceError
 from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
@@ -555,12 +556,27 @@ class Simulation:
         compression: Codec | ErrorFeedback | None = None,
         max_local_steps: int | Sequence[int] | None = None,
         secure_aggregation: SecureAggregation | None = None,
+        attackers: Attackers | None = None,
     ):
         if not isinstance(algorithm, Algorithm):
             raise TypeError(
                 f"algorithm must be a fedlab Algorithm such as FedAvg(), got {type(algorithm).__name__}"
             )
         _check_data(data, split)
+        if attackers is not None and not isinstance(attackers, Attackers):
+            raise TypeError(
+                "attackers must be a fedlab Attackers such as Attackers(SignFlip(), count=2) or "
+                f"None, got {type(attackers).__name__}"
+            )
+        self.attackers = attackers
+        # the malicious clients, fixed for the run: they poison their own data once, here, and
+        # tamper with their updates every round (fedlab.poisoning)
+        self.malicious = np.zeros(0, np.int64)
+        if attackers is not None:
+            data, self.malicious = poison_dataset(
+                data, split, attackers, check_int("seed", seed, low=0)
+            )
+        self._attack = attackers.attack if attackers is not None else Attack()
         self.algorithm = algorithm
         # the optional personalisation slot: what each client keeps for itself
         self.personal = algorithm.personalization or NO_PERSONALIZATION
@@ -634,6 +650,7 @@ class Simulation:
         self._y = tf.constant(np.asarray(data.y_train, np.int32))  # [n] or [n, seq_len]
         self._x_test = np.asarray(data.x_test, np.float32)
         self._y_test = np.asarray(data.y_test, np.int32)
+        self._attack_sets = self._attack.evaluation_sets(self._x_test, self._y_test)
         self._sizes = np.array([len(i) for i in split.client_indices])
         self.model_bytes = int(sum(w.nbytes for w in self.weights))
         self._client_bytes = self._shared_bytes()
@@ -682,6 +699,8 @@ class Simulation:
             config["compression"] = compression.config()
         if secure_aggregation is not None:
             config["secure_aggregation"] = secure_aggregation.config()
+        if attackers is not None:
+            config["attackers"] = {**attackers.config(), "malicious": self.malicious.tolist()}
         if max_local_steps is not None:
             config["max_local_steps"] = (
                 max_local_steps if isinstance(max_local_steps, int) else list(self.max_local_steps)
@@ -1006,21 +1025,25 @@ class Simulation:
         return idx, mask
 
     def evaluate(
-        self, weights: list[np.ndarray] | None = None, chunk: int = 4096
+        self,
+        weights: list[np.ndarray] | None = None,
+        chunk: int = 4096,
+        x: np.ndarray | None = None,
+        y: np.ndarray | None = None,
     ) -> tuple[float, float]:
-        """Test loss and accuracy of ``weights`` (default: the current global model).
+        """Test loss and accuracy of ``weights`` (default: the current global model) on the test
+        set, or on ``x, y`` (e.g. a backdoor's triggered test images).
 
         Means over test targets: examples, or the tokens of a sequence model (per-token loss,
         next-token accuracy), leaving out the data's ``ignore_class`` (padding).
         """
         w = [tf.constant(a) for a in (self.weights if weights is None else weights)]
+        x = self._x_test if x is None else np.asarray(x, np.float32)
+        y = self._y_test if y is None else np.asarray(y, np.int32)
         loss_sum = correct = count = 0.0
-        for start in range(0, len(self._y_test), chunk):
+        for start in range(0, len(y), chunk):
             ls, c, n = self._kernel.eval_fn(
-                w,
-                self._non_trainable,
-                self._x_test[start : start + chunk],
-                self._y_test[start : start + chunk],
+                w, self._non_trainable, x[start : start + chunk], y[start : start + chunk]
             )
             loss_sum, correct, count = loss_sum + float(ls), correct + float(c), count + float(n)
         count = max(count, 1.0)
@@ -1210,7 +1233,9 @@ class Simulation:
         if round_num % self.evaluate_every == 0:
             if self.has_global_model:
                 test_loss, test_accuracy = self.evaluate()
-            per_client = self._evaluate_clients()
+                for name, (x, y) in self._attack_sets.items():  # e.g. backdoor_success
+                    per_client[name] = self.evaluate(x=x, y=y)[1]
+            per_client |= self._evaluate_clients()
         dissimilarity = float("nan")
         if self.dissimilarity_every is not None and round_num % self.dissimilarity_every == 0:
             dissimilarity = self.gradient_dissimilarity()
@@ -1232,6 +1257,7 @@ class Simulation:
             server_state_norm=server_norm,
             client_state_norm=client_norm,
             epsilon=epsilon,
+            malicious=tuple(int(k) for k in np.intersect1d(clients, self.malicious)),
             **self._aggregation_info,
             **per_client,
         )
@@ -1345,12 +1371,17 @@ class Simulation:
         self._check_losses(clients, client_loss.numpy().astype(float), round_num)
         new_states = [s.numpy() for s in new_states]
         local_steps = np.count_nonzero(mask.any(axis=2), axis=1)
-        if self.compression is None and self.aggregator.in_graph:  # aggregated in the graph
+        plain = self.compression is None and not self._attack.tampers_updates
+        if plain and self.aggregator.in_graph:  # aggregated in the compiled round
             update_bytes = int(self._client_bytes[clients].sum())
             result = Aggregate([a.numpy() for a in aggregated], self.aggregator_state)
             self._update(clients, result, new_states, states, round_num, cluster)
         else:  # the server aggregates what it receives (decoded messages) outside the graph
             deltas = [d.numpy() for d in deltas]
+            # what the malicious clients choose to send instead (identity without an attack)
+            deltas = tamper_round(
+                self._attack, deltas, clients, self.malicious, round_num, self.seed
+            )
             sent, update_bytes = deltas, int(self._client_bytes[clients].sum())
             if self.compression is not None:
                 sent, update_bytes = self._upload(clients, deltas, round_num)
@@ -1529,6 +1560,7 @@ def simulate(
     compression: Codec | ErrorFeedback | None = None,
     max_local_steps: int | Sequence[int] | None = None,
     secure_aggregation: SecureAggregation | None = None,
+    attackers: Attackers | None = None,
 ) -> History:
     """Run ``num_rounds`` rounds of ``algorithm`` and return the :class:`~fedlab.history.History`.
 
@@ -1553,5 +1585,6 @@ def simulate(
         compression=compression,
         max_local_steps=max_local_steps,
         secure_aggregation=secure_aggregation,
+        attackers=attackers,
     )
     return sim.run(num_rounds, callbacks=callbacks, progress=progress, stop_event=stop_event)

@@ -29,6 +29,7 @@ from fedlab.aggregators import Aggregate, ClientUpdates
 from fedlab.algorithms import Algorithm
 from fedlab.compression import Codec, Encoded, ErrorFeedback
 from fedlab.models import ModelFn, build_model
+from fedlab.poisoning import DATA, Attack, Attackers, attack_stream, tamper_round
 from fedlab.secure_aggregation import SecureAggregation
 from fedlab.stragglers import Stragglers, step_budgets
 from fedlab.validate import check_int
@@ -561,6 +562,7 @@ class RoundResult:
         residuals: every client's error-feedback residual after the round (``None`` without
             ``ErrorFeedback`` compression).
         aggregation_info: the aggregate slot's statistics (DP-FedAvg: clipping and noise).
+        malicious: the round's clients that attacked (with ``attackers``).
     """
 
     weights: Weights
@@ -573,6 +575,7 @@ class RoundResult:
     bytes_up: int = 0
     residuals: dict[int, Weights] | None = None
     aggregation_info: dict | None = None
+    malicious: tuple[int, ...] = ()
 
 
 def run_round(
@@ -591,6 +594,7 @@ def run_round(
     residuals: dict[int, Weights] | None = None,
     max_local_steps: int | Sequence[int] | None = None,
     secure_aggregation: SecureAggregation | None = None,
+    attackers: Attackers | None = None,
 ) -> RoundResult:
     """All stages of one round, one client at a time, with ``algorithm``'s slots.
 
@@ -604,7 +608,8 @@ def run_round(
     every client's local steps (a compute budget: one int, or one per client). With
     ``secure_aggregation`` the server learns only the weighted sum of the updates
     (:meth:`fedlab.secure_aggregation.SecureAggregation.sum`); if it must refuse, nothing changes
-    this round. Every stage but the client work is :mod:`fedlab.rounds`', shared with the engine and
+    this round. With ``attackers`` (:mod:`fedlab.poisoning`), the malicious clients poison their
+    own data in the loop below and tamper with the update they send. Every stage but the client work is :mod:`fedlab.rounds`', shared with the engine and
     the Flower ServerApp.
 
     Example:
@@ -624,6 +629,8 @@ def run_round(
     client_states = _client_states(algorithm, global_weights, num_clients, client_states)
     residuals = _residuals(compression, global_weights, num_clients, residuals)
     sizes = np.array([len(own) for own in split.client_indices])
+    attack = attackers.attack if attackers is not None else Attack()
+    malicious = attackers.malicious(num_clients, seed) if attackers else np.zeros(0, np.int64)
     caps = None if max_local_steps is None else step_budgets(max_local_steps, num_clients)
 
     # 1 plan: who takes part, and how many local steps each may take (None: all)
@@ -639,6 +646,8 @@ def run_round(
         broadcast(global_weights, plan.clients).items(), budgets, strict=True
     ):
         x, y = _client_data(data, split, k)
+        if k in malicious:  # an attacker poisons its own data (identity for update attacks)
+            x, y = attack.poison_data(x, y, data.num_classes, attack_stream(seed, DATA, k))
         result = local_update(
             model, weights, x, y, algorithm, round_num, k, seed, client_states[k], sent_state,
             max_steps=budget,
@@ -647,14 +656,17 @@ def run_round(
         )  # fmt: skip
         rounds.check_losses([k], [result.loss], round_num, limit)
         results.append(result)
-    # 4 upload: what reaches the server (compressed, with error feedback, if asked)
-    deltas = [r.delta for r in results]
+    # 4 upload: what each client chooses to send (an attacker tampers with it), compressed
+    shapes = [np.shape(w) for w in global_weights]
+    honest = rounds.stack([r.delta for r in results], shapes)
+    chosen = tamper_round(attack, honest, plan.clients, malicious, round_num, seed)
+    deltas = [[d[i] for d in chosen] for i in range(len(results))]
     sent, bytes_up, kept = rounds.upload(
         compression, deltas, plan.clients, round_num, seed, residuals
     )
     # 5 aggregate + update the global model
     received = ClientUpdates(
-        rounds.stack(sent, [np.shape(w) for w in global_weights]),
+        rounds.stack(sent, shapes),
         [r.num_examples for r in results],
         plan.clients,
         [max(r.num_steps, 1) for r in results],
@@ -697,6 +709,7 @@ def run_round(
         bytes_up if done.bytes_up is None else done.bytes_up,
         residuals,
         done.metrics if aggregate is not None else None,
+        tuple(int(k) for k in np.intersect1d(plan.clients, malicious)),
     )
 
 

@@ -118,7 +118,7 @@ def test_run_on_synthetic_uses_its_natural_clients(tmp_path):
             "FedAdagrad",
             {"server_optimizer": {"name": "ServerAdagrad", "tau": 0.1, "beta1": 0.9}},
         ),
-        (["--algorithm", "fednova"], "FedNova", {"aggregator": "FedNovaMean", "server_lr": 1.0}),
+        (["--algorithm", "fednova"], "FedNova", {"aggregator": {"name": "FedNovaMean"}, "server_lr": 1.0}),
     ],
 )
 def test_every_algorithm_runs_with_its_hyperparameters(tmp_path, args, name, expected):

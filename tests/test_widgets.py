@@ -313,7 +313,7 @@ def test_every_algorithm_runs_with_its_own_controls(algorithm, extra, shown):
         {"fedprox": "FedProx μ=0.1", "fedavgm": "FedAvgM β=0.5"}.get(algorithm, "")
     )
     if algorithm == "fednova":  # the Dashboard runs FedNova's normalised mean
-        assert config["aggregator"] == "FedNovaMean"
+        assert config["aggregator"]["name"] == "FedNovaMean"
 
 
 def test_choosing_an_adaptive_algorithm_sets_its_server_lr():
