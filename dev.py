@@ -54,6 +54,7 @@ BENCHMARKS = (
     "flower",
     "memory",
     "multitask",
+    "robust",
 )
 TEST_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",  # no TensorFlow C++ info/warning lines

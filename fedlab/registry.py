@@ -38,12 +38,24 @@ from typing import Any
 
 import numpy as np
 
-from fedlab import algorithms, compression, data, models, partition, personalization, privacy
+from fedlab import (
+    algorithms,
+    compression,
+    data,
+    models,
+    partition,
+    personalization,
+    poisoning,
+    privacy,
+    robust,
+)
 from fedlab.validate import check_choice, check_float, check_int
 
 __all__ = [
     "ALGORITHMS",
     "ALGORITHM_SETTINGS",
+    "ATTACK_KINDS",
+    "DEFENCES",
     "CODECS",
     "DATASETS",
     "FEDERATED",
@@ -55,6 +67,8 @@ __all__ = [
     "algorithm_from_config",
     "check_fits",
     "data_for_model",
+    "make_attackers",
+    "with_defence",
 ]
 
 
@@ -612,6 +626,160 @@ CODECS: dict[str, Component] = _by_key(
     ),
 )
 """The update codecs of :mod:`fedlab.compression` by key (``"none"`` makes ``None``)."""
+
+
+def _trimmed_mean(trim_beta: float) -> robust.TrimmedMean:
+    return robust.TrimmedMean(beta=trim_beta)
+
+
+def _krum(num_byzantine: int) -> robust.Krum:
+    return robust.Krum(num_byzantine=num_byzantine)
+
+
+def _multi_krum(num_byzantine: int, num_selected: int) -> robust.Krum:
+    return robust.Krum(num_byzantine=num_byzantine, num_selected=num_selected)
+
+
+def _bulyan(num_byzantine: int) -> robust.Bulyan:
+    return robust.Bulyan(num_byzantine=num_byzantine)
+
+
+def _clipping(clip_norm: float, noise_std: float) -> robust.NormClipping:
+    return robust.NormClipping(clip_norm=clip_norm, noise_std=noise_std)
+
+
+_BYZANTINE = Setting(
+    "num_byzantine",
+    int,
+    1,
+    "f, how many attackers the defence is built to withstand",
+    low=0,
+    label="f (assumed attackers)",
+    span=(0, 10, 1),
+)
+DEFENCES: dict[str, Component] = _by_key(
+    Component("defence", "mean", lambda: None, help="the plain weighted mean: no defence"),
+    Component(
+        "defence", "median", robust.CoordinateMedian, help="coordinate-wise median (Yin 2018)"
+    ),
+    Component(
+        "defence",
+        "trimmed_mean",
+        _trimmed_mean,
+        (
+            _float(
+                "trim_beta",
+                "share of the largest and of the smallest values dropped per coordinate",
+                0.0,
+                0.5,
+                high_inclusive=False,
+                default=0.2,
+                label="trimmed β",
+                symbol="β",
+                span=(0.0, 0.45, 0.05),
+            ),
+        ),
+        help="coordinate-wise trimmed mean (Yin 2018)",
+    ),
+    Component("defence", "krum", _krum, (_BYZANTINE,), help="the update closest to its neighbours"),
+    Component(
+        "defence",
+        "multi_krum",
+        _multi_krum,
+        (
+            _BYZANTINE,
+            Setting("num_selected", int, 3, "m, the best-scored updates averaged", low=1),
+        ),
+        help="the mean of the m best Krum scores (Blanchard 2017)",
+    ),
+    Component("defence", "bulyan", _bulyan, (_BYZANTINE,), help="Krum, then a trimmed mean"),
+    Component(
+        "defence",
+        "clipping",
+        _clipping,
+        (
+            _float(
+                "clip_norm",
+                "the largest L2 norm of an update the server accepts",
+                **_POSITIVE,
+                default=1.0,
+                label="clip norm",
+                span=(0.05, 5.0, 0.05),
+            ),
+            _float("noise_std", "std of the weak-DP noise added to the mean", low=0.0, default=0.0),
+        ),
+        help="norm clipping, with optional weak DP noise (Sun 2019)",
+    ),
+)
+"""The robust aggregators of :mod:`fedlab.robust` the front ends offer, by key (``"mean"`` makes
+``None``: keep the algorithm's own). FLTrust is left out: it needs a root dataset on the server
+(use it from Python)."""
+
+ATTACK_KINDS: dict[str, Component] = _by_key(
+    Component("attack", "none", lambda: None, help="every client is honest"),
+    Component("attack", "label_flip", poisoning.LabelFlip, help="labels y -> C - 1 - y"),
+    Component("attack", "sign_flip", poisoning.SignFlip, help="sends the opposite of its update"),
+    Component(
+        "attack",
+        "scaled",
+        lambda: poisoning.ScaledUpdate(10.0),
+        help="sends its update scaled by 10 (model replacement's boost)",
+    ),
+    Component(
+        "attack", "gaussian", lambda: poisoning.GaussianUpdate(1.0), help="sends N(0, 1) noise"
+    ),
+    Component(
+        "attack", "free_rider", poisoning.FreeRider, help="sends nothing new (a zero update)"
+    ),
+    Component(
+        "attack",
+        "alie",
+        poisoning.ALittleIsEnough,
+        help="mean - z * std of the honest updates (Baruch 2019; simulation only)",
+    ),
+    Component(
+        "attack",
+        "backdoor",
+        lambda: poisoning.Backdoor(target=0),
+        help="a pixel trigger that makes the model predict 0",
+    ),
+)
+"""The attacks of :mod:`fedlab.poisoning` the front ends offer, by key (``"none"`` makes
+``None``); each with its default strength."""
+
+
+def make_attackers(attack: str, num_attackers: int) -> poisoning.Attackers | None:
+    """The run's :class:`~fedlab.poisoning.Attackers` from an attack's key and a count (``None``
+    for ``"none"``); an attack with no attackers, or attackers with no attack, is an error.
+
+    Example:
+        >>> make_attackers("sign_flip", 2).config()["count"]
+        2
+    """
+    check_choice("attack", attack, ATTACK_KINDS)
+    num_attackers = check_int("num_attackers", num_attackers, low=0)
+    if (attack == "none") != (num_attackers == 0):
+        raise ValueError(
+            f"attack={attack!r} with num_attackers={num_attackers}: choose an attack and at "
+            "least one attacker, or attack='none' with num_attackers=0"
+        )
+    if attack == "none":
+        return None
+    return poisoning.Attackers(ATTACK_KINDS[attack].build(), count=num_attackers)
+
+
+def with_defence(algorithm: algorithms.Algorithm, defence: str, **settings) -> algorithms.Algorithm:
+    """``algorithm`` with the robust aggregator ``defence`` (a key of :data:`DEFENCES`) and its
+    settings; ``"mean"`` leaves it as it is.
+
+    Example:
+        >>> with_defence(algorithms.FedAvg(), "krum", num_byzantine=2).name
+        'FedAvg + Krum'
+    """
+    check_choice("defence", defence, DEFENCES)
+    aggregator = DEFENCES[defence].build(**settings)
+    return algorithm if aggregator is None else algorithm.with_aggregator(aggregator)
+
 
 _NEEDED = {"images": "image data", "clients": "a dataset with its own clients"}
 

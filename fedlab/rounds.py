@@ -261,6 +261,9 @@ def check_composition(
         ...
         ValueError: SCAFFOLD with secure_aggregation: ...
     """
+    check_round_size = getattr(algorithm.aggregator, "check_round_size", None)
+    if check_round_size is not None:  # e.g. Krum needs more than 2f + 2 clients per round
+        check_round_size(clients_per_round)
     sends = (algorithm.personalization or Personalization()).trains_global
     for name, feature in (("compression", compression), ("secure_aggregation", secure_aggregation)):
         if feature is not None and not sends:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedlab import partition, steps
+from fedlab import partition, robust, steps
 from fedlab.algorithms import FedAvg
 from fedlab.engine import Simulation
 from fedlab.models import model_fn
@@ -19,6 +19,8 @@ from fedlab.poisoning import (
     ScaledUpdate,
     SignFlip,
 )
+from fedlab.privacy import DPFedAvg
+from fedlab.secure_aggregation import SecureAggregation
 
 MLP = model_fn("mlp", 10)
 ATTACKS = {
@@ -45,7 +47,9 @@ def _assert_close(a, b, tol=2e-5):
 def test_engine_equals_steps_with_attackers(digits, small, name, strategy):
     attackers = Attackers(ATTACKS[name], count=2)
     algorithm = FedAvg(client_lr=0.1, batch_size=16)
-    sim = Simulation(algorithm, MLP, digits, small, 4, seed=3, strategy=strategy, attackers=attackers)
+    sim = Simulation(
+        algorithm, MLP, digits, small, 4, seed=3, strategy=strategy, attackers=attackers
+    )
     model, weights = steps.initialize(MLP, digits.x_train, seed=3)
     _assert_close(weights, sim.weights)
     record = sim.step()
@@ -89,3 +93,58 @@ def test_the_backdoor_success_rate_is_measured_every_evaluation_round(digits, sm
 def test_bad_attackers_are_refused(digits, small):
     with pytest.raises(TypeError, match="attackers must be a fedlab Attackers"):
         Simulation(FedAvg(), MLP, digits, small, attackers=SignFlip())
+
+
+# -- every defence in a run: engine == steps, before-round-1 refusals --------------------------------
+
+DEFENCES = {
+    "median": lambda: robust.CoordinateMedian(),
+    "trimmed-mean": lambda: robust.TrimmedMean(0.2),
+    "krum": lambda: robust.Krum(num_byzantine=2),
+    "multi-krum": lambda: robust.Krum(num_byzantine=2, num_selected=3),
+    "bulyan": lambda: robust.Bulyan(num_byzantine=1),
+    "clipping": lambda: robust.NormClipping(clip_norm=0.5),
+    "geometric-median": lambda: robust.GeometricMedian(),
+}
+
+
+@pytest.fixture(scope="module")
+def eight(digits):
+    return partition.iid(digits.y_train[:400], num_clients=8, seed=0)
+
+
+@pytest.mark.parametrize("strategy", ["vectorized", "loop"])
+@pytest.mark.parametrize("name", list(DEFENCES))
+def test_engine_equals_steps_with_every_defence_under_attack(digits, eight, name, strategy):
+    algorithm = FedAvg(client_lr=0.1, batch_size=16).with_aggregator(DEFENCES[name]())
+    attackers = Attackers(SignFlip(5.0), count=2)
+    sim = Simulation(algorithm, MLP, digits, eight, seed=4, strategy=strategy, attackers=attackers)
+    model, weights = steps.initialize(MLP, digits.x_train, seed=4)
+    record = sim.step()
+    by_hand = steps.run_round(
+        model, weights, digits, eight, algorithm, 8, 1, seed=4, attackers=attackers
+    )
+    _assert_close(sim.weights, by_hand.weights, tol=5e-5)
+    assert by_hand.aggregation_info.get("defence_kept", ()) == record.defence_kept
+    if name in ("krum", "multi-krum"):  # f = 2 covers both attackers: neither is selected
+        assert record.defence_kept and not set(record.defence_kept) & set(record.malicious)
+    if name == "bulyan":  # θ = K − 2f = 6 updates selected (f = 1 < the 2 attackers)
+        assert len(record.defence_kept) == 6
+    if name == "clipping":
+        assert set(record.malicious) <= set(record.defence_clipped)
+
+
+def test_defences_refuse_what_they_cannot_honour_before_round_one(digits, eight):
+    krum = FedAvg().with_aggregator(robust.Krum(num_byzantine=3))
+    with pytest.raises(ValueError, match=r"more than 2·3 \+ 2 = 8 clients per round, got 6"):
+        Simulation(krum, MLP, digits, eight, clients_per_round=6)
+    with pytest.raises(ValueError, match="cannot run through SecureAggregation"):
+        Simulation(
+            FedAvg().with_aggregator(robust.CoordinateMedian()),
+            MLP,
+            digits,
+            eight,
+            secure_aggregation=SecureAggregation(),
+        )
+    with pytest.raises(ValueError, match="DP-FedAvg's aggregate .* is part of the algorithm"):
+        DPFedAvg().with_aggregator(robust.Krum(1))
