@@ -40,6 +40,15 @@ from fedlab.flower.watchdog import running
         ({"round_timeout": 0.0}, "round_timeout must be a finite number in"),
         ({"seed": -1}, "seed must be an integer in"),
         ({"model": "cnn", "dataset": "synthetic"}, "model 'cnn' needs image data"),
+        ({"aggregator": "average"}, "aggregator must be one of"),
+        ({"trim_beta": 0.5}, r"trim_beta must be a finite number in \[0, 0.5\)"),
+        ({"attack": "sign_flip"}, "choose an attack and at least one attacker"),
+        ({"num_attackers": 2}, "choose an attack and at least one attacker"),
+        (
+            {"attack": "sign_flip", "num_attackers": 4},
+            r"num_attackers must be an integer in \[0, 3\]",
+        ),
+        ({"attack": "alie", "num_attackers": 1}, "only a simulation can hand those to it"),
     ],
 )
 def test_config_rejects_bad_settings(kwargs, message):
@@ -187,8 +196,11 @@ def test_scaffold_on_flower_keeps_client_state_and_equals_simulate(federation):
         {"algorithm": "fedprox", "mu": 0.5},  # the client's proximal term
         {"algorithm": "fedadam", "partition": "dirichlet", "alpha": 0.3},  # a server optimiser
         {"algorithm": "fednova", "partition": "dirichlet", "alpha": 0.3},  # the aggregator: τ_k
+        # an attacker's ClientApp tampers with its update, the ServerApp's defence aggregates
+        {"aggregator": "median", "attack": "sign_flip", "num_attackers": 1},
+        {"aggregator": "clipping", "clip_norm": 0.5, "attack": "backdoor", "num_attackers": 1},
     ],
-    ids=["fedprox", "fedadam-noniid", "fednova-noniid"],
+    ids=["fedprox", "fedadam-noniid", "fednova-noniid", "median-signflip", "clip-backdoor"],
 )
 def test_client_and_server_slots_on_flower_equal_simulate(federation, settings):
     config = FlowerConfig(
@@ -199,6 +211,10 @@ def test_client_and_server_slots_on_flower_equal_simulate(federation, settings):
     assert history.config["algorithm_config"] == reference.config["algorithm"]  # same settings
     # equal test losses in round 2: the same proximal steps / the same Adam moments kept
     _assert_same_numbers(history, reference, reference.config["num_parameters"])
+    for f, r in zip(history.rounds, reference.rounds, strict=True):
+        assert f.malicious == r.malicious and f.defence_clipped == r.defence_clipped
+        if not math.isnan(r.backdoor_success):
+            assert _close(f.backdoor_success, r.backdoor_success, 1e-3)
 
 
 def test_killed_node_is_dropped_then_rejoins_and_every_process_ends():

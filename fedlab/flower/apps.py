@@ -163,6 +163,9 @@ def _server_main(grid, context) -> None:
         aggregator = rounds.compose(algorithm)
         aggregator_state = aggregator.init(weights)
         limit = rounds.loss_limit(int(np.shape(model(x_test[:1]))[-1]))
+        attackers = config.make_attackers()  # the attackers are clients: the server only records
+        malicious = attackers.malicious(config.num_clients, config.seed) if attackers else []
+        attack_sets = attackers.attack.evaluation_sets(x_test, y_test) if attackers else {}
         history = History(
             config={
                 **config.history_config(),
@@ -283,6 +286,10 @@ def _server_main(grid, context) -> None:
             drift = client_drift(stacked).numpy() if clients else np.zeros(0)
             cosine = update_cosine(stacked, done.update).numpy() if clients else np.zeros(0)
             test_loss, test_accuracy = steps.evaluate(model, weights, x_test, y_test)
+            measured = {  # e.g. the backdoor's success rate on triggered test images
+                name: steps.evaluate(model, weights, x, y)[1]
+                for name, (x, y) in attack_sets.items()
+            }
             sent_state = algorithm.broadcast_state(server_state)
             server_norm = (
                 float(
@@ -308,6 +315,8 @@ def _server_main(grid, context) -> None:
                 bytes_down=int(bytes_down),
                 bytes_up=int(bytes_up),
                 server_state_norm=server_norm,
+                malicious=tuple(int(k) for k in clients if k in malicious),
+                **measured,
                 **done.metrics,
             )
             history.append(record)
@@ -395,7 +404,7 @@ def _received_update(content, codec, shapes) -> list[np.ndarray]:
 
 
 def _client_train(msg, context):
-    from fedlab import steps
+    from fedlab import poisoning, steps
     from fedlab.compression import ErrorFeedback
     from fedlab.models import build_model
 
@@ -416,6 +425,11 @@ def _client_train(msg, context):
     own = config.make_split(dataset).client_indices[pid]  # this node's partition only
     x = np.asarray(dataset.x_train[own], np.float32)
     y = np.asarray(dataset.y_train[own], np.int32)
+    attackers = config.make_attackers()
+    malicious = attackers.malicious(config.num_clients, config.seed) if attackers else []
+    if pid in malicious:  # this client attacks: it poisons its own data (if its attack does)
+        stream = poisoning.attack_stream(config.seed, poisoning.DATA, pid)
+        x, y = attackers.attack.poison_data(x, y, dataset.num_classes, stream)
     ignore_class = getattr(dataset, "ignore_class", None)
     label_groups = getattr(dataset, "label_groups", None)
     model = build_model(config.make_model_fn(dataset), x, config.seed)
@@ -447,10 +461,17 @@ def _client_train(msg, context):
         ignore_class=ignore_class,
         label_groups=label_groups,
     )
+    delta = result.delta
+    if pid in malicious:  # ... and sends what it chooses instead of its honest update
+        rows = [d[None] for d in delta]
+        tampered = poisoning.tamper_round(
+            attackers.attack, rows, [pid], malicious, round_num, config.seed
+        )
+        delta = [d[0] for d in tampered]
     compression = config.make_compression()
     about = None
     if compression is None:
-        update = _arrays(app, result.delta)
+        update = _arrays(app, delta)
     else:  # the encoded arrays travel; an error-feedback residual stays in this process
         has_residual = isinstance(compression, ErrorFeedback)
         if has_residual and _RESIDUAL_KEY in context.state:
@@ -458,7 +479,7 @@ def _client_train(msg, context):
         else:
             residual = compression.init(weights) if has_residual else []
         update, about, residual = _compressed_reply(
-            app, compression, result.delta, round_num, pid, config.seed, residual
+            app, compression, delta, round_num, pid, config.seed, residual
         )
         if has_residual:
             context.state[_RESIDUAL_KEY] = _arrays(app, residual)

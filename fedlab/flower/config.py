@@ -56,6 +56,14 @@ _SETTINGS = {  # every field's setting, in the order the fields are checked
             registry.CODECS["topk"].setting("fraction"), name="compression_fraction"
         ),
         Setting("error_feedback", bool, False),
+        _choice("aggregator", registry.DEFENCES, "mean"),
+        *(
+            setting
+            for name in ("trimmed_mean", "multi_krum", "clipping")
+            for setting in registry.DEFENCES[name].settings
+        ),
+        _choice("attack", registry.ATTACK_KINDS, "none"),
+        Setting("num_attackers", int, 0, low=0),
     )
 }
 
@@ -90,6 +98,14 @@ class FlowerConfig:
         compression_fraction: share of coordinates ``"topk"`` sends, in (0, 1].
         error_feedback: wrap the codec in :class:`~fedlab.compression.ErrorFeedback`; each
             client keeps its residual in its own process (needs a ``compression``).
+        aggregator: the server's aggregator: ``"mean"`` (the algorithm's own) or a robust
+            defence of :data:`fedlab.registry.DEFENCES` (``"median"``, ``"trimmed_mean"``,
+            ``"krum"``, ``"multi_krum"``, ``"bulyan"``, ``"clipping"``), run in the ServerApp.
+        trim_beta, num_byzantine, num_selected, clip_norm, noise_std: the defences' settings
+            (each used only by the defence that takes it).
+        attack: what the malicious clients do (:data:`fedlab.registry.ATTACK_KINDS`), in their
+            own ClientApp processes; ``"alie"`` is refused (it needs every honest update).
+        num_attackers: how many clients are malicious (fixed, seeded; 0 with ``"none"``).
 
     Example:
         >>> config = FlowerConfig(algorithm="scaffold", num_clients=4, clients_per_round=2)
@@ -116,6 +132,14 @@ class FlowerConfig:
     compression: str = _SETTINGS["compression"].default
     compression_fraction: float = _SETTINGS["compression_fraction"].default
     error_feedback: bool = _SETTINGS["error_feedback"].default
+    aggregator: str = _SETTINGS["aggregator"].default
+    trim_beta: float = _SETTINGS["trim_beta"].default
+    num_byzantine: int = _SETTINGS["num_byzantine"].default
+    num_selected: int = _SETTINGS["num_selected"].default
+    clip_norm: float = _SETTINGS["clip_norm"].default
+    noise_std: float = _SETTINGS["noise_std"].default
+    attack: str = _SETTINGS["attack"].default
+    num_attackers: int = _SETTINGS["num_attackers"].default
 
     def __post_init__(self):
         for name, setting in _SETTINGS.items():
@@ -128,6 +152,14 @@ class FlowerConfig:
             raise ValueError(
                 "error_feedback=True needs a lossy compression: set compression to one of "
                 f"{list(COMPRESSIONS[1:])}"
+            )
+        check_int("num_attackers", self.num_attackers, low=0, high=self.num_clients)
+        attackers = self.make_attackers()  # an attack without attackers, or the reverse: refused
+        if attackers is not None and attackers.attack.sees_honest_updates:
+            raise ValueError(
+                f"attack={self.attack!r} crafts its update from every honest client's update "
+                "(an omniscient attacker): only a simulation can hand those to it; on Flower each "
+                "ClientApp sees its own update alone. Run it with FlowerConfig.simulate()."
             )
 
     # Flower's run config holds scalars only: None travels as 0 (batch_size, server_lr,
@@ -178,9 +210,22 @@ class FlowerConfig:
         return split.build(dataset, self.num_clients, self.seed, **split.pick(vars(self)))
 
     def make_algorithm(self):
-        """The :class:`~fedlab.algorithms.Algorithm` with these settings (those it takes)."""
+        """The :class:`~fedlab.algorithms.Algorithm` with these settings (those it takes), with
+        the robust aggregator ``aggregator`` (:mod:`fedlab.robust`; ``"mean"``: its own)."""
         algorithm = registry.ALGORITHMS[self.algorithm]
-        return algorithm.build(**algorithm.pick(vars(self)))
+        made = algorithm.build(**algorithm.pick(vars(self)))
+        defence = registry.DEFENCES[self.aggregator]
+        return registry.with_defence(made, self.aggregator, **defence.pick(vars(self)))
+
+    def make_attackers(self):
+        """The run's :class:`~fedlab.poisoning.Attackers` (``None`` for ``attack="none"``): each
+        malicious client's ClientApp poisons its own data and tampers with its own update.
+
+        Example:
+            >>> FlowerConfig(attack="sign_flip", num_attackers=1).make_attackers().count
+            1
+        """
+        return registry.make_attackers(self.attack, self.num_attackers)
 
     def make_model_fn(self, dataset):
         """The ``model_fn`` (:func:`fedlab.models.model_fn`)."""
@@ -224,6 +269,7 @@ class FlowerConfig:
             self.clients_per_round,
             seed=self.seed,
             compression=self.make_compression(),
+            attackers=self.make_attackers(),
             progress=False,
         )
 
