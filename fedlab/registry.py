@@ -64,6 +64,7 @@ __all__ = [
     "TRAINING_SETTINGS",
     "Component",
     "Setting",
+    "aggregator_from_config",
     "algorithm_from_config",
     "check_fits",
     "data_for_model",
@@ -849,6 +850,43 @@ def _compare(given: Mapping, rebuilt: Mapping, label: str, where: str = "config"
             )
 
 
+def aggregator_from_config(config: Mapping[str, Any]):
+    """The robust aggregator of :mod:`fedlab.robust` whose ``config()`` is ``config``.
+
+    FLTrust is refused: its root dataset is not part of a config (rebuild it in Python).
+
+    Example:
+        >>> aggregator_from_config(robust.Krum(2).config())
+        Krum(num_byzantine=2, num_selected=1, weighted=False)
+    """
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise ValueError(f"an aggregator's config must be a dict with a 'name', got {config!r}")
+    classes = {
+        cls.__name__: cls
+        for cls in (
+            robust.CoordinateMedian,
+            robust.TrimmedMean,
+            robust.Krum,
+            robust.Bulyan,
+            robust.NormClipping,
+            robust.GeometricMedian,
+        )
+    }
+    name = config["name"]
+    if name == "FLTrust":
+        raise ValueError(
+            "FLTrust's root dataset and model are not saved in a config: rebuild it in Python"
+        )
+    if name not in classes:
+        raise ValueError(
+            f"config['aggregator']['name'] is {name!r}, which is no robust aggregator; the names "
+            f"are {sorted(classes)}"
+        )
+    aggregator = classes[name](**{key: value for key, value in config.items() if key != "name"})
+    _compare(config, aggregator.config(), name, "config['aggregator']")
+    return aggregator
+
+
 def algorithm_from_config(config: Mapping[str, Any]) -> algorithms.Algorithm:
     """The algorithm whose ``config()`` is ``config`` (e.g. ``history.config["algorithm"]``).
 
@@ -869,6 +907,15 @@ def algorithm_from_config(config: Mapping[str, Any]) -> algorithms.Algorithm:
     by_label = {c.label: c for c in ALGORITHMS.values()}
     if "name" not in config:
         raise ValueError("config has no 'name': it names the algorithm (e.g. 'FedAvg')")
+    label = str(config["name"])
+    if label not in by_label and " + " in label and isinstance(config.get("aggregator"), Mapping):
+        # an algorithm with a robust aggregator: "FedAvg + Krum" (Algorithm.with_aggregator)
+        base = {key: value for key, value in config.items() if key != "aggregator"}
+        base["name"] = label.rsplit(" + ", 1)[0]
+        aggregator = aggregator_from_config(config["aggregator"])
+        algorithm = algorithm_from_config(base).with_aggregator(aggregator)
+        _compare(config, algorithm.config(), label)
+        return algorithm
     component = by_label.get(config["name"])
     if component is None:
         raise ValueError(

@@ -387,3 +387,33 @@ def test_the_dashboard_offers_the_registrys_algorithms_and_ranges():
     assert signature["mu"].default == registry.ALGORITHMS["fedprox"].defaults()["mu"]
     assert signature["lam"].default == registry.ALGORITHMS["ditto"].defaults()["lam"]
     assert signature["alpha"].default == registry.SPLITS["dirichlet"].defaults()["alpha"]
+
+
+# -- algorithms with a robust aggregator (issue 20) ----------------------------------------------
+
+
+@pytest.mark.parametrize("key", [k for k in registry.DEFENCES if k != "mean"])
+def test_an_algorithm_with_every_defence_round_trips_through_its_config(key):
+    from fedlab.algorithms import Algorithm
+
+    defence = registry.DEFENCES[key]
+    defended = registry.with_defence(registry.ALGORITHMS["fedprox"].build(mu=0.3), key)
+    assert defended.name.startswith("FedProx + ")
+    config = json.loads(json.dumps(defended.config()))
+    assert Algorithm.from_config(config) == defended
+    assert defended.aggregator == defence.build()
+
+
+def test_a_defended_config_that_does_not_add_up_is_refused():
+    from fedlab import robust
+    from fedlab.algorithms import Algorithm, FedAvg
+
+    config = FedAvg().with_aggregator(robust.Krum(2)).config()
+    config["aggregator"]["num_byzantine"] = "two"
+    with pytest.raises((ValueError, TypeError), match="num_byzantine"):
+        Algorithm.from_config(config)
+    config["aggregator"] = {"name": "FLTrust"}
+    with pytest.raises(ValueError, match="root dataset"):
+        Algorithm.from_config(config)
+    with pytest.raises(ValueError, match="attack='sign_flip' with num_attackers=0"):
+        registry.make_attackers("sign_flip", 0)
