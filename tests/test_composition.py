@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
-from fedlab import partition, steps
+from fedlab import partition, robust, steps
 from fedlab.aggregators import (
     ClientUpdates,
     FedNovaMean,
@@ -41,6 +41,9 @@ ALGORITHM_CELLS = {
     "dp-fedavg": lambda: DPFedAvg(noise_multiplier=0.5, clip_norm=1.0, client_lr=0.05),
     "ldp-fedavg": lambda: LocalDPFedAvg(noise_multiplier=0.5, clip_norm=1.0, client_lr=0.05),
     **{name: (lambda f=f: f(client_lr=0.05)) for name, f in PERSONALIZATION.items()},
+    # the aggregator dimension: robust defences (fedlab.robust) in FedAvg's aggregate slot
+    "fedavg+median": lambda: FedAvg(client_lr=0.05).with_aggregator(robust.CoordinateMedian()),
+    "fedavg+krum": lambda: FedAvg(client_lr=0.05).with_aggregator(robust.Krum(num_byzantine=0)),
 }
 ALGORITHM_CELLS.pop("multitask", None)  # needs multi-task data: its masked mean is FedPer's kind
 COMPRESSION_CELLS = {
@@ -63,6 +66,8 @@ def expected_refusal(algorithm: str, compression: str, secure: str) -> str | Non
         return "SCAFFOLD with secure_aggregation"
     if secure == "secure" and algorithm == "ldp-fedavg":
         return "LDP-FedAvg with secure_aggregation"
+    if secure == "secure" and algorithm.startswith("fedavg+"):  # a defence reads each update
+        return "cannot run through SecureAggregation"
     return None
 
 
@@ -81,6 +86,7 @@ CELLS = list(
 
 def test_the_table_has_every_algorithm_fedlab_offers():
     offered = set(ALGORITHMS) | set(PERSONALIZATION) | {"dp-fedavg", "ldp-fedavg"}
+    offered |= {"fedavg+median", "fedavg+krum"}
     # left out: the other server optimisers fill the slot FedAdam fills, FedSGD is FedAvg with
     # one full batch, and multi-task FL's masked mean is FedPer's kind (and needs its own data)
     same_slots = {"fedsgd", "fedavgm", "fedyogi", "fedadagrad", "multitask"}
@@ -110,6 +116,8 @@ def test_every_cell_composes_or_refuses_naming_both(tiny, cell):
     if secure == "secure" and len(record.clients) >= 2:
         assert not record.secure_aborted
         assert record.bytes_up > 0
+    if name == "fedavg+krum" and len(record.clients) > 2:  # Krum(f=0) kept one update
+        assert len(record.defence_kept) == 1
     if budgets == "budgets" and record.clients:
         caps = np.array(BUDGET_CELLS["budgets"])[list(record.clients)]
         assert all(s <= c for s, c in zip(record.client_steps, caps, strict=True))
@@ -292,3 +300,9 @@ class _NotASum:
 
     def config(self):
         return {"name": "median"}
+
+
+def test_fedpers_masked_mean_has_no_robust_form(digits):
+    split = partition.iid(digits.y_train[:300], num_clients=6, seed=0)
+    with pytest.raises(ValueError, match="Krum has no masked form"):
+        Simulation(FedPer().with_aggregator(robust.Krum(0)), MLP, digits, split)
