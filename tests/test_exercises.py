@@ -47,6 +47,9 @@ EXERCISED = sorted(
     for py in (ROOT / "notebooks").glob("[0-9][0-9]_*.py")
     if "BEGIN SOLUTION" in py.read_text()
 )
+# the student versions run one notebook each: half here, half in test_exercises_students.py, so
+# that `--dist loadfile` gives the two halves to two workers
+STUDENT_RUNS_HERE, STUDENT_RUNS_THERE = EXERCISED[::2], EXERCISED[1::2]
 
 
 # --- the checks, one anticipated mistake at a time -----------------------------------------------
@@ -527,8 +530,8 @@ def test_every_check_of_the_solution_passed_when_the_master_was_run(name):
         assert "✓" in text and not error(cell), (cell.source, text)
 
 
-@pytest.mark.parametrize("name", EXERCISED)
-def test_the_student_version_fails_each_check_on_its_stub(name, versions):
+def check_student_version(name, versions):
+    """Run notebook ``name``'s student version: every check fails on its stub, nothing else."""
     student = run_student_version(name, versions)
     failed = [cell for cell in student if error(cell)]
     checks = [cell for cell in student if assign.is_check(cell)]
@@ -538,6 +541,11 @@ def test_the_student_version_fails_each_check_on_its_stub(name, versions):
         assert error(cell).ename == "CheckFailed"
         message = error(cell).evalue
         assert "still `...`" in message or "returns None" in message, message
+
+
+@pytest.mark.parametrize("name", STUDENT_RUNS_HERE)
+def test_the_student_version_fails_each_check_on_its_stub(name, versions):
+    check_student_version(name, versions)
 
 
 def test_a_run_that_should_change_nothing_is_described_in_words(digits):

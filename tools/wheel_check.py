@@ -58,15 +58,18 @@ TEST_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONHA
 # `--tests` default: the package tests without the Flower end-to-end files (a real SuperLink and
 # SuperNodes, Ray: ~6.5 min of the whole folder's ~9 on 2 cores) and the browser test, plus one
 # Flower run, which starts fedlab/flower/node.py as a file and `python -m fedlab.flower.executor`:
-# the ways of using the wheel that importing it does not cover. Also left out: the table of
-# feature combinations (~290 one-round runs: logic, not packaging; `dev.py test` runs it).
-# `--tests all`: the whole folder.
+# the ways of using the wheel that importing it does not cover. Also left out, as content rather
+# than packaging (`dev.py test` runs them on the checkout): the table of feature combinations
+# (~350 one-round runs) and the exercises' student versions (every notebook run once more, ~5
+# min). `--tests all`: the whole folder.
 SLOW = [
     "tests/test_flower.py",
     "tests/test_flower_simulation.py",
     "tests/test_flower_compression.py",
     "tests/browser",
     "tests/test_composition.py",
+    "tests/test_exercises.py",
+    "tests/test_exercises_students.py",
 ]
 E2E = ["tests/test_flower.py::test_fedavg_on_flower_equals_simulate"]  # runs despite --ignore
 NOTEBOOK = "notebooks/01_one_round_by_hand.ipynb"
