@@ -1,8 +1,9 @@
 """The command line: ``python -m fedlab run ...`` runs one federated experiment (no notebook; README).
 
 One run = one dataset, one client split, one model and one algorithm, exactly what
-:func:`fedlab.simulate` takes; their options, checks, defaults and help come from
-:mod:`fedlab.registry`. The run's :class:`~fedlab.history.History` is saved as
+:func:`fedlab.simulate` takes, optionally with a robust aggregator (``--aggregator krum``) and
+malicious clients (``--attack sign_flip --attackers 2``); their options, checks, defaults and
+help come from :mod:`fedlab.registry`. The run's :class:`~fedlab.history.History` is saved as
 ``OUT/history.json`` and drawn as ``OUT/history.png`` (loss, accuracy, client drift, update
 agreement), so a run started in a terminal can be studied later in a notebook with
 ``History.load``.
@@ -13,6 +14,8 @@ Example:
         --model logreg --clients-per-round 10 --out runs/synthetic11
     python -m fedlab run --algorithm fedprox --mu 0.1 --out runs/fedprox
     python -m fedlab run --algorithm fedadam --server-lr 0.03 --tau 1e-3 --out runs/fedadam
+    python -m fedlab run --aggregator krum --num-byzantine 2 --attack sign_flip --attackers 2 \\
+        --out runs/krum
 """
 
 from __future__ import annotations
@@ -40,10 +43,18 @@ DATASETS = tuple(registry.DATASETS)
 MODELS = tuple(registry.MODELS)
 PARTITIONS = ("iid", "natural")
 
-_TAKERS = {  # every setting of the algorithms offered -> the algorithms that take it
-    name: [key for key in ALGORITHMS if name in registry.ALGORITHMS[key].names]
-    for name in dict.fromkeys(n for key in ALGORITHMS for n in registry.ALGORITHMS[key].names)
-}
+DEFENCES = tuple(registry.DEFENCES)
+ATTACKS = tuple(registry.ATTACK_KINDS)
+
+
+def _takers(table: dict[str, registry.Component], keys: Sequence[str]) -> dict[str, list[str]]:
+    """Every setting of the components ``keys`` of ``table`` -> the components that take it."""
+    names = dict.fromkeys(n for key in keys for n in table[key].names)
+    return {name: [key for key in keys if name in table[key].names] for name in names}
+
+
+_TAKERS = _takers(registry.ALGORITHMS, ALGORITHMS)  # e.g. "mu": ["fedprox"]
+_DEFENCE_TAKERS = _takers(registry.DEFENCES, DEFENCES)  # e.g. "num_byzantine": ["krum", ...]
 
 
 def _dataset_option(dataset: str, setting: Setting) -> str:
@@ -54,8 +65,10 @@ def _dataset_option(dataset: str, setting: Setting) -> str:
 _OPTION_OF = {
     name: "--" + name.replace("_", "-")
     for name in ("num_clients", "clients_per_round", "num_rounds", "seed", "save_every")
-    + ("partition", "model", *_TAKERS)
+    + ("partition", "model", "attack", *_TAKERS, *_DEFENCE_TAKERS)
 } | {s.name: _dataset_option(k, s) for k, c in registry.DATASETS.items() for s in c.settings}
+_OPTION_OF |= {"defence": "--aggregator", "num_attackers": "--attackers", "count": "--attackers"}
+assert not set(_TAKERS) & set(_DEFENCE_TAKERS), "an algorithm and a defence share an option"
 
 
 class UsageError(ValueError):
@@ -86,12 +99,14 @@ def _listed(names: Sequence[str]) -> str:
     return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
 
 
-def _defaults(name: str) -> tuple[Any, str]:
+def _defaults(
+    name: str, takers: dict[str, list[str]] = _TAKERS, table: dict = registry.ALGORITHMS
+) -> tuple[Any, str]:
     """The option's default and its text: the takers' one default, or ``None`` ("the algorithm's
     own") with each takers' default when they differ."""
     by_value: dict[Any, list[str]] = {}
-    for key in _TAKERS[name]:
-        by_value.setdefault(registry.ALGORITHMS[key].setting(name).default, []).append(key)
+    for key in takers[name]:
+        by_value.setdefault(table[key].setting(name).default, []).append(key)
     usual = max(by_value, key=lambda value: len(by_value[value]))
     if len(by_value) == 1:
         return usual, f"default: {usual}"
@@ -224,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
             help = f"{', '.join(takers)}: {setting.text()}{shown}"
             _add_option(tuning, _OPTION_OF[name], setting, None, help)
 
+    _add_attack_options(run)
+
     rounds = run.add_argument_group("rounds")
     rounds.add_argument(
         "--num-rounds",
@@ -285,6 +302,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_attack_options(run: argparse.ArgumentParser) -> None:
+    """``--aggregator`` and its defences' settings, ``--attack`` and ``--attackers``."""
+    group = run.add_argument_group(
+        "attacks and defences (fedlab.poisoning, fedlab.robust; a defence's options only with "
+        "the --aggregator values named)"
+    )
+    defences = []
+    for key, defence in registry.DEFENCES.items():
+        options = ", ".join(_OPTION_OF[name] for name in defence.names)
+        defences.append(f"{key}: {defence.help}" + (f" ({options})" if options else ""))
+    group.add_argument(
+        "--aggregator",
+        choices=DEFENCES,
+        default="mean",
+        help="how the server combines the clients' updates, the algorithm's own mean or a "
+        f"robust rule in its place: {'; '.join(defences)} (default: %(default)s)",
+    )
+    for name, takers in _DEFENCE_TAKERS.items():
+        setting = registry.DEFENCES[takers[0]].setting(name)
+        _, default_text = _defaults(name, _DEFENCE_TAKERS, registry.DEFENCES)
+        help = f"{', '.join(takers)}: {setting.text()} ({default_text})"
+        _add_option(group, _OPTION_OF[name], setting, None, help)
+    attacks = "; ".join(f"{key}: {c.help}" for key, c in registry.ATTACK_KINDS.items())
+    group.add_argument(
+        "--attack",
+        choices=ATTACKS,
+        default="none",
+        help=f"what the --attackers malicious clients do: {attacks} (default: %(default)s)",
+    )
+    group.add_argument(
+        "--attackers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many clients are malicious (drawn once from --seed, the same for the whole "
+        "run; at most --num-clients); required with an --attack other than none",
+    )
+
+
 def _usage_message(error: Exception) -> str:
     """fedlab's error message with the Python argument name replaced by the CLI option."""
     message = str(error)
@@ -292,6 +348,8 @@ def _usage_message(error: Exception) -> str:
         message = str(error.args[0]) if error.args else message
     if isinstance(error, FileNotFoundError):
         return f"--mnist-path: {message}"
+    for name in _DEFENCE_TAKERS:  # "Krum with num_byzantine=2 needs ...": --num-byzantine 2
+        message = message.replace(f"{name}=", f"{_OPTION_OF[name]} ")
     for name, option in _OPTION_OF.items():
         if message.startswith(f"{name} "):
             return option + message[len(name) :]
@@ -308,7 +366,34 @@ def _make_algorithm(args: argparse.Namespace):
             raise UsageError(
                 f"{_OPTION_OF[name]} only applies to {users}, not --algorithm {args.algorithm}"
             )
-    return algorithm.build(**algorithm.pick(vars(args)))
+    built = algorithm.build(**algorithm.pick(vars(args)))
+    defence = registry.DEFENCES[args.aggregator]
+    for name, takers in _DEFENCE_TAKERS.items():
+        if getattr(args, name) is not None and args.aggregator not in takers:
+            users = " or ".join(f"--aggregator {d}" for d in takers)
+            raise UsageError(
+                f"{_OPTION_OF[name]} only applies to {users}, not --aggregator {args.aggregator}"
+            )
+    return registry.with_defence(built, args.aggregator, **defence.pick(vars(args)))
+
+
+def _make_attackers(args: argparse.Namespace):
+    """The malicious clients from ``--attack`` and ``--attackers`` (``None``: no attack); one
+    given without the other is an error."""
+    count = 0 if args.attackers is None else check_int("num_attackers", args.attackers, low=0)
+    try:
+        return registry.make_attackers(args.attack, count)
+    except ValueError:  # the attack and the count do not go together
+        if args.attack == "none":
+            raise UsageError(
+                f"--attackers {count} needs --attack KIND, what the malicious clients do (one of "
+                f"{', '.join(a for a in ATTACKS if a != 'none')}); or leave --attackers out"
+            ) from None
+        given = "without --attackers" if args.attackers is None else "with --attackers 0"
+        raise UsageError(
+            f"--attack {args.attack} {given}: give --attackers N, how many clients are "
+            "malicious (at least 1), or --attack none"
+        ) from None
 
 
 def _setup(args: argparse.Namespace) -> Simulation:
@@ -321,15 +406,17 @@ def _setup(args: argparse.Namespace) -> Simulation:
     registry.check_fits("model", registry.MODELS[args.model], dataset)
     registry.check_fits("partition", split, dataset)
     own = {s.name: getattr(args, f"{args.dataset}_{s.name}") for s in dataset.settings}
+    algorithm, attackers = _make_algorithm(args), _make_attackers(args)  # before the data loads
     data = registry.data_for_model(args.model, dataset.build(args.num_clients, args.seed, **own))
     return Simulation(
-        _make_algorithm(args),
+        algorithm,
         model_fn(args.model, data.num_classes),
         data,
         split.build(data, args.num_clients, args.seed),
         clients_per_round=args.clients_per_round,
         seed=args.seed,
         strategy=args.strategy,
+        attackers=attackers,
     )
 
 
@@ -348,10 +435,16 @@ def save_figure(history: History, path: Path) -> None:
         plot_drift(history, axes=axes[1])
         config = history.config
         algorithm = config.get("algorithm", {}).get("name", "")
+        attackers = config.get("attackers")
+        attack = (
+            f" · {attackers['count']} × {attackers['attack']['name']} attackers"
+            if attackers and attackers.get("count") is not None
+            else ""
+        )
         fig.suptitle(
             f"{algorithm} · {config.get('dataset', '')} · {config.get('split', '')} split · "
             f"{config.get('clients_per_round', '?')}/{config.get('num_clients', '?')} clients "
-            "per round"
+            f"per round{attack}"
         )
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100)

@@ -656,12 +656,24 @@ _BYZANTINE = Setting(
     "f, how many attackers the defence is built to withstand",
     low=0,
     label="f (assumed attackers)",
+    symbol="f",
+    metavar="F",
     span=(0, 10, 1),
 )
 DEFENCES: dict[str, Component] = _by_key(
-    Component("defence", "mean", lambda: None, help="the plain weighted mean: no defence"),
     Component(
-        "defence", "median", robust.CoordinateMedian, help="coordinate-wise median (Yin 2018)"
+        "defence",
+        "mean",
+        lambda: None,
+        help="the plain weighted mean: no defence",
+        label="mean (no defence)",
+    ),
+    Component(
+        "defence",
+        "median",
+        robust.CoordinateMedian,
+        help="coordinate-wise median (Yin 2018)",
+        label="median",
     ),
     Component(
         "defence",
@@ -681,6 +693,7 @@ DEFENCES: dict[str, Component] = _by_key(
             ),
         ),
         help="coordinate-wise trimmed mean (Yin 2018)",
+        label="trimmed mean",
     ),
     Component("defence", "krum", _krum, (_BYZANTINE,), help="the update closest to its neighbours"),
     Component(
@@ -689,11 +702,27 @@ DEFENCES: dict[str, Component] = _by_key(
         _multi_krum,
         (
             _BYZANTINE,
-            Setting("num_selected", int, 3, "m, the best-scored updates averaged", low=1),
+            Setting(
+                "num_selected",
+                int,
+                3,
+                "m, the best-scored updates averaged",
+                low=1,
+                symbol="m",
+                metavar="M",
+            ),
         ),
         help="the mean of the m best Krum scores (Blanchard 2017)",
+        label="Multi-Krum",
     ),
-    Component("defence", "bulyan", _bulyan, (_BYZANTINE,), help="Krum, then a trimmed mean"),
+    Component(
+        "defence",
+        "bulyan",
+        _bulyan,
+        (_BYZANTINE,),
+        help="Krum, then a trimmed mean",
+        label="Bulyan",
+    ),
     Component(
         "defence",
         "clipping",
@@ -705,11 +734,21 @@ DEFENCES: dict[str, Component] = _by_key(
                 **_POSITIVE,
                 default=1.0,
                 label="clip norm",
+                symbol="S",
+                metavar="NORM",
                 span=(0.05, 5.0, 0.05),
             ),
-            _float("noise_std", "std of the weak-DP noise added to the mean", low=0.0, default=0.0),
+            _float(
+                "noise_std",
+                "std of the weak-DP noise added to the mean",
+                low=0.0,
+                default=0.0,
+                symbol="σ",
+                metavar="STD",
+            ),
         ),
         help="norm clipping, with optional weak DP noise (Sun 2019)",
+        label="norm clipping",
     ),
 )
 """The robust aggregators of :mod:`fedlab.robust` the front ends offer, by key (``"mean"`` makes

@@ -35,6 +35,14 @@ RUN_OPTIONS = [
     "--beta1",
     "--beta2",
     "--tau",
+    "--aggregator",
+    "--trim-beta",
+    "--num-byzantine",
+    "--num-selected",
+    "--clip-norm",
+    "--noise-std",
+    "--attack",
+    "--attackers",
     "--num-rounds",
     "--clients-per-round",
     "--seed",
@@ -118,7 +126,11 @@ def test_run_on_synthetic_uses_its_natural_clients(tmp_path):
             "FedAdagrad",
             {"server_optimizer": {"name": "ServerAdagrad", "tau": 0.1, "beta1": 0.9}},
         ),
-        (["--algorithm", "fednova"], "FedNova", {"aggregator": {"name": "FedNovaMean"}, "server_lr": 1.0}),
+        (
+            ["--algorithm", "fednova"],
+            "FedNova",
+            {"aggregator": {"name": "FedNovaMean"}, "server_lr": 1.0},
+        ),
     ],
 )
 def test_every_algorithm_runs_with_its_hyperparameters(tmp_path, args, name, expected):
@@ -183,6 +195,27 @@ def test_help_explains_every_option(capsys):
         (["--algorithm", "fedadam", "--server-lr", "0"], "--server-lr"),
         (["--algorithm", "fedsgd", "--beta1", "0.5"], "--beta1"),
         (["--algorithm", "fedadam", "--tau", "small"], "--tau"),
+        (["--aggregator", "trimmed_mean", "--trim-beta", "0.5"], "--trim-beta"),
+        (["--aggregator", "krum", "--num-byzantine", "-1"], "--num-byzantine"),
+        (["--aggregator", "multi_krum", "--num-selected", "0"], "--num-selected"),
+        (["--aggregator", "clipping", "--clip-norm", "0"], "--clip-norm"),
+        (["--aggregator", "clipping", "--noise-std", "-1"], "--noise-std"),
+        (["--num-byzantine", "1"], "--num-byzantine"),  # the plain mean takes no f
+        (["--aggregator", "krum", "--trim-beta", "0.1"], "--trim-beta"),
+        (["--aggregator", "median", "--clip-norm", "1"], "--clip-norm"),
+        (["--aggregator", "robust"], "--aggregator"),
+        (
+            ["--aggregator", "krum", "--num-byzantine", "1", "--clients-per-round", "4"],
+            "--num-byzantine",
+        ),
+        (["--aggregator", "bulyan"], "--num-byzantine"),  # 4f + 3 = 7 > 5 clients
+        (["--algorithm", "fednova", "--aggregator", "median"], "FedNova"),
+        (["--attack", "sign_flip"], "--attackers"),
+        (["--attack", "sign_flip", "--attackers", "0"], "--attackers"),
+        (["--attackers", "2"], "--attack"),
+        (["--attack", "sign_flip", "--attackers", "-1"], "--attackers"),
+        (["--attack", "sign_flip", "--attackers", "6"], "--attackers"),  # only 5 clients
+        (["--attack", "poison", "--attackers", "1"], "--attack"),
     ],
 )
 def test_bad_values_exit_2_with_one_line_naming_the_option(tmp_path, capsys, args, option):
@@ -195,6 +228,72 @@ def test_bad_values_exit_2_with_one_line_naming_the_option(tmp_path, capsys, arg
     last = err.strip().splitlines()[-1]
     assert "error:" in last and option in last, err
     assert not out.exists()  # nothing written for a run that never started
+
+
+def test_a_defended_run_under_attack_records_the_defence_and_the_attackers(tmp_path, capsys):
+    out = tmp_path / "krum"
+    code = run_cli(
+        "--num-rounds", "2", "--num-clients", "7", "--aggregator", "krum", "--num-byzantine", "1",
+        "--attack", "sign_flip", "--attackers", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0
+    history = History.load(out / "history.json")
+    assert len(history) == 2
+    algorithm = history.config["algorithm"]
+    assert algorithm["name"] == "FedAvg + Krum"
+    assert algorithm["aggregator"]["name"] == "Krum"
+    assert algorithm["aggregator"]["num_byzantine"] == 1
+    attackers = history.config["attackers"]
+    assert attackers["attack"]["name"] == "sign_flip" and attackers["count"] == 2
+    malicious = attackers["malicious"]
+    assert len(malicious) == 2 and set(malicious) <= set(range(7))
+    for record in history.rounds:  # all 7 clients train each round: both attackers are in
+        assert sorted(record.malicious) == sorted(malicious)
+        assert len(record.defence_kept) == 1  # Krum keeps the one update closest to the rest
+        assert set(record.defence_kept) <= set(record.clients)
+    assert history.config["command_line"]["aggregator"] == "krum"
+    assert (out / "history.png").read_bytes()[:8] == PNG_MAGIC
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_defaults_run_no_defence_and_no_attack(tmp_path):
+    out = tmp_path / "plain"
+    assert run_cli("--num-rounds", "1", "--num-clients", "3", "--out", str(out)) == 0
+    config = History.load(out / "history.json").config
+    assert config["algorithm"]["name"] == "FedAvg" and "aggregator" not in config["algorithm"]
+    assert "attackers" not in config
+    assert config["command_line"]["aggregator"] == "mean"
+    assert config["command_line"]["attack"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--aggregator", "trimmed_mean", "--trim-beta", "0.3"], {"name": "TrimmedMean", "beta": 0.3}),
+        (["--aggregator", "multi_krum", "--num-selected", "2"], {"name": "Krum", "num_selected": 2}),
+        (["--aggregator", "clipping", "--clip-norm", "2", "--noise-std", "0.01"], {"name": "NormClipping", "clip_norm": 2.0, "noise_std": 0.01}),
+        (["--aggregator", "median"], {"name": "CoordinateMedian"}),
+    ],
+)  # fmt: skip
+def test_each_defence_gets_its_own_options(args, expected):
+    from fedlab.cli import _make_algorithm
+
+    parsed = build_parser().parse_args(["run", *args, "--out", "unused"])
+    aggregator = _make_algorithm(parsed).config()["aggregator"]
+    assert {key: aggregator[key] for key in expected} == expected
+
+
+def test_attack_usage_errors_say_what_to_add(tmp_path, capsys):
+    for args, hint in [
+        (["--attack", "label_flip"], "--attack label_flip without --attackers"),
+        (["--attack", "label_flip", "--attackers", "0"], "--attack label_flip with --attackers 0"),
+        (["--attackers", "3"], "--attackers 3 needs --attack KIND"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(*args, "--out", str(tmp_path / "out"))
+        assert exit_info.value.code == 2
+        assert hint in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
 
 
 def test_divergence_exits_1_and_keeps_the_history_so_far(tmp_path, capsys):

@@ -1,5 +1,6 @@
 """The live dashboard: controls and buttons drive fedlab.Simulation; the plots show the History."""
 
+import html
 import re
 import time
 
@@ -12,8 +13,15 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fedlab import DivergenceError, History  # noqa: E402
-from fedlab.ui.dashboard import Dashboard, _rounds_shown, client_loss_range, run_label  # noqa: E402
+from fedlab import DivergenceError, History, registry  # noqa: E402
+from fedlab.ui.dashboard import (  # noqa: E402
+    DEFENCE_NAMES,
+    DEFENCE_PARAMETERS,
+    Dashboard,
+    _rounds_shown,
+    client_loss_range,
+    run_label,
+)
 
 SMALL = {"num_clients": 5, "clients_per_round": 5, "num_rounds": 4}
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -78,6 +86,9 @@ def test_keyword_arguments_set_the_controls_and_bad_ones_raise():
         "algorithm": "fedsgd",
         "client_lr": 0.5,
         "server_lr": 1.0,
+        "aggregator": "mean",
+        "attack": "none",
+        "attackers": 0,
     }
     with pytest.raises(ValueError, match="num_rounds"):
         Dashboard(num_rounds=0)
@@ -408,6 +419,145 @@ def test_personalised_algorithms_run_with_their_own_controls(algorithm, extra, l
     assert personal.shape == (2, 5) and np.isfinite(personal).all()
     assert np.isnan(dash.history.test_accuracy).all() == (algorithm in ("fedper", "local"))
     assert f"personalised mean {np.mean(personal[-1]):.3f}" in dash.status.value
+
+
+# -- robust aggregators and malicious clients ---------------------------------------------------
+
+DEFENCE_CONTROLS = ("trim_beta", "num_byzantine", "clip_norm")
+
+
+def test_krum_against_two_sign_flippers_runs_and_its_history_records_them():
+    dash = Dashboard(
+        aggregator="krum", num_byzantine=1, attack="sign_flip", attackers=2, warm_up=False,
+        num_clients=7, clients_per_round=7,
+    )  # fmt: skip
+    settings = dash.settings()
+    assert settings["aggregator"] == "krum" and settings["num_byzantine"] == 1
+    assert (settings["attack"], settings["attackers"]) == ("sign_flip", 2)
+    dash.run(num_rounds=2, block=True)
+    assert len(dash.history) == 2 and dash.message.value == ""
+    config = dash.history.config
+    assert config["algorithm"]["name"] == "FedAvg + Krum"
+    assert config["algorithm"]["aggregator"]["num_byzantine"] == 1
+    assert config["attackers"]["attack"]["name"] == "sign_flip"
+    malicious = config["attackers"]["malicious"]
+    assert config["attackers"]["count"] == len(malicious) == 2
+    for record in dash.history.rounds:  # every client trains: both attackers every round
+        assert sorted(record.malicious) == sorted(malicious)
+        assert len(record.defence_kept) == 1 and set(record.defence_kept) <= set(record.clients)
+    label = dash.runs[-1][0]
+    assert label.startswith(f"FedAvg + {DEFENCE_NAMES['krum']} ")
+    assert label.endswith(", 2 × sign_flip") and "C=7/7 iid" in label
+    assert label in legend_texts(dash._plots.axes.flat[1])[-1]  # the accuracy legend's (now)
+
+
+def test_the_defaults_are_no_defence_and_no_attack_and_leave_the_label_as_it_was():
+    dash = Dashboard(warm_up=False, **SMALL)
+    settings = dash.settings()
+    assert (settings["aggregator"], settings["attack"], settings["attackers"]) == (
+        "mean",
+        "none",
+        0,
+    )
+    assert not any(name in settings for name in DEFENCE_CONTROLS)
+    assert run_label(settings) == "FedAvg E=1 B=20 lr=0.1 C=5/5 iid"
+    assert all(dash.controls[n].layout.display == "none" for n in DEFENCE_CONTROLS)
+    dash.step()
+    config = dash.history.config
+    assert config["algorithm"]["name"] == "FedAvg" and "aggregator" not in config["algorithm"]
+    assert "attackers" not in config and dash.history.rounds[0].malicious == ()
+
+
+@pytest.mark.parametrize("defence", list(registry.DEFENCES))
+def test_each_aggregator_shows_only_its_own_controls(defence):
+    dash = Dashboard(warm_up=False, **SMALL)
+    dash.controls["aggregator"].value = defence
+    own = DEFENCE_PARAMETERS.get(defence, ())
+    for name in DEFENCE_CONTROLS:
+        visible = dash.controls[name].layout.display != "none"
+        assert visible == (name in own), name
+    settings = dash.settings()
+    assert [n for n in DEFENCE_CONTROLS if n in settings] == list(own)
+    for name in set(DEFENCE_CONTROLS) - set(own):  # a hidden control changes no setting
+        dash.controls[name].value = dash.controls[name].max
+    assert dash.settings() == settings
+    if defence != "mean":
+        assert f" + {DEFENCE_NAMES[defence]}" in run_label(settings)
+
+
+def test_the_defence_controls_offer_what_the_registry_allows():
+    dash = Dashboard(warm_up=False, **SMALL)
+    for name in DEFENCE_CONTROLS:
+        takers = [k for k, names in DEFENCE_PARAMETERS.items() if name in names]
+        setting = registry.DEFENCES[takers[0]].setting(name)
+        control = dash.controls[name]
+        assert control.description == setting.label
+        assert setting.check(control.min) == pytest.approx(control.min)
+        assert setting.check(control.max) == pytest.approx(control.max)
+        assert control.value == setting.default
+    assert [v for _, v in dash.controls["attack"].options] == list(registry.ATTACK_KINDS)
+
+    def shown(widget) -> list:
+        return [widget, *(w for child in getattr(widget, "children", ()) for w in shown(child))]
+
+    panel = shown(dash.widget)
+    for name in ("aggregator", *DEFENCE_CONTROLS, "attack", "attackers"):
+        assert dash.controls[name] in panel, name
+    assert [v for _, v in dash.controls["aggregator"].options] == list(registry.DEFENCES)
+
+
+def test_a_trimmed_mean_with_its_beta_and_a_clipped_run_use_their_sliders():
+    dash = Dashboard(warm_up=False, aggregator="trimmed_mean", trim_beta=0.3, **SMALL)
+    dash.step()
+    assert dash.history.config["algorithm"]["aggregator"] == {"name": "TrimmedMean", "beta": 0.3}
+    dash.controls["aggregator"].value = "clipping"
+    dash.controls["clip_norm"].value = 0.5
+    dash.step()
+    aggregator = dash.history.config["algorithm"]["aggregator"]
+    assert aggregator["name"] == "NormClipping" and aggregator["clip_norm"] == 0.5
+    assert len(dash.runs) == 2  # a new aggregator is a new run; the old one stays on the charts
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"attack": "sign_flip", "attackers": 0}, ["“attack” sign_flip", "at least one attacker"]),
+        ({"attack": "none", "attackers": 2}, ["“attackers” is 2", "“attack” is none"]),
+        ({"aggregator": "krum", "clients_per_round": 4}, ["Krum", "= 1", "clients per round"]),
+        ({"aggregator": "bulyan"}, ["Bulyan", "4·1 + 3 = 7"]),
+        ({"algorithm": "fednova", "aggregator": "median"}, ["FedNova", "part of the algorithm"]),
+    ],
+)
+def test_combinations_fedlab_refuses_show_a_message_not_a_traceback(changes, words):
+    dash = Dashboard(warm_up=False, **SMALL)
+    for name, value in changes.items():
+        dash.controls[name].value = value
+    assert dash.step() is None
+    dash.buttons["Run"].click()
+    assert not dash.running and len(dash.history) == 0 and dash.status.value == "ready"
+    message = html.unescape(dash.message.value)
+    assert message.startswith("<span") and "Can't start this run: " in message
+    assert all(word in message for word in words), message
+    assert "Traceback" not in message
+    dash.controls["attack"].value, dash.controls["attackers"].value = "none", 0
+    dash.controls["aggregator"].value = "mean"
+    dash.controls["clients_per_round"].value = 5
+    assert dash.step().round == 1 and dash.message.value == ""
+
+
+def test_the_attackers_slider_never_offers_more_attackers_than_clients():
+    dash = Dashboard(warm_up=False, num_clients=20, clients_per_round=5, num_rounds=4)
+    assert dash.controls["attackers"].max == 10  # MAX_ATTACKERS
+    dash.controls["num_clients"].value = 4
+    assert dash.controls["attackers"].max == 4
+    with pytest.raises(ValueError, match=r"attackers must be an integer in \[0, 3\], got 5"):
+        Dashboard(warm_up=False, num_clients=3, clients_per_round=3, attackers=5)
+    with pytest.raises(ValueError, match="aggregator"):
+        Dashboard(warm_up=False, aggregator="krum2")
+    with pytest.raises(ValueError, match="attack"):
+        Dashboard(warm_up=False, attack="poison")
+    with pytest.raises(ValueError, match="trim_beta"):
+        Dashboard(warm_up=False, trim_beta=0.6)
 
 
 def test_ifca_and_multitask_are_not_offered():

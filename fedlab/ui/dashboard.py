@@ -1,11 +1,11 @@
 """A live training dashboard for the classroom (``03_fedsgd_vs_fedavg``).
 
 :class:`Dashboard` wires ipywidgets controls — dataset, client split, number of clients, clients
-per round, algorithm and its hyper-parameters, rounds, seed — to :class:`fedlab.Simulation` and
-draws the run's :class:`~fedlab.history.History` with :mod:`fedlab.plot` after every round: loss
-(with the spread of the clients' losses), test accuracy (with earlier runs kept for comparison),
-client drift and update agreement. The dashboard computes no metric itself; every number on
-screen comes from the History.
+per round, algorithm and its hyper-parameters, a robust aggregator and malicious clients, rounds,
+seed — to :class:`fedlab.Simulation` and draws the run's :class:`~fedlab.history.History` with
+:mod:`fedlab.plot` after every round: loss (with the spread of the clients' losses), test accuracy
+(with earlier runs kept for comparison), client drift and update agreement. The dashboard computes
+no metric itself; every number on screen comes from the History.
 
 Training runs in a background thread, one round at a time, so the kernel keeps handling button
 clicks while it trains: Stop takes effect after the round in flight. The plots are one
@@ -86,7 +86,32 @@ ALGORITHM_PARAMETERS = {
 """The extra controls each algorithm uses beyond E, B and the learning rates: its settings that
 the registry gives a slider ``span``."""
 
+DEFENCE_NAMES = {key: c.label or key.replace("_", " ") for key, c in registry.DEFENCES.items()}
+"""Aggregator dropdown: name used in code (a key of :data:`fedlab.registry.DEFENCES`) -> label.
+``"mean"`` is the algorithm's own weighted mean: no defence."""
+
+DEFENCE_PARAMETERS = {
+    key: names
+    for key, defence in registry.DEFENCES.items()
+    if (names := tuple(s.name for s in defence.settings if s.span))
+}
+"""The controls each robust aggregator uses: its settings that the registry gives a slider
+``span`` (the others, e.g. Multi-Krum's ``num_selected``, keep their defaults)."""
+
+ATTACK_NAMES = {key: c.label or key for key, c in registry.ATTACK_KINDS.items()}
+"""Attack dropdown: name used in code (a key of :data:`fedlab.registry.ATTACK_KINDS`) -> label;
+``"none"``: every client is honest."""
+
+MAX_ATTACKERS = 10
+"""The "attackers" slider's top (lower when there are fewer clients)."""
+
 _PARAMETERS = tuple(dict.fromkeys(n for names in ALGORITHM_PARAMETERS.values() for n in names))
+_DEFENCE_SETTINGS = {  # the defence controls, by setting name (shared: Krum's and Bulyan's f)
+    s.name: s
+    for key, names in DEFENCE_PARAMETERS.items()
+    for s in registry.DEFENCES[key].settings
+    if s.name in names
+}
 _SYMBOLS = {name: registry.ALGORITHM_SETTINGS[name].symbol for name in _PARAMETERS}
 _DATA_SETTINGS = {  # the dataset controls: Synthetic's α as "synthetic_alpha"
     f"{key}_{setting.name}": setting
@@ -103,6 +128,7 @@ _DEFAULTS = {  # the controls' defaults: FedAvg's, each algorithm's extra settin
     },
     **{s.name: s.default for k in _SCHEMES for s in registry.SPLITS[k].settings},
     **{name: setting.default for name, setting in _DATA_SETTINGS.items()},
+    **{name: setting.default for name, setting in _DEFENCE_SETTINGS.items()},
 }
 
 BATCH_SIZES = (5, 10, 20, 50, 100, None)
@@ -151,17 +177,26 @@ _SLIDERS = {
     },
 }
 
+# the robust aggregators' sliders, apart from _SLIDERS: a defence's clip_norm is not DP-FedAvg's
+_DEFENCE_SLIDERS = {name: _slider(setting) for name, setting in _DEFENCE_SETTINGS.items()}
+
 # fedlab's errors name Python arguments; the dashboard shows the control's own label.
-_LABEL_OF = {name: spec[1] for name, spec in _SLIDERS.items()} | {
+_LABEL_OF = {name: spec[1] for name, spec in {**_SLIDERS, **_DEFENCE_SLIDERS}.items()} | {
     "num_rounds": "rounds",
     "seed": "seed",
     "batch_size": "batch size B",
+    "aggregator": "aggregator",
+    "attack": "attack",
+    "attackers": "attackers",
+    "count": "attackers",  # fedlab.poisoning.Attackers(count=...)
 }
 
 
 def _friendly(error: Exception) -> str:
     """fedlab's message, with a leading argument name replaced by the control's label."""
     message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    for name, spec in _DEFENCE_SLIDERS.items():  # "Krum with num_byzantine=1 needs ..."
+        message = message.replace(f"{name}=", f"“{spec[1]}” = ")
     for name, label in _LABEL_OF.items():
         if message.startswith(f"{name} "):
             return f"“{label}”{message[len(name) :]}"
@@ -171,15 +206,29 @@ def _friendly(error: Exception) -> str:
 def run_label(settings: dict) -> str:
     """A short name for a run's settings, e.g. ``FedAvg E=1 B=20 lr=0.1 C=10/10 iid``.
 
-    ``C=5/10``: 5 of the 10 clients train each round (the FedAvg paper's client fraction C).
+    ``C=5/10``: 5 of the 10 clients train each round (the FedAvg paper's client fraction C). A
+    robust aggregator follows the algorithm (``FedAvg + <aggregator>`` and its settings) and
+    malicious clients end it (``, 2 × sign_flip``); the plain mean and no attack add nothing.
 
     Example:
         >>> run_label({"algorithm": "fedsgd", "client_lr": 0.5, "server_lr": 1.0,
         ...            "clients_per_round": 5, "num_clients": 10, "partition": "iid"})
         'FedSGD lr=0.5 C=5/10 iid'
+        >>> run_label({"algorithm": "fedsgd", "client_lr": 0.5, "server_lr": 1.0,
+        ...            "clients_per_round": 5, "num_clients": 10, "partition": "iid",
+        ...            "aggregator": "median", "attack": "sign_flip", "attackers": 2})
+        'FedSGD + median lr=0.5 C=5/10 iid, 2 × sign_flip'
     """
     s = settings
     parts = [ALGORITHM_NAMES.get(s["algorithm"], s["algorithm"])]
+    aggregator = s.get("aggregator", "mean")
+    if aggregator != "mean":
+        parts += ["+", DEFENCE_NAMES.get(aggregator, aggregator)]
+        parts += [
+            f"{setting.symbol or setting.name}={s[setting.name]:g}"
+            for setting in registry.DEFENCES[aggregator].settings
+            if setting.name in s
+        ]
     parts += [f"{symbol}={s[name]:g}" for name, symbol in _SYMBOLS.items() if name in s]
     if "local_epochs" in s:
         batch = "∞" if s.get("batch_size") is None else s["batch_size"]
@@ -200,7 +249,28 @@ def run_label(settings: dict) -> str:
         parts.append(s["model"])
     if s.get("seed", 0):
         parts.append(f"seed={s['seed']}")
-    return " ".join(parts)
+    label = " ".join(parts)
+    if s.get("attack", "none") != "none":
+        label += f", {s.get('attackers', 0)} × {ATTACK_NAMES.get(s['attack'], s['attack'])}"
+    return label
+
+
+def _attackers(attack: str, count: int):
+    """The run's malicious clients (``None``: attack ``"none"`` with 0 attackers); an attack with
+    no attackers, or attackers with no attack, is a ValueError saying which control to move."""
+    count = check_int("attackers", count, low=0)
+    try:
+        return registry.make_attackers(attack, count)
+    except ValueError:  # the one rule make_attackers adds: both or neither
+        if attack == "none":
+            raise ValueError(
+                f"“attackers” is {count} but “attack” is none: choose what the attackers do, "
+                "or set “attackers” to 0"
+            ) from None
+        raise ValueError(
+            f"“attack” {ATTACK_NAMES[attack]} needs at least one attacker: move “attackers” "
+            "above 0, or choose attack none"
+        ) from None
 
 
 def _default_server_lr(algorithm: str) -> float:
@@ -270,10 +340,15 @@ class Dashboard:
     number of clients, model, seed; algorithm (FedAvg, FedSGD, FedProx with its μ, SCAFFOLD,
     FedAvgM with its server momentum β, FedAdam, FedYogi, FedAdagrad, and the personalised
     Ditto with its λ, FedPer, local-only training and FedAvg + fine-tuning), local epochs E,
-    batch size B, client and server learning rates; clients per round and rounds. IFCA and
-    multi-task FedAvg (:mod:`fedlab.personalization`) are not offered: they need data made for
-    them (planted client groups, tasks). *x axis* (display only): the loss and accuracy curves
-    against the round or against the megabytes sent so far (up + down,
+    batch size B, client and server learning rates; clients per round and rounds; *aggregator*
+    (the algorithm's own mean, or a robust rule of :mod:`fedlab.robust` in its place: median,
+    trimmed mean with its β, Krum, Multi-Krum and Bulyan with f, the attackers they are built to
+    withstand, norm clipping with its clip norm; each control shown only for the aggregator that
+    takes it), *attack* (what the malicious clients of :mod:`fedlab.poisoning` do) and
+    *attackers* (how many of the clients are malicious: at most 10, and at most the clients).
+    IFCA and multi-task FedAvg (:mod:`fedlab.personalization`) are not offered: they need data
+    made for them (planted client groups, tasks). *x axis* (display only): the loss and accuracy
+    curves against the round or against the megabytes sent so far (up + down,
     ``History.megabytes_sent``); switching redraws every run, no training. *view* (display only):
     ``curves``, or ``per client``: every run's accuracy on each client's own held-out test set at
     its last evaluated round, worst to best (:func:`fedlab.plot.plot_client_accuracy`; the
@@ -333,6 +408,22 @@ class Dashboard:
         mu: FedProx's proximal weight μ, 0.001–10.
         momentum: FedAvgM's server momentum β, 0–0.99.
         lam: Ditto's λ, 0.001–100 (how strongly personal models are pulled to the global one).
+        aggregator: a key of :data:`DEFENCE_NAMES`: ``"mean"`` (the algorithm's own weighted
+            mean: no defence), ``"median"``, ``"trimmed_mean"``, ``"krum"``, ``"multi_krum"``,
+            ``"bulyan"`` or ``"clipping"`` (:data:`fedlab.registry.DEFENCES`). Krum needs more
+            than 2f + 2 clients per round and Bulyan at least 4f + 3: fewer is reported when a
+            run starts. FedNova's normalised mean cannot be replaced (reported too).
+        trim_beta: the trimmed mean's β, the share of the largest and of the smallest values
+            dropped per coordinate, 0–0.45.
+        num_byzantine: f, how many attackers Krum, Multi-Krum and Bulyan are built to withstand,
+            0–10.
+        clip_norm: norm clipping's largest accepted update norm, 0.05–5.
+        attack: a key of :data:`ATTACK_NAMES`: ``"none"`` (every client honest),
+            ``"label_flip"``, ``"sign_flip"``, ``"scaled"``, ``"gaussian"``, ``"free_rider"``,
+            ``"alie"`` or ``"backdoor"`` (:data:`fedlab.registry.ATTACK_KINDS`).
+        attackers: how many clients are malicious, 0 to ``min(10, num_clients)``, drawn once from
+            the seed. An attack needs at least one attacker and attackers need an attack: either
+            alone is reported when a run starts.
         num_rounds: rounds of a run (the ``rounds`` box), at least 1.
         seed: seeds the data split, initial weights, client sampling and batch order.
         save_dir: folder that Save writes into.
@@ -392,6 +483,12 @@ class Dashboard:
         mu: float = _DEFAULTS["mu"],
         momentum: float = _DEFAULTS["momentum"],
         lam: float = _DEFAULTS["lam"],
+        aggregator: str = "mean",
+        trim_beta: float = _DEFAULTS["trim_beta"],
+        num_byzantine: int = _DEFAULTS["num_byzantine"],
+        clip_norm: float = _DEFAULTS["clip_norm"],
+        attack: str = "none",
+        attackers: int = 0,
         num_rounds: int = 30,
         seed: int = 0,
         save_dir: str = "fedlab-runs",
@@ -409,6 +506,8 @@ class Dashboard:
         check_choice(f"partition (for {dataset})", partition, PARTITIONS[dataset])
         check_choice("model", model, list(registry.MODELS))
         check_choice("algorithm", algorithm, list(ALGORITHM_NAMES))
+        check_choice("aggregator", aggregator, list(DEFENCE_NAMES))
+        check_choice("attack", attack, list(ATTACK_NAMES))
         if server_lr is None:
             server_lr = _default_server_lr(algorithm)
         if batch_size is not None:
@@ -426,6 +525,9 @@ class Dashboard:
             "mu": mu,
             "momentum": momentum,
             "lam": lam,
+            "trim_beta": trim_beta,
+            "num_byzantine": num_byzantine,
+            "clip_norm": clip_norm,
         }
         style = {"description_width": "initial"}
         c: dict[str, widgets.ValueWidget] = {}
@@ -441,6 +543,30 @@ class Dashboard:
             )
             if spec[0] is widgets.FloatLogSlider:
                 c[name].readout_format = ".3g"
+        c["aggregator"] = widgets.Dropdown(
+            options=[(label, key) for key, label in DEFENCE_NAMES.items()],
+            value=aggregator,
+            description="aggregator",
+            style=style,
+        )
+        for name, spec in _DEFENCE_SLIDERS.items():
+            c[name] = checked_slider(
+                name, spec, given[name], style=style, layout=widgets.Layout(width="290px")
+            )
+        c["attack"] = widgets.Dropdown(
+            options=[(label, key) for key, label in ATTACK_NAMES.items()],
+            value=attack,
+            description="attack",
+            style=style,
+        )
+        most = min(MAX_ATTACKERS, c["num_clients"].value)  # no more attackers than clients
+        c["attackers"] = checked_slider(
+            "attackers",
+            (widgets.IntSlider, "attackers", 0, most, 1),
+            attackers,
+            style=style,
+            layout=widgets.Layout(width="290px"),
+        )
         c["model"] = widgets.Dropdown(
             options=list(registry.MODELS), value=model, description="model", style=style
         )
@@ -490,8 +616,8 @@ class Dashboard:
             ],
             style=style | {"button_width": "80px"},
         )
-        for control in (c["dataset"], c["partition"], c["model"], c["algorithm"]):
-            control.layout.width = "190px"
+        for name in ("dataset", "partition", "model", "algorithm", "aggregator", "attack"):
+            c[name].layout.width = "190px"
         self.controls = c
 
         self.buttons = {
@@ -532,7 +658,14 @@ class Dashboard:
                 widgets.HBox(
                     [c["algorithm"], *(c[n] for n in _PARAMETERS), c["local_epochs"]]
                     + [c["batch_size"]]
-                    + [c["client_lr"], c["server_lr"], c["clients_per_round"], c["seed"]],
+                    + [c["client_lr"], c["server_lr"], c["clients_per_round"], c["seed"]]
+                    + [  # on a line of its own below: the robust aggregator and the attack
+                        widgets.HBox(
+                            [c["aggregator"], *(c[name] for name in _DEFENCE_SLIDERS)]
+                            + [c["attack"], c["attackers"]],
+                            layout=wrap | {"width": "100%"},
+                        )
+                    ],
                     layout=wrap,
                 ),
                 widgets.HBox(
@@ -594,6 +727,11 @@ class Dashboard:
         for setting in registry.DATASETS[s["dataset"]].settings:
             name = f"{s['dataset']}_{setting.name}"
             s[name] = _read(setting, c[name].value)
+        s["aggregator"] = c["aggregator"].value
+        for setting in registry.DEFENCES[s["aggregator"]].settings:  # those with a control
+            if setting.name in _DEFENCE_SLIDERS:
+                s[setting.name] = _read(setting, c[setting.name].value)
+        s["attack"], s["attackers"] = c["attack"].value, c["attackers"].value
         return s
 
     def _sync_controls(self) -> None:
@@ -615,6 +753,12 @@ class Dashboard:
         for name in _PARAMETERS:
             shown = name in ALGORITHM_PARAMETERS.get(algorithm, ())
             c[name].layout.display = None if shown else "none"
+        for name in _DEFENCE_SLIDERS:
+            shown = name in DEFENCE_PARAMETERS.get(c["aggregator"].value, ())
+            c[name].layout.display = None if shown else "none"
+        most = min(MAX_ATTACKERS, c["num_clients"].value)
+        if c["attackers"].max != most:  # (a value above the new top moves down to it)
+            c["attackers"].max = most
 
     def _on_control(self, change: Any = None) -> None:
         if change is not None and change.get("owner") is self.controls["algorithm"]:
@@ -654,7 +798,10 @@ class Dashboard:
             split = partition.hold_out(
                 split, data.y_train, self._client_test_fraction, seed=s["seed"]
             )
-        algorithm = algorithm.build(**algorithm.pick(s))
+        defence = registry.DEFENCES[s["aggregator"]]
+        algorithm = registry.with_defence(
+            algorithm.build(**algorithm.pick(s)), s["aggregator"], **defence.pick(s)
+        )
         return Simulation(
             algorithm,
             model_fn(s["model"], data.num_classes),
@@ -662,6 +809,7 @@ class Dashboard:
             split,
             clients_per_round=s["clients_per_round"],
             seed=s["seed"],
+            attackers=_attackers(s["attack"], s["attackers"]),
         )
 
     def _prepare(self, s: dict) -> None:
@@ -1165,8 +1313,12 @@ def _draw(
 __all__ = [
     "ALGORITHM_NAMES",
     "ALGORITHM_PARAMETERS",
+    "ATTACK_NAMES",
     "BATCH_SIZES",
     "DATASETS",
+    "DEFENCE_NAMES",
+    "DEFENCE_PARAMETERS",
+    "MAX_ATTACKERS",
     "PARAMETER_OF",
     "PARTITIONS",
     "PERSONALIZED",
