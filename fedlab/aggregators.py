@@ -42,7 +42,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -493,7 +492,7 @@ class GaussianSum:
 
     def apply(self, state: dict, received: ClientUpdates, rng: np.random.Generator) -> Aggregate:
         """Clip, sum (plainly or securely), add the noise, divide by ``expected_clients``."""
-        from fedlab.privacy import clip_updates, dp_aggregate
+        from fedlab.privacy import clip_updates, dp_aggregate, noisy_mean
 
         if isinstance(self.summation, PlainSum):
             update, stats = dp_aggregate(
@@ -508,8 +507,13 @@ class GaussianSum:
         summed = self.summation.sum(clipped, received)
         if summed.total is None:  # too few clients for secure aggregation: nothing is released
             return Aggregate(None, state, summed.metrics, summed.bytes_up)
-        update, stats = _noisy_mean(
-            summed.total, norms, self.clip_norm, self.noise_multiplier, received, rng
+        update, stats = noisy_mean(
+            summed.total,
+            norms,
+            self.clip_norm,
+            self.noise_multiplier,
+            received.expected_clients,
+            rng,
         )
         metrics = {**summed.metrics, **dataclasses.asdict(stats)}  # DP's clipped_fraction wins
         return Aggregate(update, state, metrics, summed.bytes_up)
@@ -526,25 +530,6 @@ class GaussianSum:
             "noise_multiplier": self.noise_multiplier,
             "summation": self.summation.config(),
         }
-
-
-def _noisy_mean(total, norms, clip_norm, noise_multiplier, received, rng):
-    """Noise on a sum of clipped updates, over the expected clients (as :func:`dp_aggregate`:
-    the same draws from ``rng``, one standard normal array per weight)."""
-    from fedlab.privacy import DPStats
-
-    expected = received.expected_clients
-    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0
-    noise = [
-        rng.normal(0.0, 1.0, size=t.shape) * std if std > 0 else np.zeros(t.shape) for t in total
-    ]
-    update = [((t + z) / expected).astype(np.float32) for t, z in zip(total, noise, strict=True)]
-    stats = DPStats(
-        clipped_fraction=float(np.mean(norms > clip_norm)) if len(norms) else math.nan,
-        update_norm=float(np.sqrt(sum(np.sum(t**2) for t in total))) / expected,
-        noise_norm=float(np.sqrt(sum(np.sum(z**2) for z in noise))) / expected,
-    )
-    return update, stats
 
 
 @dataclass(frozen=True)

@@ -295,9 +295,30 @@ def dp_aggregate(
     expected = check_float("expected_clients", expected_clients, low=0.0, low_inclusive=False)
     clipped, norms = clip_updates(stacked_deltas, clip_norm)
     total = [d.sum(axis=0) for d in clipped]
-    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0
-    if math.isinf(std):
+    if noise_multiplier > 0 and math.isinf(clip_norm):
         raise ValueError("noise_multiplier > 0 needs a finite clip_norm (the noise is z·S)")
+    return noisy_mean(total, norms, clip_norm, noise_multiplier, expected, rng)
+
+
+def noisy_mean(
+    total: list[np.ndarray],
+    norms: np.ndarray,
+    clip_norm: float,
+    noise_multiplier: float,
+    expected_clients: float,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], DPStats]:
+    """The second half of :func:`dp_aggregate`: N(0, (z·S)²·I) added to ``total``, the sum of the
+    clipped updates (however it was summed: plainly or through secure aggregation), divided by
+    ``expected_clients``; ``norms`` are the updates' norms before clipping (for the stats).
+
+    Example:
+        >>> agg, stats = noisy_mean([np.array([2.0])], np.array([5.0, 0.5]), 1.0, 0.0, 4.0, np.random.default_rng(0))
+        >>> agg[0].tolist(), stats.clipped_fraction
+        ([0.5], 0.5)
+    """
+    expected = expected_clients
+    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0
     noise = [
         rng.normal(0.0, 1.0, size=t.shape) * std if std > 0 else np.zeros(t.shape) for t in total
     ]
