@@ -531,3 +531,165 @@ def plot_fairness(
     if legend:
         ax.legend(fontsize="small")
     return Drawn(fig, (ax,), data)
+
+
+# --- poisoning and robust aggregation (15_poisoning_and_robust_aggregation) ------------------------
+
+
+def _final_accuracy(name: str, value: object) -> float:
+    """One run's final test accuracy for :func:`plot_breakdown`: a History's last round, a
+    number as it is, ``nan`` for a run that left no usable model (``None``, ``nan`` or the
+    :class:`~fedlab.rounds.DivergenceError` it raised)."""
+    from fedlab.rounds import DivergenceError
+
+    if value is None or isinstance(value, DivergenceError):
+        return float("nan")
+    if isinstance(value, History):
+        if len(value) == 0:
+            raise ValueError(f"{name} is a History with no rounds: it has no final accuracy")
+        return float(value.test_accuracy[-1])
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(
+            f"{name} must be a History, an accuracy, or None / a DivergenceError for a run that "
+            f"diverged; got {type(value).__name__}"
+        )
+    accuracy = float(value)
+    if not np.isnan(accuracy) and not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"{name} must be an accuracy in [0, 1], got {accuracy}")
+    return accuracy
+
+
+def plot_breakdown(
+    results: Mapping[str, Mapping[int, object]],
+    ax: Axes | None = None,
+    chance: float | None = None,
+    legend: bool = True,
+) -> Drawn:
+    """Where each defence breaks: final test accuracy against the number of attackers, one line
+    per defence.
+
+    ``results`` maps a defence's name to ``{number of attackers: run}``, a run being a
+    :class:`~fedlab.history.History` (its last round's test accuracy is drawn), an accuracy, or
+    — for a run that left no usable model — ``None``, ``nan`` or the
+    :class:`~fedlab.rounds.DivergenceError` it raised. Such a run is drawn as a cross on the
+    x axis (accuracy 0 on the plot; ``nan`` in ``data``), joined to the line: that is where the
+    defence broke. ``chance`` draws a dotted line at a uniform guess's accuracy (0.1 for ten
+    classes). ``legend=False`` leaves the legend to the caller.
+
+    ``data`` holds, per defence ``name``: ``"name/attackers"`` (sorted), ``"name/accuracy"``
+    (``nan`` where the run diverged) and ``"name/diverged"`` (booleans).
+
+    Example:
+        >>> drawn = plot_breakdown({"mean": {0: 0.93, 1: None}, "median": {1: 0.92, 0: 0.93}})
+        >>> drawn.data["mean/accuracy"].tolist(), drawn.data["mean/diverged"].tolist()
+        ([0.93, nan], [False, True])
+        >>> drawn.data["median/attackers"].tolist()
+        [0, 1]
+        >>> plt.close(drawn.fig)
+    """
+    _check_runs("results", results)
+    if chance is not None and not 0.0 <= float(chance) <= 1.0:
+        raise ValueError(f"chance must be an accuracy in [0, 1] or None, got {chance!r}")
+    lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, runs in results.items():
+        if not isinstance(runs, Mapping) or not runs:
+            raise TypeError(
+                f"results[{name!r}] must be a non-empty dict of number of attackers -> run, got "
+                f"{type(runs).__name__} {runs!r:.60}"
+            )
+        counts = sorted(runs)
+        for count in counts:
+            if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+                raise ValueError(
+                    f"results[{name!r}] must be keyed by numbers of attackers (integers >= 0), "
+                    f"got {count!r}"
+                )
+        accuracy = [_final_accuracy(f"results[{name!r}][{c}]", runs[c]) for c in counts]
+        lines[name] = np.array(counts, dtype=int), np.array(accuracy, dtype=float)
+    fig, (ax,) = _axes(ax, width=5.5)
+    data: dict[str, np.ndarray] = {}
+    for name, (counts, accuracy) in lines.items():
+        diverged = np.isnan(accuracy)
+        drawn = np.where(diverged, 0.0, accuracy)
+        (line,) = ax.plot(counts, drawn, "-", label=name)
+        color = line.get_color()
+        ax.plot(counts[~diverged], drawn[~diverged], "o", color=color)
+        ax.plot(counts[diverged], drawn[diverged], "x", color=color, markersize=9, mew=2)
+        data[f"{name}/attackers"] = counts
+        data[f"{name}/accuracy"] = accuracy
+        data[f"{name}/diverged"] = diverged
+    if chance is not None:
+        ax.axhline(float(chance), color="gray", linestyle=":", linewidth=1, label="chance")
+    every = sorted({int(c) for counts, _ in lines.values() for c in counts})
+    ax.set_xticks(every)
+    ax.set(
+        xlabel="attackers among the round's clients",
+        ylabel="final test accuracy (× diverged)",
+        title="Where each defence breaks",
+        ylim=(-0.03, 1.0),
+    )
+    if legend:
+        ax.legend(fontsize="small")
+    return Drawn(fig, (ax,), data)
+
+
+def plot_backdoor(
+    histories: Mapping[str, History],
+    ax: Axes | None = None,
+    accuracy: bool = True,
+    legend: bool = True,
+) -> Drawn:
+    """A backdoor's success per round (solid), and the clean test accuracy (dashed, same colour),
+    for several runs.
+
+    Backdoor success is :attr:`~fedlab.history.RoundRecord.backdoor_success`: the share of the
+    triggered test images (true label not the target) the global model classifies as the
+    target. A backdoor that succeeds while the clean accuracy stays high is one nobody notices.
+    Rounds not evaluated are skipped. ``accuracy=False`` draws the backdoor success alone;
+    ``legend=False`` leaves the legend to the caller.
+
+    ``data`` holds, per run ``name``: ``"name/round"`` (the evaluated rounds),
+    ``"name/backdoor_success"`` and, with ``accuracy``, ``"name/test_accuracy"``.
+
+    Example:
+        >>> from fedlab.history import RoundRecord
+        >>> rounds = [RoundRecord(r, (0,), (0.5,), (5,), 0.5, 0.4, 0.9, (0.1,), 0.1, 0.1, (1.0,), 8,
+        ...                       8, 0.01, backdoor_success=s) for r, s in [(1, 0.5), (2, 0.75)]]
+        >>> drawn = plot_backdoor({"no defence": History(rounds=rounds)})
+        >>> drawn.data["no defence/backdoor_success"].tolist()
+        [0.5, 0.75]
+        >>> plt.close(drawn.fig)
+    """
+    _check_runs("histories", histories)
+    for name, history in histories.items():
+        if not isinstance(history, History):
+            raise TypeError(
+                f"histories[{name!r}] must be a fedlab History, got {type(history).__name__}"
+            )
+        if np.isnan(history.series("backdoor_success")).all():
+            raise ValueError(
+                f"histories[{name!r}] has no backdoor success in any round: run it with "
+                "attackers=Attackers(Backdoor(...), ...) (fedlab.poisoning)"
+            )
+    fig, (ax,) = _axes(ax, width=5.5)
+    data: dict[str, np.ndarray] = {}
+    for name, history in histories.items():
+        success = history.series("backdoor_success")
+        evaluated = ~np.isnan(success)
+        rounds = history.round[evaluated]
+        (line,) = ax.plot(rounds, success[evaluated], "-", marker=".", label=f"{name}: backdoor")
+        data[f"{name}/round"] = rounds
+        data[f"{name}/backdoor_success"] = success[evaluated]
+        if accuracy:
+            clean = history.test_accuracy[evaluated]
+            ax.plot(rounds, clean, "--", color=line.get_color(), label=f"{name}: clean accuracy")
+            data[f"{name}/test_accuracy"] = clean
+    ax.set(
+        xlabel="round",
+        ylabel="share of test images",
+        title="Backdoor success" + (" and clean accuracy" if accuracy else ""),
+        ylim=(-0.03, 1.03),
+    )
+    if legend:
+        ax.legend(fontsize="small")
+    return Drawn(fig, (ax,), data)

@@ -82,6 +82,7 @@
 # | 12 | [Secure aggregation](12_secure_aggregation.ipynb) | masks that cancel, Shamir shares for dropouts: the server learns the sum, not the parts | available |
 # | 13 | [Personalisation and multi-task](13_personalisation_and_multitask.ipynb) | one global model is unfair to some clients: fine-tuning, FedPer, Ditto, clustered FL (IFCA); tasks sharing a body | available |
 # | 14 | [From simulation to deployment](14_from_simulation_to_deployment.ipynb) | the same FedAvg with every client a process: a Flower SuperLink and SuperNodes on this machine; same numbers, messages, time; the classroom recipe | available |
+# | 15 | [Poisoning and robust aggregation](15_poisoning_and_robust_aggregation.ipynb) | what malicious clients can do: sign flips that break the mean, a hidden backdoor; where the median, the trimmed mean and Krum break, and what they cost on non-IID clients | available |
 #
 # Work through them in order: each one assumes the ones before it.
 

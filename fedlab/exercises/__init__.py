@@ -36,6 +36,7 @@ from fedlab.exercises import (
     overview,
     personalization,
     privacy,
+    robustness,
     secure_aggregation,
     server_optimizers,
     splits,
@@ -53,6 +54,7 @@ from fedlab.exercises.one_round import *  # noqa: F403  (notebook 01)
 from fedlab.exercises.overview import *  # noqa: F403  (notebook 00)
 from fedlab.exercises.personalization import *  # noqa: F403  (notebook 13)
 from fedlab.exercises.privacy import *  # noqa: F403  (notebook 11)
+from fedlab.exercises.robustness import *  # noqa: F403  (notebook 15)
 from fedlab.exercises.secure_aggregation import *  # noqa: F403  (notebook 12)
 from fedlab.exercises.server_optimizers import *  # noqa: F403  (notebook 06)
 from fedlab.exercises.splits import *  # noqa: F403  (notebook 01, 02)
@@ -75,4 +77,5 @@ __all__ = [
     *secure_aggregation.__all__,
     *personalization.__all__,
     *deployment.__all__,
+    *robustness.__all__,
 ]
