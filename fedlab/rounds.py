@@ -385,10 +385,10 @@ def server_update(
         >>> done.weights[0].tolist(), done.changed
         ([3.0], True)
     """
-    zero = [np.zeros(np.shape(w), np.float32) for w in weights]
-    if result is None or result.update is None:
+    if result is None or result.update is None:  # nothing aggregated: the server stays put
         metrics = {} if result is None else result.metrics
         kept = [np.array(w, copy=True) for w in weights]
+        zero = [np.zeros(np.shape(w), np.float32) for w in weights]
         return ServerResult(
             kept, server_state, zero, False, metrics, getattr(result, "bytes_up", None)
         )
